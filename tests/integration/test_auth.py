@@ -1,0 +1,151 @@
+"""Login, logout, session cookie flags, CSRF, rate limiting of failed logins."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import PASSWORD, login_as
+
+
+def test_login_page_is_german(client):
+    response = client.get("/login")
+    assert response.status_code == 200
+    assert "Anmelden" in response.text
+    assert "Benutzername" in response.text
+
+
+def test_login_with_right_password_opens_start_page(client, make_user):
+    make_user("maria")
+    response = client.post("/login", data={"username": "Maria", "password": PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    page = client.get("/")
+    assert "Willkommen, Maria" in page.text
+
+
+def test_login_with_wrong_password_says_so_and_stays_logged_out(client, make_user):
+    make_user("maria")
+    response = client.post("/login", data={"username": "maria", "password": "falsch"})
+    assert response.status_code == 200
+    assert "Benutzername oder Passwort ist falsch." in response.text
+    assert client.get("/").status_code == 302
+
+
+def test_inactive_user_cannot_log_in(client, make_user):
+    make_user("otto", active=False)
+    response = client.post("/login", data={"username": "otto", "password": PASSWORD})
+    assert "Benutzername oder Passwort ist falsch." in response.text
+
+
+def test_login_redirects_only_to_local_next(client, make_user):
+    make_user("maria")
+    response = client.post(
+        "/login?next=https://evil.example/x", data={"username": "maria", "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/"
+    client.post("/logout")
+    response = client.post(
+        "/login?next=/admin/globals/", data={"username": "maria", "password": PASSWORD}
+    )
+    assert response.headers["Location"] == "/admin/globals/"
+
+
+def test_logout_ends_the_session(client, make_user):
+    user = make_user("maria")
+    login_as(client, user)
+    assert client.get("/").status_code == 200
+    response = client.post("/logout")
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, make_user):
+    make_user("maria")
+    response = client.post("/login", data={"username": "maria", "password": PASSWORD})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_production_config_sets_secure_cookie(monkeypatch, tmp_path):
+    from webapp.config import load_config
+
+    monkeypatch.setenv("APP_ENV", "production")
+    config = load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+    assert config["SESSION_COOKIE_SECURE"] is True
+    monkeypatch.setenv("APP_ENV", "development")
+    config = load_config({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x"})
+    assert config["SESSION_COOKIE_SECURE"] is False
+
+
+@pytest.mark.parametrize("app_config", [{"LOGIN_RATE_LIMIT": "3 per 15 minutes"}])
+def test_failed_logins_are_limited_per_user(client, make_user, app_config):
+    make_user("maria")
+    for _ in range(3):
+        response = client.post("/login", data={"username": "maria", "password": "falsch"})
+        assert response.status_code == 200
+    blocked = client.post("/login", data={"username": "maria", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert "Zu viele fehlgeschlagene Anmeldeversuche" in blocked.text
+    # Another user from another address is not affected.
+    make_user("karl")
+    other = client.post(
+        "/login",
+        data={"username": "karl", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.0.0.7"},
+    )
+    assert other.status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [{"LOGIN_RATE_LIMIT": "3 per 15 minutes"}])
+def test_failed_logins_are_limited_per_address(client, make_user, app_config):
+    for name in ("a1", "a2", "a3"):
+        client.post("/login", data={"username": name, "password": "falsch"})
+    make_user("maria")
+    blocked = client.post("/login", data={"username": "maria", "password": PASSWORD})
+    assert blocked.status_code == 429
+    elsewhere = client.post(
+        "/login",
+        data={"username": "maria", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.0.0.8"},
+    )
+    assert elsewhere.status_code == 302
+
+
+@pytest.mark.parametrize("app_config", [{"LOGIN_RATE_LIMIT": "3 per 15 minutes"}])
+def test_successful_logins_do_not_count(client, make_user, app_config):
+    make_user("maria")
+    for _ in range(5):
+        assert (
+            client.post("/login", data={"username": "maria", "password": PASSWORD}).status_code
+            == 302
+        )
+        client.post("/logout")
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_post_without_csrf_token_is_rejected(client, make_user, app_config):
+    make_user("maria")
+    response = client.post("/login", data={"username": "maria", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "CSRF" in response.text
+    assert client.get("/").status_code == 302  # not logged in
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_htmx_post_without_csrf_header_is_rejected_and_with_header_accepted(
+    client, admin, app_config
+):
+    login_as(client, admin)
+    page = client.get("/admin/globals/")
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page.text).group(1)
+    hx = {"HX-Request": "true"}
+    refused = client.post("/admin/globals/1402", data={"value": "Ihre HV"}, headers=hx)
+    assert refused.status_code == 400
+    accepted = client.post(
+        "/admin/globals/1402", data={"value": "Ihre HV"}, headers={**hx, "X-CSRFToken": token}
+    )
+    assert accepted.status_code == 200
+    assert "Ihre HV" in accepted.text

@@ -1,0 +1,143 @@
+"""Application factory of the SMS module."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, render_template, request, session
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from webapp.config import load_config
+from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, `overrides` on top (tests)."""
+    config = load_config(overrides)
+    app = Flask(__name__, instance_path=config["INSTANCE_PATH"], instance_relative_config=True)
+    app.config.update(config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    configure_logger(app)
+    return app
+
+
+def _select_locale() -> str:
+    wanted = session.get("lang")
+    from flask import current_app
+
+    return wanted if wanted in current_app.config["LANGUAGES"] else "de"
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    htmx.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Bitte melden Sie sich an, um diese Seite zu öffnen.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    from webapp.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.active else None
+
+    @login_manager.unauthorized_handler
+    def unauthorized():  # type: ignore[no-untyped-def]
+        from flask import flash, redirect, url_for
+        from flask_htmx import make_response
+
+        flash(str(login_manager.login_message), "info")
+        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if htmx:  # a swap would put the login page into a table cell: redirect the page
+            return make_response("", 401, redirect=target)
+        return redirect(target)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets the web server read while the worker writes; FKs on; wait instead of failing."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp.blueprints import admin_users, auth, config_tables, globals_, main, quicksend
+
+    for module in (main, auth, admin_users, globals_, config_tables, quicksend):
+        app.register_blueprint(module.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(status: int, reason: str | None = None):  # type: ignore[no-untyped-def]
+        template = "errors/_error.html" if htmx else "errors/error.html"
+        return render_template(template, status=status, reason=reason), status
+
+    @app.errorhandler(403)
+    def forbidden(_error: Exception):  # type: ignore[no-untyped-def]
+        return render_error(403, g.get("refusal_reason"))
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception):  # type: ignore[no-untyped-def]
+        return render_error(404)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
+        return render_error(
+            400,
+            str(
+                _l(
+                    "Das Formular ist abgelaufen oder ungültig (CSRF). "
+                    "Bitte laden Sie die Seite neu und versuchen Sie es erneut."
+                )
+            ),
+        )
+
+    @app.errorhandler(500)
+    def server_error(_error: Exception):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        return render_error(500)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from webapp import formatting
+    from webapp.navigation import build_menu
+    from webapp.permissions import Permission, may_access
+
+    app.jinja_env.filters["datetime"] = formatting.format_datetime
+    app.jinja_env.filters["number"] = formatting.format_number
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        return {"menu": build_menu, "may_access": may_access, "Permission": Permission}
+
+
+def register_commands(app: Flask) -> None:
+    from webapp.cli import register
+
+    register(app)
+
+
+def configure_logger(app: Flask) -> None:
+    if not app.debug and not app.testing:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )

@@ -1,0 +1,200 @@
+"""Users, roles and Mandanten: the rules behind the admin dialogs and the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.errors import InputError
+from webapp.models import Mandant, Role, User
+from webapp.models.base import utcnow
+from webapp.permissions import ROLE_PERMISSIONS
+
+MIN_PASSWORD_LENGTH = 10
+USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+
+
+def normalize_username(raw: str) -> str:
+    return (raw or "").strip().lower()
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None (same answer for every failure)."""
+    user = session.scalar(select(User).where(User.username == normalize_username(username)))
+    if user is None or not user.active or not user.check_password(password):
+        return None
+    user.last_login_at = utcnow()
+    return user
+
+
+def check_password_rules(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InputError(
+            _("Das Passwort muss mindestens %(n)d Zeichen lang sein.", n=MIN_PASSWORD_LENGTH),
+            "password",
+        )
+
+
+@dataclass
+class UserInput:
+    """What the user dialog and the CLI submit for a user."""
+
+    username: str
+    display_name: str = ""
+    email: str = ""
+    password: str = ""  # empty on edit: keep the current password
+    is_administrator: bool = False
+    active: bool = True
+    role_ids: Iterable[int] = ()
+    mandant_ids: Iterable[int] = ()
+
+
+def _clean_email(raw: str) -> str:
+    value = (raw or "").strip()
+    if not value:
+        return ""
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InputError(
+            _("Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.at)."), "email"
+        ) from None
+
+
+def _load(session: Session, model: type, ids: Iterable[int], field: str) -> list:
+    wanted = {int(i) for i in ids}
+    found = list(session.scalars(select(model).where(model.id.in_(wanted)))) if wanted else []
+    if len(found) != len(wanted):
+        raise InputError(_("Die Auswahl enthält Einträge, die es nicht mehr gibt."), field)
+    return found
+
+
+def _active_administrators(session: Session) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.is_administrator.is_(True), User.active.is_(True))
+    )
+
+
+def save_user(session: Session, data: UserInput, user: User | None = None) -> User:
+    """Create (user=None) or update a user. Raises InputError and changes nothing on bad input."""
+    username = normalize_username(data.username)
+    if not USERNAME_PATTERN.match(username):
+        raise InputError(
+            _(
+                "Der Benutzername muss 2–80 Zeichen lang sein und darf nur Buchstaben a–z, "
+                "Ziffern, Punkt, Bindestrich und Unterstrich enthalten."
+            ),
+            "username",
+        )
+    clash = session.scalar(select(User).where(User.username == username))
+    if clash is not None and clash is not user:
+        raise InputError(_("Den Benutzernamen %(u)s gibt es bereits.", u=username), "username")
+    email = _clean_email(data.email)
+    if user is None or data.password:
+        check_password_rules(data.password)
+    roles = _load(session, Role, data.role_ids, "roles")
+    mandanten = _load(session, Mandant, data.mandant_ids, "mandanten")
+    if user is not None and user.is_administrator and user.active:
+        losing_admin = not data.is_administrator or not data.active
+        if losing_admin and _active_administrators(session) <= 1:
+            raise InputError(
+                _(
+                    "Das ist der letzte aktive Administrator: er kann weder deaktiviert "
+                    "noch zum normalen Benutzer gemacht werden."
+                ),
+                "is_administrator",
+            )
+    if user is None:
+        user = User(username=username)
+        session.add(user)
+    user.username = username
+    user.display_name = (data.display_name or "").strip()[:120]
+    user.email = email
+    user.is_administrator = bool(data.is_administrator)
+    user.active = bool(data.active)
+    user.roles = roles
+    user.mandanten = mandanten
+    if data.password:
+        user.set_password(data.password)
+    session.flush()
+    return user
+
+
+def set_user_active(session: Session, user: User, active: bool) -> User:
+    """Activate or deactivate a user (never the last active administrator)."""
+    if (
+        not active
+        and user.is_administrator
+        and user.active
+        and _active_administrators(session) <= 1
+    ):
+        raise InputError(
+            _("Das ist der letzte aktive Administrator: er kann nicht deaktiviert werden.")
+        )
+    user.active = active
+    session.flush()
+    return user
+
+
+def save_role(
+    session: Session,
+    name: str,
+    permissions: Iterable[int],
+    description: str = "",
+    role: Role | None = None,
+) -> Role:
+    """Create or update a role with its permission numbers; InputError on bad input."""
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise InputError(_("Bitte einen Namen mit 1–80 Zeichen eingeben."), "name")
+    clash = session.scalar(select(Role).where(func.lower(Role.name) == name.lower()))
+    if clash is not None and clash is not role:
+        raise InputError(_("Eine Rolle mit dem Namen %(n)s gibt es bereits.", n=name), "name")
+    allowed = {int(p) for p in ROLE_PERMISSIONS}
+    numbers = {int(p) for p in permissions}
+    unknown = numbers - allowed
+    if unknown:
+        raise InputError(
+            _(
+                "Unbekannte Berechtigungsnummer(n): %(n)s.",
+                n=", ".join(str(n) for n in sorted(unknown)),
+            ),
+            "permissions",
+        )
+    if role is None:
+        role = Role(name=name)
+        session.add(role)
+    role.name = name
+    role.description = (description or "").strip()[:255]
+    role.permissions = numbers
+    session.flush()
+    return role
+
+
+def delete_role(session: Session, role: Role) -> None:
+    """Delete a role; its users simply lose the permissions it granted."""
+    session.delete(role)
+    session.flush()
+
+
+def save_mandant(session: Session, name: str, mandant: Mandant | None = None) -> Mandant:
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise InputError(_("Bitte einen Namen mit 1–120 Zeichen eingeben."), "name")
+    clash = session.scalar(select(Mandant).where(func.lower(Mandant.name) == name.lower()))
+    if clash is not None and clash is not mandant:
+        raise InputError(_("Den Mandanten %(n)s gibt es bereits.", n=name), "name")
+    if mandant is None:
+        mandant = Mandant(name=name)
+        session.add(mandant)
+    mandant.name = name
+    session.flush()
+    return mandant

@@ -1,0 +1,1 @@
+"""One module per dialog; views stay thin: parse, call webapp.sms / webapp.jobs, render."""

@@ -1,0 +1,94 @@
+"""Anmelden / Abmelden, with failed logins rate-limited per user name and per address."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired
+
+from webapp.accounts import authenticate, normalize_username
+from webapp.extensions import client_address, db, limiter
+from webapp.permissions import public, requires
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    username = StringField(
+        _l("Benutzername"), validators=[DataRequired(_l("Bitte den Benutzernamen eingeben."))]
+    )
+    password = PasswordField(
+        _l("Passwort"), validators=[DataRequired(_l("Bitte das Passwort eingeben."))]
+    )
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _username_key() -> str:
+    return "login-user:" + normalize_username(request.form.get("username", ""))
+
+
+def _address_key() -> str:
+    return "login-addr:" + client_address()
+
+
+def _failed(_response: object) -> bool:
+    # Only failed attempts count; a successful login never locks anybody out.
+    return bool(g.get("login_failed"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never redirect to another host after login."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and target.startswith("/"):
+            return target
+    return url_for("main.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, key_func=_username_key, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_login_limit, key_func=_address_key, methods=["POST"], deduct_when=_failed)
+@public
+def login():  # type: ignore[no-untyped-def]
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(db.session, form.username.data, form.password.data)
+        if user is not None:
+            db.session.commit()
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        g.login_failed = True
+        form.password.errors.append(_("Benutzername oder Passwort ist falsch."))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.app_errorhandler(429)
+def too_many_attempts(_error: Exception):  # type: ignore[no-untyped-def]
+    form = LoginForm()
+    message = _(
+        "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie einige Minuten und "
+        "versuchen Sie es dann erneut (Grenze: %(limit)s).",
+        limit=_login_limit(),
+    )
+    return render_template("auth/login.html", form=form, blocked=message), 429
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@requires()
+def logout():  # type: ignore[no-untyped-def]
+    if request.method == "GET":
+        return render_template("auth/logout.html")
+    logout_user()
+    flash(_("Sie wurden abgemeldet."), "info")
+    return redirect(url_for("auth.login"))

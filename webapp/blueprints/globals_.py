@@ -1,0 +1,57 @@
+"""Globale Variablen (administrators): list and edit with validation by type."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from webapp.errors import InputError
+from webapp.extensions import db, htmx
+from webapp.models import GlobalVariable
+from webapp.permissions import Permission, requires
+from webapp.sms.settings import set_global
+
+bp = Blueprint("globals", __name__, url_prefix="/admin/globals")
+
+
+@bp.route("/")
+@requires(Permission.ADMINISTRATOR)
+def index():  # type: ignore[no-untyped-def]
+    rows = list(db.session.scalars(select(GlobalVariable).order_by(GlobalVariable.number)))
+    return render_template("globals/index.html", variables=rows)
+
+
+@bp.route("/<int:number>", methods=["GET", "POST"])
+@requires(Permission.ADMINISTRATOR)
+def edit(number: int):  # type: ignore[no-untyped-def]
+    """GET: the edit form (a table row for htmx, a page otherwise). POST: validate and save."""
+    variable = db.get_or_404(GlobalVariable, number)
+    error: str | None = None
+    entered = variable.value
+    if request.method == "POST":
+        entered = request.form.get("value", "")
+        try:
+            set_global(db.session, number, entered, current_user.username)
+        except InputError as problem:
+            db.session.rollback()
+            error = problem.message
+        else:
+            db.session.commit()
+            message = _("Globale Variable %(n)d wurde gespeichert.", n=number)
+            if htmx:
+                return render_template("globals/_row.html", variable=variable, saved=message)
+            flash(message, "success")
+            return redirect(url_for("globals.index"))
+    template = "globals/_edit_row.html" if htmx else "globals/edit.html"
+    status = 422 if error else 200
+    return render_template(template, variable=variable, entered=entered, error=error), status
+
+
+@bp.route("/<int:number>/row")
+@requires(Permission.ADMINISTRATOR)
+def row(number: int):  # type: ignore[no-untyped-def]
+    """The read-only row again (Abbrechen in the inline editor)."""
+    variable = db.get_or_404(GlobalVariable, number)
+    return render_template("globals/_row.html", variable=variable)

@@ -1,0 +1,98 @@
+"""Settings from the environment (a `.env` file in the project folder is read too).
+
+Every variable is listed with its default in the README ("Konfiguration"). Settings that users
+edit (globals, prefixes, texts, job settings) live in the database, never here.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_PATH = Path(os.environ.get("INSTANCE_PATH", PROJECT_ROOT / "instance"))
+
+load_dotenv(PROJECT_ROOT / ".env")
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def embedded_redis_url(instance_path: Path = INSTANCE_PATH) -> str:
+    """The URL of the embedded redis-server that `make run` starts when REDIS_URL is unset."""
+    return f"unix://{instance_path / 'redis.sock'}"
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept under instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment plus `overrides` (tests)."""
+    overrides = overrides or {}
+    instance_path = Path(overrides.get("INSTANCE_PATH", INSTANCE_PATH))
+    production = os.environ.get("APP_ENV", "development") == "production"
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'sms.sqlite'}"
+    redis_url = os.environ.get("REDIS_URL") or embedded_redis_url(instance_path)
+    config: dict[str, Any] = {
+        "APP_ENV": "production" if production else "development",
+        "INSTANCE_PATH": str(instance_path),
+        "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "TIMEZONE": os.environ.get("TIMEZONE", "Europe/Vienna"),
+        "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "AT"),
+        "SMS_SECRET_KEY": os.environ.get("SMS_SECRET_KEY", ""),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
+        "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
+        "SMTP_USER": os.environ.get("SMTP_USER", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
+        "SMTP_FROM": os.environ.get("SMTP_FROM", "sms-modul@localhost"),
+        # Session cookie: never readable by scripts, not sent on cross-site requests.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", production),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "BABEL_DEFAULT_LOCALE": "de",
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE", "Europe/Vienna"),
+        "LANGUAGES": ["de", "en"],
+        # Failed logins allowed per user name and per client address.
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
+        or _limiter_storage_uri(redis_url),
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+    config.update(overrides)
+    return config
+
+
+def _limiter_storage_uri(redis_url: str) -> str:
+    """Translate a redis-py URL into the `limits` library's storage URI."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url.removeprefix("unix://")
+    return redis_url

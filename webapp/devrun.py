@@ -1,0 +1,78 @@
+"""`make run`: the whole application on one machine with only Python.
+
+Migrates the database, creates demo data and the admin, starts the embedded Redis when
+REDIS_URL is unset, then the web server (http://127.0.0.1:5000), the RQ worker and the
+scheduler tick (`rq cron`) under honcho. Ctrl-C stops all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from honcho.manager import Manager
+
+from webapp.config import INSTANCE_PATH, PROJECT_ROOT, embedded_redis_url
+from webapp.embedded_redis import EmbeddedRedis
+
+
+def prepare_database() -> None:
+    """Upgrade the schema to the newest migration, seed demo data and the admin user."""
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.demo import ensure_admin, seed_demo
+    from webapp.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        seed_demo(db.session)
+        password = os.environ.get("ADMIN_PASSWORD")
+        generated = ensure_admin(db.session, "admin", password)
+        db.session.commit()
+    if generated:
+        print("=" * 64)
+        print("  Anmeldung: http://127.0.0.1:5000   Benutzer: admin")
+        print(f"  Passwort (wird nur jetzt angezeigt): {generated}")
+        print("  Ändern mit: .venv/bin/flask --app wsgi create-admin admin")
+        print("=" * 64, flush=True)
+
+
+def main() -> int:
+    INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+    redis: EmbeddedRedis | None = None
+    env = dict(os.environ)
+    if not os.environ.get("REDIS_URL"):
+        socket_path = Path(embedded_redis_url(INSTANCE_PATH).removeprefix("unix://"))
+        redis = EmbeddedRedis(INSTANCE_PATH / "redis", socket_path)
+        env["REDIS_URL"] = os.environ["REDIS_URL"] = redis.start()
+        print(f"Eingebetteter Redis läuft: {redis.url}", flush=True)
+    try:
+        prepare_database()
+        python = sys.executable
+        port = os.environ.get("PORT", "5000")
+        manager = Manager()
+        manager.add_process(
+            "web",
+            f"{python} -m flask --app wsgi run --host 127.0.0.1 --port {port} --no-reload",
+            env=env,
+            cwd=str(PROJECT_ROOT),
+        )
+        manager.add_process("worker", f"{python} worker.py", env=env, cwd=str(PROJECT_ROOT))
+        manager.add_process(
+            "scheduler",
+            f"{python} -m rq.cli cron webapp.jobs.cron_config --url {env['REDIS_URL']}",
+            env=env,
+            cwd=str(PROJECT_ROOT),
+        )
+        manager.loop()
+        return manager.returncode or 0
+    finally:
+        if redis is not None:
+            redis.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

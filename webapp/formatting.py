@@ -1,0 +1,31 @@
+"""Dates and numbers in Austrian German format, times in TIMEZONE (UI.md "Everywhere")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+
+def to_local(value: datetime) -> datetime:
+    """A stored time (UTC; SQLite returns it naive) in the installation's time zone."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+def format_datetime(value: datetime | None, seconds: bool = False) -> str:
+    """25.11.2026 14:05 (empty for None)."""
+    if value is None:
+        return ""
+    return to_local(value).strftime("%d.%m.%Y %H:%M:%S" if seconds else "%d.%m.%Y %H:%M")
+
+
+def format_number(value: int | float | None) -> str:
+    """1.234 (thousands with a dot, as in Austria)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
+    return f"{int(value):,}".replace(",", ".")

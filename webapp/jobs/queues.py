@@ -1,0 +1,29 @@
+"""Redis connection and the RQ queues the jobs run on."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+# Workers listen on these in this order: a high-priority job ("Priorität Hoch") goes first.
+HIGH_QUEUE = "jobs-high"
+DEFAULT_QUEUE = "jobs"
+QUEUE_NAMES: tuple[str, ...] = (HIGH_QUEUE, DEFAULT_QUEUE)
+
+# Heartbeat of the scheduler tick, shown by /healthz.
+TICK_KEY = "sms:scheduler:last_tick"
+
+
+def redis_connection(app: Flask | None = None) -> Redis:
+    """One Redis client per app (connection pool inside), from REDIS_URL."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    client = app.extensions.get("sms_redis")
+    if client is None:
+        client = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2)
+        app.extensions["sms_redis"] = client
+    return client
+
+
+def get_queue(name: str = DEFAULT_QUEUE, app: Flask | None = None) -> Queue:
+    return Queue(name, connection=redis_connection(app))

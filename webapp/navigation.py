@@ -1,0 +1,54 @@
+"""The navigation bar: entries filtered by the access rules of the views they link to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import url_for
+from flask_babel import lazy_gettext as _l
+
+from webapp.permissions import may_access
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    label: str
+    endpoint: str | None = None
+    children: tuple[MenuEntry, ...] = field(default_factory=tuple)
+
+    @property
+    def url(self) -> str:
+        return url_for(self.endpoint) if self.endpoint else "#"
+
+
+# Endpoints of dialogs that later issues add are listed already: an entry shows up as soon as
+# its view exists and the user may open it.
+MENU: tuple[MenuEntry, ...] = (
+    MenuEntry(_l("SMS senden"), "quicksend.send"),
+    MenuEntry(
+        _l("Administration"),
+        children=(
+            MenuEntry(_l("SMS Nachrichten"), "messages.index"),
+            MenuEntry(_l("Smstexte"), "texts.index"),
+            MenuEntry(_l("Job Liste"), "jobs.index"),
+            MenuEntry(_l("Globale Variablen"), "globals.index"),
+            MenuEntry(_l("Konfigurationstabellen"), "config_tables.index"),
+            MenuEntry(_l("Benutzer"), "admin_users.users"),
+            MenuEntry(_l("Rollen"), "admin_users.roles"),
+            MenuEntry(_l("Mandanten"), "admin_users.mandanten"),
+        ),
+    ),
+)
+
+
+def build_menu() -> list[MenuEntry]:
+    """The menu as the current user may see it (empty groups are dropped)."""
+    visible: list[MenuEntry] = []
+    for entry in MENU:
+        if entry.children:
+            children = tuple(c for c in entry.children if c.endpoint and may_access(c.endpoint))
+            if children:
+                visible.append(MenuEntry(entry.label, None, children))
+        elif entry.endpoint and may_access(entry.endpoint):
+            visible.append(entry)
+    return visible

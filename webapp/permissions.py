@@ -1,0 +1,136 @@
+"""The numbered permissions and the one access check used by routes and the menu alike.
+
+A view declares its rule with `@requires(...)` (or `@public`); `may_access(endpoint)` evaluates
+the same rule for the navigation, so the menu never shows what the server would refuse.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import abort, current_app, g
+from flask_login import current_user
+
+from webapp.extensions import login_manager
+
+
+class Permission(enum.IntEnum):
+    """Berechtigungen (SPEC R50–R53). ADMINISTRATOR is the user's flag, not a role grant."""
+
+    ADMINISTRATOR = 0
+    SMS_MESSAGES = 1669
+    SMS_TEXTS = 150037
+    MOBILE_PREFIXES = 101024
+    SMS_SEND = 298004
+
+    @property
+    def label(self) -> str:
+        return PERMISSION_LABELS[self]
+
+
+# The names users know from the manual; identifiers, so they are not translated.
+PERMISSION_LABELS: dict[Permission, str] = {
+    Permission.ADMINISTRATOR: "Administrator",
+    Permission.SMS_MESSAGES: "3220.Menü Administration/SMS Nachrichten",
+    Permission.SMS_TEXTS: "Smstexte (Hauptmenü)",
+    Permission.MOBILE_PREFIXES: "SMS_HANDYVORWAHLEN (Konfigurationstabelle)",
+    Permission.SMS_SEND: "SMS_senden (Hauptmenü)",
+}
+
+# What a role can grant: every numbered permission (administrator is a flag on the user).
+ROLE_PERMISSIONS: tuple[Permission, ...] = tuple(
+    p for p in Permission if p is not Permission.ADMINISTRATOR
+)
+
+
+def user_can(user: Any, permission: Permission) -> bool:
+    """Whether `user` holds `permission`; administrators hold every permission."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_administrator:
+        return True
+    if permission is Permission.ADMINISTRATOR:
+        return False
+    return int(permission) in user.granted_permissions
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """Who may open a view: `public`, any logged-in user, or holders of `permission`.
+
+    `condition` adds a state of the installation (e.g. global 1400 on); when it returns a
+    message the view is refused with that message.
+    """
+
+    public: bool = False
+    permission: Permission | None = None
+    condition: Callable[[], str | None] | None = None
+
+    def refusal(self, user: Any) -> tuple[int, str | None] | None:
+        """None when `user` may pass, else (HTTP status, reason)."""
+        if self.public:
+            return None
+        if not getattr(user, "is_authenticated", False):
+            return (401, None)
+        if self.permission is not None and not user_can(user, self.permission):
+            return (403, None)
+        if self.condition is not None:
+            reason = self.condition()
+            if reason:
+                return (403, reason)
+        return None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guard(rule: AccessRule) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            refused = rule.refusal(current_user)
+            if refused is not None:
+                status, reason = refused
+                if status == 401:
+                    return login_manager.unauthorized()
+                g.refusal_reason = reason
+                abort(status)
+            return view(*args, **kwargs)
+
+        wrapped.access_rule = rule  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def requires(
+    permission: Permission | None = None,
+    condition: Callable[[], str | None] | None = None,
+) -> Callable[[F], F]:
+    """Guard a view: login required, plus `permission` and `condition` when given."""
+    return _guard(AccessRule(permission=permission, condition=condition))
+
+
+def public(view: F) -> F:
+    """Mark a view as open to everybody (login page, health check)."""
+    return _guard(AccessRule(public=True))(view)
+
+
+def access_rule(endpoint: str) -> AccessRule | None:
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "access_rule", None)
+
+
+def may_access(endpoint: str, user: Any = None) -> bool:
+    """Whether the user may open `endpoint`: the rule of the view itself, for menus and buttons.
+
+    False for endpoints that do not exist (yet), so a menu can list dialogs of later issues.
+    """
+    rule = access_rule(endpoint)
+    if rule is None:
+        return False
+    return rule.refusal(user if user is not None else current_user) is None
