@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -53,6 +55,17 @@ def password_hash() -> str:
     return generate_password_hash(PASSWORD, method="scrypt")
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run in a fresh context, as in production.
+
+    The fixtures keep an app context pushed for the test's own database work; without this,
+    Flask would reuse it for each request and share `g` (the logged-in user) and the session.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 def make_test_app(database_url: str, instance: Path, redis_url: str, **extra: object) -> Flask:
     config = {
         "TESTING": True,
@@ -65,7 +78,9 @@ def make_test_app(database_url: str, instance: Path, redis_url: str, **extra: ob
         "SERVER_NAME": None,
     }
     config.update(extra)
-    return create_app(config)
+    application = create_app(config)
+    application.test_client_class = IsolatedClient
+    return application
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from webapp.extensions import login_manager
 class Permission(enum.IntEnum):
     """Berechtigungen (SPEC R50–R53). ADMINISTRATOR is the user's flag, not a role grant."""
 
-    ADMINISTRATOR = 0
+    ADMINISTRATOR = -1  # not a number of the manual; never 0, which reads as "none"
     SMS_MESSAGES = 1669
     SMS_TEXTS = 150037
     MOBILE_PREFIXES = 101024

@@ -1,0 +1,59 @@
+"""`flask db upgrade` on an empty database gives exactly the schema of the models."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from webapp.extensions import db as _db
+from webapp.models import GlobalVariable, MobilePrefix
+
+
+def test_upgraded_database_matches_the_models(app):
+    with _db.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": False}
+        )
+        diff = compare_metadata(context, _db.metadata)
+    assert diff == [], f"the models differ from the migrations: run flask db migrate ({diff})"
+
+
+def test_migration_seeds_the_seven_globals(db):
+    numbers = list(db.scalars(select(GlobalVariable.number).order_by(GlobalVariable.number)))
+    assert numbers == [1400, 1401, 1402, 1539, 1580, 1581, 2890]
+    fixtext = db.get(GlobalVariable, 1402)
+    assert fixtext.name == "GLOBAL_SMS_FIXTEXT_AM_ENDE"
+    assert fixtext.value_type == "text"
+    assert "Ende jeder SMS" in fixtext.description
+    assert db.get(GlobalVariable, 1401).value_type == "email"
+    assert db.get(GlobalVariable, 1400).value == "0"
+
+
+def test_migration_seeds_austrian_and_german_mobile_prefixes(db):
+    prefixes = set(db.scalars(select(MobilePrefix.prefix)))
+    for austrian in (
+        "43650",
+        "43660",
+        "43664",
+        "43676",
+        "43677",
+        "43678",
+        "43680",
+        "43681",
+        "43688",
+        "43690",
+        "43699",
+    ):
+        assert austrian in prefixes
+    for german in ("49151", "49160", "49170", "49179"):
+        assert german in prefixes
+    assert "431" not in prefixes  # Vienna landline
+
+
+def test_downgrade_and_upgrade_again(app):
+    from flask_migrate import downgrade, upgrade
+
+    downgrade(revision="base")
+    upgrade()
+    assert _db.session.get(GlobalVariable, 1400) is not None

@@ -1,0 +1,162 @@
+"""Benutzer, Rollen and Mandanten dialogs and the rules behind them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD, login_as
+from webapp import accounts
+from webapp.models import Mandant, Role, User
+from webapp.permissions import Permission, user_can
+
+
+def _role(db, name="Sachbearbeitung", *perms):
+    role = accounts.save_role(db, name, [int(p) for p in perms] or [298004])
+    db.commit()
+    return role
+
+
+def _mandant(db, name="HV Wien"):
+    mandant = accounts.save_mandant(db, name)
+    db.commit()
+    return mandant
+
+
+def test_create_user_with_roles_and_mandanten(admin_client, db):
+    role, mandant = _role(db), _mandant(db)
+    response = admin_client.post(
+        "/admin/users/new",
+        data={
+            "username": "Maria.Huber",
+            "display_name": "Maria Huber",
+            "email": "maria@hv.at",
+            "password": "ein-langes-passwort",
+            "active": "y",
+            "roles": [str(role.id)],
+            "mandanten": [str(mandant.id)],
+        },
+    )
+    assert response.status_code == 302
+    user = db.scalar(select(User).where(User.username == "maria.huber"))
+    assert user.display_name == "Maria Huber"
+    assert [r.name for r in user.roles] == ["Sachbearbeitung"]
+    assert [m.name for m in user.mandanten] == ["HV Wien"]
+    assert user_can(user, Permission.SMS_SEND)
+    assert not user_can(user, Permission.SMS_MESSAGES)
+    listing = admin_client.get("/admin/users")
+    assert "maria.huber" in listing.text and "HV Wien" in listing.text
+    assert user.password_hash.startswith("scrypt:")
+
+
+def test_user_form_errors_are_german_and_keep_input(admin_client, db):
+    before = db.scalar(select(User).where(User.username == "x")) is None
+    response = admin_client.post(
+        "/admin/users/new",
+        data={"username": "x", "display_name": "Herr X", "email": "nope", "password": "kurz"},
+    )
+    assert response.status_code == 422
+    assert "Der Benutzername muss 2–80 Zeichen lang sein" in response.text
+    assert 'value="Herr X"' in response.text
+    assert before and db.scalar(select(User).where(User.username == "x")) is None
+    response = admin_client.post(
+        "/admin/users/new",
+        data={"username": "karl", "email": "nope", "password": "ein-langes-passwort"},
+    )
+    assert "gültige E-Mail-Adresse" in response.text
+    response = admin_client.post("/admin/users/new", data={"username": "karl", "password": "kurz"})
+    assert "mindestens 10 Zeichen" in response.text
+    response = admin_client.post(
+        "/admin/users/new", data={"username": "admin", "password": "ein-langes-passwort"}
+    )
+    assert "Den Benutzernamen admin gibt es bereits." in response.text
+
+
+def test_edit_keeps_password_when_left_empty(admin_client, db, make_user):
+    user = make_user("karl")
+    old_hash = user.password_hash
+    response = admin_client.post(
+        f"/admin/users/{user.id}",
+        data={"username": "karl", "display_name": "Karl K.", "password": "", "active": "y"},
+    )
+    assert response.status_code == 302
+    db.expire_all()
+    user = db.get(User, user.id)
+    assert user.display_name == "Karl K." and user.password_hash == old_hash
+
+
+def test_deactivated_user_is_logged_out_and_cannot_log_in(app, admin_client, db, make_user):
+    user = make_user("karl")
+    karl = login_as(app.test_client(), user)
+    assert karl.get("/").status_code == 200
+    response = admin_client.post(f"/admin/users/{user.id}/active", data={"active": "0"})
+    assert response.status_code == 302
+    assert karl.get("/").status_code == 302
+    fresh = app.test_client()
+    refused = fresh.post("/login", data={"username": "karl", "password": PASSWORD})
+    assert "Benutzername oder Passwort ist falsch." in refused.text
+
+
+def test_admin_cannot_deactivate_self_nor_remove_last_admin(admin_client, admin, db):
+    response = admin_client.post(
+        f"/admin/users/{admin.id}/active", data={"active": "0"}, follow_redirects=True
+    )
+    assert "nicht selbst deaktivieren" in response.text
+    response = admin_client.post(
+        f"/admin/users/{admin.id}", data={"username": "admin", "active": "y"}
+    )
+    assert response.status_code == 422
+    assert "letzte aktive Administrator" in response.text
+    db.expire_all()
+    assert db.get(User, admin.id).is_administrator
+
+
+def test_roles_edit_permission_numbers(admin_client, db):
+    response = admin_client.post(
+        "/admin/roles/new",
+        data={
+            "name": "Texte",
+            "description": "SMS-Texte pflegen",
+            "permissions": ["150037", "1669"],
+        },
+    )
+    assert response.status_code == 302
+    role = db.scalar(select(Role).where(Role.name == "Texte"))
+    assert role.permissions == {150037, 1669}
+    response = admin_client.post(
+        f"/admin/roles/{role.id}", data={"name": "Texte", "permissions": ["101024"]}
+    )
+    assert response.status_code == 302
+    db.expire_all()
+    assert db.get(Role, role.id).permissions == {101024}
+    listing = admin_client.get("/admin/roles")
+    assert "101024 SMS_HANDYVORWAHLEN (Konfigurationstabelle)" in listing.text
+
+
+def test_role_with_unknown_number_or_duplicate_name_is_refused(admin_client, db):
+    _role(db, "Sachbearbeitung")
+    response = admin_client.post("/admin/roles/new", data={"name": "sachbearbeitung"})
+    assert response.status_code == 422
+    assert "gibt es bereits" in response.text
+    response = admin_client.post("/admin/roles/new", data={"name": "Neu", "permissions": ["4711"]})
+    assert response.status_code == 422  # not a choice of the form
+    assert db.scalar(select(Role).where(Role.name == "Neu")) is None
+
+
+def test_deleting_a_role_takes_its_permissions_away(admin_client, db, make_user):
+    user = make_user("karl", Permission.SMS_SEND)
+    role = user.roles[0]
+    response = admin_client.post(f"/admin/roles/{role.id}/delete")
+    assert response.status_code == 302
+    db.expire_all()
+    assert not user_can(db.get(User, user.id), Permission.SMS_SEND)
+
+
+def test_mandanten_create_and_rename(admin_client, db):
+    response = admin_client.post("/admin/mandanten", data={"name": "HV Linz"})
+    assert response.status_code == 302
+    mandant = db.scalar(select(Mandant).where(Mandant.name == "HV Linz"))
+    duplicate = admin_client.post("/admin/mandanten", data={"name": "hv linz"})
+    assert duplicate.status_code == 422 and "gibt es bereits" in duplicate.text
+    admin_client.post(f"/admin/mandanten/{mandant.id}", data={"name": "HV Linz-Urfahr"})
+    db.expire_all()
+    assert db.get(Mandant, mandant.id).name == "HV Linz-Urfahr"
