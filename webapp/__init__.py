@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, current_app, g, has_request_context, render_template, request, session
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -30,9 +30,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 
 def _select_locale() -> str:
+    """The language chosen in the session; German outside requests (CLI, jobs, e-mails)."""
+    if not has_request_context():
+        return "de"
     wanted = session.get("lang")
-    from flask import current_app
-
     return wanted if wanted in current_app.config["LANGUAGES"] else "de"
 
 
