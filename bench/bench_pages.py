@@ -1,0 +1,66 @@
+"""Server time of the foundation's pages (test client, SQLite, no network). Prints JSON.
+
+Run: `make bench` or `.venv/bin/python bench/bench_pages.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_login.utils import _create_identifier  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from webapp import create_app  # noqa: E402
+from webapp.extensions import db  # noqa: E402
+from webapp.models import User  # noqa: E402
+
+PAGES = ["/", "/admin/globals/", "/admin/config/93001", "/admin/users", "/admin/roles"]
+ROUNDS = 200
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.sqlite",
+                "INSTANCE_PATH": folder,
+                "SECRET_KEY": "bench",
+                "RATELIMIT_STORAGE_URI": "memory://",
+            }
+        )
+        with app.app_context():
+            upgrade()
+            admin = User(username="admin", is_administrator=True, password_hash="x")
+            db.session.add(admin)
+            db.session.commit()
+            user_id = admin.id
+        client = app.test_client()
+        with app.test_request_context(environ_base=client.environ_base):
+            identifier = _create_identifier()
+        with client.session_transaction() as session:
+            session.update({"_user_id": str(user_id), "_fresh": True, "_id": identifier})
+        figures = {}
+        for page in PAGES:
+            assert client.get(page).status_code == 200, page
+            times = []
+            for _ in range(ROUNDS):
+                start = time.perf_counter()
+                client.get(page)
+                times.append((time.perf_counter() - start) * 1000)
+            times.sort()
+            figures[page] = {
+                "median_ms": round(statistics.median(times), 2),
+                "p95_ms": round(times[int(len(times) * 0.95)], 2),
+            }
+        print(json.dumps({"benchmark": "pages", "rounds": ROUNDS, "pages": figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The menu shows exactly the entries whose views the user may open."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import login_as
+from webapp.permissions import Permission
+from webapp.sms.settings import set_global
+
+
+def _menu(client) -> set[str]:
+    page = client.get("/").text
+    header = page.split("<header", 1)[1].split("</header>", 1)[0]
+    return set(re.findall(r'<a href="[^"]*"(?: class="[^"]*")?>([^<]+)</a>', header)) - {
+        "SMS-Modul"
+    }
+
+
+def test_administrator_sees_all_built_dialogs(app, db, admin_client):
+    set_global(db, 1400, "1", "test")
+    db.commit()
+    assert _menu(admin_client) == {
+        "SMS senden",
+        "Globale Variablen",
+        "Konfigurationstabellen",
+        "Benutzer",
+        "Rollen",
+        "Mandanten",
+    }
+
+
+def test_prefix_editor_sees_only_the_configuration_tables(app, client, make_user):
+    login_as(client, make_user("vorwahlen", Permission.MOBILE_PREFIXES))
+    assert _menu(client) == {"Konfigurationstabellen"}
+
+
+def test_sender_sees_sms_senden_only_while_the_service_is_on(app, db, client, make_user):
+    login_as(client, make_user("sender", Permission.SMS_SEND))
+    assert _menu(client) == set()
+    set_global(db, 1400, "1", "test")
+    db.commit()
+    assert _menu(client) == {"SMS senden"}
+
+
+def test_user_without_permissions_is_told_so(app, client, make_user):
+    login_as(client, make_user("neu"))
+    page = client.get("/")
+    assert _menu(client) == set()
+    assert "noch keine Berechtigungen zugewiesen" in page.text
