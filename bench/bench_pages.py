@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from flask_login.utils import _create_identifier
+from flask_migrate import upgrade
 
-from flask_login.utils import _create_identifier  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-
-from webapp import create_app  # noqa: E402
-from webapp.extensions import db  # noqa: E402
-from webapp.models import User  # noqa: E402
+from webapp import create_app
+from webapp.extensions import db
+from webapp.models import User
 
 PAGES = ["/", "/admin/globals/", "/admin/config/93001", "/admin/users", "/admin/roles"]
 ROUNDS = 200
