@@ -1,0 +1,91 @@
+"""Seed data and page helpers shared by the browser tests."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page, expect
+from sqlalchemy.orm import Session
+
+from tests.conftest import PASSWORD
+from webapp.models import Mandant, Role, User
+from webapp.permissions import Permission
+from webapp.sms.settings import GlobalNumber, set_global
+
+MANDANT = "Hausverwaltung Wien"
+CLERK_ROLE = "Sachbearbeitung"
+PREFIX_ROLE = "Vorwahlenpflege"
+
+# username -> display name (what "Willkommen, …" and the user menu show)
+DISPLAY_NAMES = {
+    "admin": "Anna Admin",
+    "sachbearbeiter": "Sepp Sachbearbeiter",
+    "vorwahlen": "Vera Vorwahl",
+}
+
+
+def seed(session: Session) -> None:
+    """The three users of the browser tests, and the SMS service switched on (global 1400)."""
+    mandant = Mandant(name=MANDANT)
+    clerk_role = Role(name=CLERK_ROLE)
+    clerk_role.permissions = {int(Permission.SMS_SEND), int(Permission.SMS_MESSAGES)}
+    prefix_role = Role(name=PREFIX_ROLE)
+    prefix_role.permissions = {int(Permission.MOBILE_PREFIXES)}
+    accounts = [
+        ("admin", True, [], []),
+        ("sachbearbeiter", False, [clerk_role], [mandant]),
+        ("vorwahlen", False, [prefix_role], []),
+    ]
+    for username, is_admin, roles, mandanten in accounts:
+        user = User(
+            username=username,
+            display_name=DISPLAY_NAMES[username],
+            is_administrator=is_admin,
+            active=True,
+            roles=roles,
+            mandanten=mandanten,
+        )
+        user.set_password(PASSWORD)
+        session.add(user)
+    set_global(session, GlobalNumber.SMS_SERVICE_AVAILABLE, "1", "test")
+    session.commit()
+
+
+def submit_login(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Fill and send the real login form."""
+    page.goto("/login")
+    page.get_by_label("Benutzername", exact=True).fill(username)
+    page.get_by_label("Passwort").fill(password)
+    page.get_by_role("button", name="Anmelden").click()
+
+
+def log_in(page: Page, username: str, password: str = PASSWORD) -> Page:
+    """Log in through the form and wait for the start page."""
+    submit_login(page, username, password)
+    expect(
+        page.get_by_role("heading", name=f"Willkommen, {DISPLAY_NAMES[username]}")
+    ).to_be_visible()
+    return page
+
+
+def header_nav(page: Page) -> Locator:
+    return page.locator("header nav")
+
+
+def dropdown(page: Page, name: str) -> Locator:
+    """A <details class="dropdown"> of the header navigation by its label."""
+    return header_nav(page).locator(f'details.dropdown[data-menu="{name}"]')
+
+
+def open_dropdown(page: Page, name: str) -> Locator:
+    menu = dropdown(page, name)
+    menu.locator("summary").click()
+    expect(menu).to_have_attribute("open", "")
+    return menu
+
+
+def mark_page(page: Page) -> None:
+    """Tag the current document; `assert_not_reloaded` then proves an htmx swap, not a load."""
+    page.evaluate("window.__e2eNoReload = true")
+
+
+def assert_not_reloaded(page: Page) -> None:
+    assert page.evaluate("window.__e2eNoReload === true"), "the page was reloaded"
