@@ -81,9 +81,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp.blueprints import admin_users, auth, config_tables, globals_, main, quicksend
+    from webapp.blueprints import (
+        admin_users,
+        auth,
+        compose,
+        config_tables,
+        contacts,
+        globals_,
+        main,
+        messages,
+        quicksend,
+        texts,
+    )
 
-    for module in (main, auth, admin_users, globals_, config_tables, quicksend):
+    for module in (
+        main,
+        auth,
+        admin_users,
+        globals_,
+        config_tables,
+        messages,
+        compose,
+        quicksend,
+        texts,
+        contacts,
+    ):
         app.register_blueprint(module.bp)
 
 
@@ -122,9 +144,11 @@ def register_template_helpers(app: Flask) -> None:
     from webapp import formatting
     from webapp.navigation import build_menu
     from webapp.permissions import Permission, may_access
+    from webapp.sms.numbers import format_display
 
     app.jinja_env.filters["datetime"] = formatting.format_datetime
     app.jinja_env.filters["number"] = formatting.format_number
+    app.jinja_env.filters["phone"] = format_display
 
     @app.context_processor
     def inject() -> dict[str, Any]:

@@ -198,3 +198,19 @@ def save_mandant(session: Session, name: str, mandant: Mandant | None = None) ->
     mandant.name = name
     session.flush()
     return mandant
+
+
+def visible_mandant_ids(user: User) -> set[int] | None:
+    """The Mandanten whose data `user` may see; None means all of them (administrators)."""
+    if user.is_administrator:
+        return None
+    return {m.id for m in user.mandanten}
+
+
+def selectable_mandanten(session: Session, user: User) -> list[Mandant]:
+    """The active Mandanten `user` may create data for, by name."""
+    stmt = select(Mandant).where(Mandant.active.is_(True)).order_by(Mandant.name)
+    scope = visible_mandant_ids(user)
+    if scope is not None:
+        stmt = stmt.where(Mandant.id.in_(scope or {-1}))
+    return list(session.scalars(stmt))

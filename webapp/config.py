@@ -60,6 +60,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REDIS_URL": redis_url,
         "TIMEZONE": os.environ.get("TIMEZONE", "Europe/Vienna"),
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "AT"),
+        # Longest SMS accepted, in segments (each 153 GSM-7 / 67 Unicode characters).
+        "SMS_MAX_SEGMENTS": int(os.environ.get("SMS_MAX_SEGMENTS", "10")),
         "SMS_SECRET_KEY": os.environ.get("SMS_SECRET_KEY", ""),
         "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),

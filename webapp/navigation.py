@@ -25,6 +25,8 @@ class MenuEntry:
 # its view exists and the user may open it.
 MENU: tuple[MenuEntry, ...] = (
     MenuEntry(_l("SMS senden"), "quicksend.send"),
+    MenuEntry(_l("Personen"), "contacts.persons"),
+    MenuEntry(_l("Firmen"), "contacts.companies"),
     MenuEntry(
         _l("Administration"),
         children=(

@@ -1,14 +1,26 @@
 """SMS senden: the quick form in the navigation (permission 298004, only when global 1400 is on).
 
-The form itself arrives with the SMS core issue; the entry and its guard exist from the start.
+Opens as a dialog (htmx) from anywhere, or as a page without JavaScript. The number comes from
+the field or from a Person/Firma found by the search; `?person=ID` / `?company=ID` pre-fill it
+(the "SMS senden" action of the records).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_htmx import make_response
+from flask_login import current_user
+from wtforms import HiddenField
 
-from webapp.extensions import db
+from webapp.accounts import selectable_mandanten, visible_mandant_ids
+from webapp.blueprints.compose import SmsForm, editor_context, prepare_form
+from webapp.blueprints.forms import attach_error
+from webapp.errors import InputError
+from webapp.extensions import db, htmx
+from webapp.models import Company, MessageSource, MessageStatus, Person
 from webapp.permissions import Permission, requires
+from webapp.sms import outbox
 from webapp.sms.settings import sms_service_refusal
 
 bp = Blueprint("quicksend", __name__, url_prefix="/sms")
@@ -18,7 +30,103 @@ def service_refusal() -> str | None:
     return sms_service_refusal(db.session)
 
 
+send_sms = requires(Permission.SMS_SEND, condition=service_refusal)
+
+RECORD_KINDS: dict[str, tuple[type, MessageSource]] = {
+    "person": (Person, MessageSource.PERSON),
+    "company": (Company, MessageSource.COMPANY),
+}
+
+
+class QuickSendForm(SmsForm):
+    record_kind = HiddenField()
+    record_id = HiddenField()
+
+
+def _record(kind: str | None, record_id: str | None):  # type: ignore[no-untyped-def]
+    """The Person/Firma the SMS is for, if one was chosen and the user may see it."""
+    if kind not in RECORD_KINDS or not (record_id or "").isdigit():
+        return None
+    model, _source = RECORD_KINDS[kind]
+    record = db.session.get(model, int(record_id))
+    scope = visible_mandant_ids(current_user)
+    if record is None or (scope is not None and record.mandant_id not in scope):
+        abort(404)
+    return record
+
+
+def _render(form: QuickSendForm, record, status: int = 200):  # type: ignore[no-untyped-def]
+    template = "quicksend/_dialog.html" if htmx else "quicksend/send.html"
+    return render_template(
+        template,
+        form=form,
+        record=record,
+        max_segments=current_app.config["SMS_MAX_SEGMENTS"],
+        **editor_context(),
+    ), status
+
+
 @bp.route("/senden", methods=["GET", "POST"])
-@requires(Permission.SMS_SEND, condition=service_refusal)
+@send_sms
 def send():  # type: ignore[no-untyped-def]
-    return render_template("quicksend/send.html")
+    form = prepare_form(QuickSendForm(), current_user)
+    if request.method == "GET":
+        for kind in RECORD_KINDS:
+            if request.args.get(kind):
+                form.record_kind.data, form.record_id.data = kind, request.args[kind]
+    record = _record(form.record_kind.data, form.record_id.data)
+    if request.method == "GET" and record is not None:
+        form.recipient.data = record.mobile
+        form.mandant.data = record.mandant_id
+    if not form.validate_on_submit():
+        return _render(form, record)
+    source = RECORD_KINDS[form.record_kind.data][1] if record is not None else MessageSource.QUICK
+    try:
+        allowed = {m.id for m in selectable_mandanten(db.session, current_user)}
+        mandant_id = record.mandant_id if record is not None else form.mandant.data
+        if mandant_id not in allowed:
+            raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
+        message = outbox.queue_sms(
+            db.session,
+            recipient=form.recipient.data or "",
+            text=form.text.data or "",
+            mandant_id=mandant_id,
+            source=source,
+            source_ref=str(record.id) if record is not None else None,
+            created_by=current_user,
+            max_segments=current_app.config["SMS_MAX_SEGMENTS"],
+            default_region=current_app.config["DEFAULT_PHONE_REGION"],
+        )
+    except InputError as error:
+        db.session.rollback()
+        attach_error(form, error)
+        return _render(form, record, 422)
+    db.session.commit()
+    if message.status is MessageStatus.FAILED:
+        flash(
+            _(
+                "Die SMS wurde gespeichert, kann aber nicht versendet werden: %(reason)s",
+                reason=message.reason,
+            ),
+            "error",
+        )
+    else:
+        flash(_("SMS wurde in die Versandliste aufgenommen."), "success")
+    if htmx:
+        return make_response(render_template("_flash_oob.html"), trigger={"sms-queued": message.id})
+    return redirect(request.args.get("back") or url_for("main.index"))
+
+
+@bp.route("/senden/kontakte")
+@send_sms
+def contact_search():  # type: ignore[no-untyped-def]
+    """Personen and Firmen with a mobile number whose name or number matches."""
+    from webapp.sms import contacts
+
+    query = request.args.get("q", "").strip()
+    found = (
+        contacts.search_mobile_contacts(db.session, visible_mandant_ids(current_user), query)
+        if len(query) >= 2
+        else []
+    )
+    return render_template("quicksend/_contacts.html", found=found, query=query)

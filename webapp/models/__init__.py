@@ -1,15 +1,30 @@
 """The database models, one module per aggregate. Import from here."""
 
+from webapp.models.contacts import Company, Person
 from webapp.models.mandanten import Mandant
 from webapp.models.settings import GlobalVariable, GlobalVariableType, MobilePrefix
+from webapp.models.sms import (
+    RESENDABLE,
+    Message,
+    MessageSource,
+    MessageStatus,
+    SmsText,
+)
 from webapp.models.users import Role, RolePermission, User
 
 __all__ = [
+    "RESENDABLE",
+    "Company",
     "GlobalVariable",
     "GlobalVariableType",
     "Mandant",
+    "Message",
+    "MessageSource",
+    "MessageStatus",
     "MobilePrefix",
+    "Person",
     "Role",
     "RolePermission",
+    "SmsText",
     "User",
 ]

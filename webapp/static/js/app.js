@@ -9,3 +9,70 @@ document.addEventListener("DOMContentLoaded", function () {
   ];
 });
 // A 401 to an htmx request carries HX-Redirect to the login page; htmx follows it.
+
+// Template picker of the SMS editor: fill the text area with the chosen SMS text.
+document.addEventListener("change", function (event) {
+  const select = event.target.closest("select[data-template-target]");
+  if (!select || !select.value) return;
+  const target = document.querySelector(select.dataset.templateTarget);
+  const url = select.dataset.bodyUrl.replace(/\/0\/body$/, "/" + select.value + "/body");
+  fetch(url, { credentials: "same-origin" })
+    .then(function (response) { return response.ok ? response.text() : Promise.reject(response); })
+    .then(function (body) {
+      target.value = body;
+      target.dispatchEvent(new Event("input", { bubbles: true }));
+      target.focus();
+    });
+});
+
+// Collapsible panels whose open/closed state is remembered (Suchkriterien bars).
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("details[data-remember]").forEach(function (panel) {
+    const key = "panel:" + panel.dataset.remember;
+    const stored = localStorage.getItem(key);
+    if (stored !== null) panel.open = stored === "open";
+    panel.addEventListener("toggle", function () {
+      localStorage.setItem(key, panel.open ? "open" : "closed");
+    });
+  });
+});
+
+// "Alle auf dieser Seite" checkbox of bulk-action lists.
+document.addEventListener("change", function (event) {
+  const all = event.target.closest("input[data-select-all]");
+  if (!all) return;
+  document.querySelectorAll(all.dataset.selectAll).forEach(function (box) {
+    box.checked = all.checked;
+  });
+});
+
+// The modal dialog (SMS senden): open when htmx fills it, close on Abbrechen / after sending.
+document.addEventListener("htmx:afterSwap", function (event) {
+  if (event.detail.target.id === "modal-content") {
+    const modal = document.getElementById("modal");
+    if (!modal.open) modal.showModal();
+  }
+});
+document.addEventListener("click", function (event) {
+  if (event.target.closest("[data-close-modal]")) {
+    document.getElementById("modal").close();
+  }
+  // A contact found by the quick form's search: take its number and remember the record.
+  const pick = event.target.closest(".contact-pick");
+  if (pick) {
+    const form = pick.closest("form");
+    form.querySelector("[name=recipient]").value = pick.dataset.mobile;
+    form.querySelector("[name=record_kind]").value = pick.dataset.kind;
+    form.querySelector("[name=record_id]").value = pick.dataset.id;
+    const mandant = form.querySelector("[name=mandant]");
+    if (mandant) mandant.value = pick.dataset.mandant;
+    form.querySelector("[name=recipient]").dispatchEvent(new Event("input", { bubbles: true }));
+    pick.closest(".contact-results").innerHTML = "";
+  }
+});
+document.addEventListener("DOMContentLoaded", function () {
+  document.body.addEventListener("sms-queued", function () {
+    const modal = document.getElementById("modal");
+    if (modal.open) modal.close();
+  });
+});

@@ -1,0 +1,191 @@
+"""SMS Nachrichten (permission 1669): the list with Suchkriterien, Neu, Erneut versenden."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user
+
+from webapp.accounts import selectable_mandanten, visible_mandant_ids
+from webapp.blueprints.compose import SmsForm, editor_context, prepare_form
+from webapp.blueprints.forms import attach_error
+from webapp.errors import InputError
+from webapp.extensions import db, htmx
+from webapp.models import MessageSource, MessageStatus
+from webapp.permissions import Permission, requires
+from webapp.sms import outbox
+from webapp.sms.search import MessageFilter, search_messages
+
+bp = Blueprint("messages", __name__, url_prefix="/admin/sms")
+
+sms_messages = requires(Permission.SMS_MESSAGES)
+
+
+def _parse_date(name: str, problems: list[str]) -> date | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        problems.append(_("Bitte ein gültiges Datum eingeben (TT.MM.JJJJ)."))
+        return None
+
+
+def _member(enum_class, raw: str):  # type: ignore[no-untyped-def]
+    """The member with value `raw`, or None for "" and unknown values (a hand-edited URL)."""
+    try:
+        return enum_class(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _parse_filter(problems: list[str]) -> MessageFilter:
+    args = request.args
+    status = args.get("status", "")
+    source = args.get("source", "")
+    mandant = args.get("mandant", "")
+    return MessageFilter(
+        status=_member(MessageStatus, status),
+        number=args.get("number", "").strip()[:40],
+        text=args.get("text", "").strip()[:200],
+        created_from=_parse_date("created_from", problems),
+        created_to=_parse_date("created_to", problems),
+        mandant_id=int(mandant) if mandant.isdigit() else None,
+        source=_member(MessageSource, source),
+    )
+
+
+def _source_labels() -> dict[str, str]:
+    return {
+        MessageSource.MANUAL: _("SMS Nachrichten – Neu"),
+        MessageSource.QUICK: _("SMS senden"),
+        MessageSource.PERSON: _("Person"),
+        MessageSource.COMPANY: _("Firma"),
+        MessageSource.WORK_ORDER: _("Auftrag"),
+        MessageSource.TICKET: _("Ticket"),
+        MessageSource.API: _("Schnittstelle (API)"),
+        MessageSource.RESEND: _("Erneut versendet"),
+    }
+
+
+@bp.route("/")
+@sms_messages
+def index():  # type: ignore[no-untyped-def]
+    problems: list[str] = []
+    flt = _parse_filter(problems)
+    page = search_messages(
+        db.session,
+        flt,
+        mandant_ids=visible_mandant_ids(current_user),
+        before=request.args.get("before", type=int),
+        after=request.args.get("after", type=int),
+        default_region=current_app.config["DEFAULT_PHONE_REGION"],
+        timezone=current_app.config["TIMEZONE"],
+    )
+    page.problems = problems
+    context = {
+        "page": page,
+        "flt": flt,
+        "statuses": list(MessageStatus),
+        "status_label": outbox.status_label,
+        "sources": _source_labels(),
+        "mandanten": selectable_mandanten(db.session, current_user),
+        "query": {k: v for k, v in request.args.items() if k not in ("before", "after") and v},
+    }
+    if htmx and htmx.target == "message-results":
+        return render_template("messages/_results.html", **context)
+    return render_template("messages/index.html", **context)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@sms_messages
+def new():  # type: ignore[no-untyped-def]
+    form = prepare_form(SmsForm(), current_user)
+    if form.validate_on_submit():
+        try:
+            message = outbox.queue_sms(
+                db.session,
+                recipient=form.recipient.data or "",
+                text=form.text.data or "",
+                mandant_id=_allowed_mandant(form.mandant.data),
+                source=MessageSource.MANUAL,
+                created_by=current_user,
+                max_segments=current_app.config["SMS_MAX_SEGMENTS"],
+                default_region=current_app.config["DEFAULT_PHONE_REGION"],
+            )
+        except InputError as error:
+            db.session.rollback()
+            attach_error(form, error)
+        else:
+            db.session.commit()
+            _flash_queued(message)
+            return redirect(url_for("messages.index"))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template(
+        "messages/new.html",
+        form=form,
+        max_segments=current_app.config["SMS_MAX_SEGMENTS"],
+        **editor_context(),
+    ), status
+
+
+def _allowed_mandant(mandant_id: int | None) -> int:
+    """The chosen Mandant, if the user may use it (else the form says to choose one)."""
+    allowed = {m.id for m in selectable_mandanten(db.session, current_user)}
+    if mandant_id not in allowed:
+        raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
+    return int(mandant_id)  # type: ignore[arg-type]
+
+
+def _flash_queued(message) -> None:  # type: ignore[no-untyped-def]
+    if message.status is MessageStatus.FAILED:
+        flash(
+            _(
+                "Die SMS wurde gespeichert, kann aber nicht versendet werden: %(reason)s",
+                reason=message.reason,
+            ),
+            "error",
+        )
+    else:
+        flash(_("SMS wurde in die Versandliste aufgenommen."), "success")
+
+
+@bp.route("/resend", methods=["POST"])
+@sms_messages
+def resend():  # type: ignore[no-untyped-def]
+    """Erneut versenden: copy the selected messages into new queued ones."""
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    back = url_for("messages.index", **_back_query())
+    if not ids:
+        flash(_("Bitte zuerst SMS in der Liste auswählen."), "error")
+        return redirect(back)
+    result = outbox.resend(
+        db.session,
+        ids,
+        created_by=current_user,
+        mandant_ids=visible_mandant_ids(current_user),
+        default_region=current_app.config["DEFAULT_PHONE_REGION"],
+    )
+    db.session.commit()
+    if result.copies:
+        flash(
+            ngettext(
+                "%(num)d SMS wurde kopiert und erneut in die Versandliste aufgenommen.",
+                "%(num)d SMS wurden kopiert und erneut in die Versandliste aufgenommen.",
+                len(result.copies),
+            ),
+            "success",
+        )
+    for message_id, reason in result.refused:
+        flash(_("SMS %(id)d nicht kopiert: %(reason)s", id=message_id, reason=reason), "error")
+    return redirect(back)
+
+
+def _back_query() -> dict[str, str]:
+    """The list's filter as it was when the bulk action was sent."""
+    keys = ("status", "number", "text", "created_from", "created_to", "mandant", "source")
+    return {k: v for k in keys if (v := request.form.get(k, ""))}

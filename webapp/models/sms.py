@@ -1,0 +1,146 @@
+"""The SMS message (outbox and history) with its lifecycle (DESIGN.md "Message lifecycle")."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import utcnow
+from webapp.models.mandanten import Mandant
+from webapp.models.users import User
+
+# BIGINT on PostgreSQL (a busy installation passes 2^31 some day); SQLite needs INTEGER for
+# its rowid autoincrement.
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class MessageStatus(enum.StrEnum):
+    QUEUED = "queued"  # Wartet auf Versand
+    SENDING = "sending"  # Wird versendet
+    SENT = "sent"  # Versendet
+    DELIVERED = "delivered"  # Zugestellt
+    UNDELIVERED = "undelivered"  # Nicht zugestellt
+    FAILED = "failed"  # Fehler
+    EXPIRED = "expired"  # Abgelaufen
+    UNKNOWN = "unknown"  # Unklar – bitte prüfen
+
+
+# A copy may be queued again from these (R13: in error or already sent).
+RESENDABLE = frozenset(
+    {
+        MessageStatus.FAILED,
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.EXPIRED,
+    }
+)
+
+
+class MessageSource(enum.StrEnum):
+    MANUAL = "manual"  # SMS Nachrichten – Neu
+    QUICK = "quick"  # SMS senden in the navigation
+    PERSON = "person"  # a Person record (Bestandsnehmer, Kontrolleur, …)
+    COMPANY = "company"  # a Firma record (Kreditor)
+    WORK_ORDER = "work_order"  # Auftrag module
+    TICKET = "ticket"  # Ticketing module
+    API = "api"
+    RESEND = "resend"  # Erneut versenden
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Message(db.Model):
+    __tablename__ = "sms_message"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mandant_id: Mapped[int] = mapped_column(ForeignKey("mandant.id"))
+    # The number as entered, and normalised (None when it could not be parsed).
+    recipient_raw: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str | None] = mapped_column(String(20))
+    # The final text as sent: the user's text plus the fixed text of global 1402.
+    text: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(8))
+    segments: Mapped[int] = mapped_column(Integer)
+    status: Mapped[MessageStatus] = mapped_column(
+        _enum(MessageStatus, "sms_message_status"), default=MessageStatus.QUEUED
+    )
+    reason: Mapped[str | None] = mapped_column(Text)  # German, shown to users
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[MessageSource] = mapped_column(_enum(MessageSource, "sms_message_source"))
+    source_ref: Mapped[str | None] = mapped_column(String(64))  # id of the record it came from
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
+    created_by_module: Mapped[str | None] = mapped_column(String(40))
+    resent_from_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("sms_message.id", ondelete="SET NULL")
+    )
+    # Global 1401 gets an e-mail about a refused number; the job sends it and stamps the time.
+    error_notification_due: Mapped[bool] = mapped_column(default=False)
+    error_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    mandant: Mapped[Mandant] = relationship(lazy="joined")
+    created_by: Mapped[User | None] = relationship(lazy="joined")
+    resent_from: Mapped[Message | None] = relationship(remote_side=[id])
+
+    __table_args__ = (
+        # The list is newest first (id order) per Mandant, optionally by status or number:
+        # each filter walks one index backwards and stops after a page.
+        Index("ix_sms_message_mandant_id_id", "mandant_id", "id"),
+        Index("ix_sms_message_status_id", "status", "id"),
+        Index("ix_sms_message_mandant_status_id", "mandant_id", "status", "id"),
+        Index("ix_sms_message_recipient_id", "recipient", "id"),
+        Index("ix_sms_message_created_at", "created_at"),
+        Index("ix_sms_message_provider_ref", "provider_ref"),
+        Index("ix_sms_message_resent_from_id", "resent_from_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<Message {self.id} {self.status} {self.recipient or self.recipient_raw}>"
+
+
+class SmsText(db.Model):
+    """An SMS text template ("Smstexte", permission 150037) with {placeholders}."""
+
+    __tablename__ = "sms_text"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    # What the template is used for (auftrag_kreditor, ticket_bn_erstellt, …) or "" when free.
+    usage_key: Mapped[str] = mapped_column(String(40), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    updated_by: Mapped[str | None] = mapped_column(String(80))

@@ -1,0 +1,195 @@
+"""The outbox: every SMS is stored here first and sent by the next run of the job (SPEC R3).
+
+`queue_sms` stores one message; `resend` copies finished ones into new queued messages (R13).
+A number that fails the check is stored too, as `failed` with its reason, and flagged for the
+error e-mail to global 1401 (R5): nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.errors import InputError
+from webapp.models import RESENDABLE, Mandant, Message, MessageSource, MessageStatus, User
+from webapp.sms.encoding import SegmentInfo, analyze
+from webapp.sms.numbers import ParsedNumber, check_number
+from webapp.sms.settings import GlobalNumber, get_global
+
+DEFAULT_MAX_SEGMENTS = 10
+# The fixed text of global 1402 starts on a line of its own, like a signature.
+FIXED_TEXT_SEPARATOR = "\n"
+
+
+def fixed_text(session: Session) -> str:
+    """The text of global 1402 GLOBAL_SMS_FIXTEXT_AM_ENDE ('' when unset)."""
+    return get_global(session, GlobalNumber.SMS_FIXED_TEXT).strip()
+
+
+def compose_text(session: Session, text: str) -> str:
+    """The final text of an SMS: the user's text, then the fixed text of global 1402."""
+    body = (text or "").replace("\r\n", "\n").strip()
+    ending = fixed_text(session)
+    return f"{body}{FIXED_TEXT_SEPARATOR}{ending}" if ending and body else body or ending
+
+
+def preview(session: Session, text: str) -> SegmentInfo:
+    """Length and segments of the final text (what the live counter shows)."""
+    return analyze(compose_text(session, text))
+
+
+def _check_text(text: str, final_text: str, max_segments: int) -> SegmentInfo:
+    if not (text or "").strip():
+        raise InputError(_("Bitte einen SMS-Text eingeben."), "text")
+    info = analyze(final_text)
+    if info.segments > max_segments:
+        raise InputError(
+            _(
+                "Der Text ist mit %(n)d SMS-Teilen zu lang: höchstens %(max)d Teile "
+                "(%(chars)d Zeichen %(enc)s) sind erlaubt. Bitte kürzen.",
+                n=info.segments,
+                max=max_segments,
+                chars=info.per_segment * max_segments,
+                enc=info.encoding,
+            ),
+            "text",
+        )
+    return info
+
+
+def _apply_number(message: Message, parsed: ParsedNumber) -> None:
+    message.recipient = parsed.e164
+    if parsed.ok:
+        message.status = MessageStatus.QUEUED
+        message.reason = None
+        message.error_code = None
+    else:
+        message.status = MessageStatus.FAILED
+        message.reason = parsed.reason
+        message.error_code = str(parsed.problem)
+        message.error_notification_due = True
+
+
+def queue_sms(
+    session: Session,
+    *,
+    recipient: str,
+    text: str,
+    mandant_id: int,
+    source: MessageSource,
+    source_ref: str | None = None,
+    created_by: User | None = None,
+    created_by_module: str | None = None,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    default_region: str = "AT",
+) -> Message:
+    """Store one SMS for the next job run and return it.
+
+    Raises InputError for what the user must fix (empty or too long text, unknown Mandant).
+    A number that fails the check does not raise: the message is stored as `failed` with the
+    reason and flagged for the error e-mail.
+    """
+    if session.get(Mandant, mandant_id) is None:
+        raise InputError(_("Bitte einen Mandanten auswählen."), "mandant")
+    if not (recipient or "").strip():
+        raise InputError(_("Bitte eine Mobilfunknummer eingeben."), "recipient")
+    final_text = compose_text(session, text)
+    info = _check_text(text, final_text, max_segments)
+    message = Message(
+        mandant_id=mandant_id,
+        recipient_raw=recipient.strip()[:64],
+        text=final_text,
+        encoding=info.encoding,
+        segments=info.segments,
+        source=source,
+        source_ref=source_ref,
+        created_by=created_by,
+        created_by_module=created_by_module,
+        attempts=0,
+    )
+    _apply_number(message, check_number(session, recipient, default_region))
+    session.add(message)
+    session.flush()
+    return message
+
+
+@dataclass
+class ResendResult:
+    """What "Erneut versenden" did: the new copies and the refused ids with their reason."""
+
+    copies: list[Message] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+
+
+def resend(
+    session: Session,
+    ids: Iterable[int],
+    *,
+    created_by: User | None,
+    mandant_ids: set[int] | None,
+    default_region: str = "AT",
+) -> ResendResult:
+    """Copy each selected finished message into a new queued one that points to its original.
+
+    `mandant_ids` limits which messages may be touched (None: all). The originals stay as
+    they are. The number is checked again, so a copy of a message to a number that is still
+    not allowed ends `failed` with its reason, as any new SMS would.
+    """
+    wanted = sorted({int(i) for i in ids})
+    result = ResendResult()
+    if not wanted:
+        return result
+    found = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(wanted)))}
+    for message_id in wanted:
+        original = found.get(message_id)
+        if original is None or (mandant_ids is not None and original.mandant_id not in mandant_ids):
+            result.refused.append((message_id, _("Die SMS gibt es nicht (mehr).")))
+            continue
+        if original.status not in RESENDABLE:
+            result.refused.append(
+                (
+                    message_id,
+                    _(
+                        "Nur SMS mit Fehler oder bereits versendete SMS können erneut "
+                        "versendet werden; diese hat den Status „%(status)s“.",
+                        status=status_label(original.status),
+                    ),
+                )
+            )
+            continue
+        copy = Message(
+            mandant_id=original.mandant_id,
+            recipient_raw=original.recipient_raw,
+            text=original.text,
+            encoding=original.encoding,
+            segments=original.segments,
+            source=MessageSource.RESEND,
+            source_ref=str(original.id),
+            resent_from_id=original.id,
+            created_by=created_by,
+            attempts=0,
+        )
+        _apply_number(copy, check_number(session, original.recipient_raw, default_region))
+        session.add(copy)
+        result.copies.append(copy)
+    session.flush()
+    return result
+
+
+def status_label(status: MessageStatus | str) -> str:
+    """The German label users know (UI.md "Status display of an SMS")."""
+    labels = {
+        MessageStatus.QUEUED: _("Wartet auf Versand"),
+        MessageStatus.SENDING: _("Wird versendet"),
+        MessageStatus.SENT: _("Versendet"),
+        MessageStatus.DELIVERED: _("Zugestellt"),
+        MessageStatus.UNDELIVERED: _("Nicht zugestellt"),
+        MessageStatus.FAILED: _("Fehler"),
+        MessageStatus.EXPIRED: _("Abgelaufen"),
+        MessageStatus.UNKNOWN: _("Unklar – bitte prüfen"),
+    }
+    return labels[MessageStatus(status)]

@@ -1,0 +1,154 @@
+"""Searching the SMS list fast at a million rows (SMS Nachrichten, R10–R11).
+
+Newest first is id order. Every filter is an index range walked backwards (keyset pagination:
+`before`/`after` an id), and the total is counted only up to COUNT_CAP, so the cost of a page
+does not grow with the table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from webapp.models import Message, MessageSource, MessageStatus
+
+PAGE_SIZE = 50
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """The search criteria of the list; empty fields do not filter."""
+
+    status: MessageStatus | None = None
+    number: str = ""
+    text: str = ""
+    created_from: date | None = None
+    created_to: date | None = None
+    mandant_id: int | None = None
+    source: MessageSource | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) in (None, "") for f in fields(self))
+
+
+@dataclass
+class MessagePage:
+    rows: list[Message]
+    total: int  # exact up to COUNT_CAP
+    total_capped: bool  # more than COUNT_CAP matches
+    newer: int | None = None  # pass as `after` for the previous (newer) page
+    older: int | None = None  # pass as `before` for the next (older) page
+    problems: list[str] = field(default_factory=list)
+
+
+def number_prefix(raw: str, default_region: str = "AT") -> str | None:
+    """The E.164 start that a (partial) number entered in the search stands for.
+
+    "0664 12" → "+4366412", "+49 151" → "+49151", "0043 664" → "+43664". None without digits.
+    """
+    text = raw.strip()
+    digits = re.sub(r"\D", "", text)
+    if not digits:
+        return None
+    if text.startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    if digits.startswith("0"):
+        code = phonenumbers.country_code_for_region(default_region)
+        return f"+{code}{digits[1:]}"
+    return "+" + digits
+
+
+def _next_prefix(prefix: str) -> str:
+    # "+43669" → "+43670": an upper bound that sorts right in every collation (digits only).
+    digits = prefix[1:]
+    return "+" + str(int(digits) + 1).zfill(len(digits))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _local_midnight_utc(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def filtered(
+    flt: MessageFilter,
+    mandant_ids: set[int] | None,
+    *,
+    default_region: str = "AT",
+    timezone: str = "Europe/Vienna",
+) -> Select:
+    """A SELECT of the messages matching `flt` within `mandant_ids` (None: all Mandanten)."""
+    stmt = select(Message)
+    if mandant_ids is not None:
+        stmt = stmt.where(Message.mandant_id.in_(mandant_ids or {-1}))
+    if flt.mandant_id is not None:
+        stmt = stmt.where(Message.mandant_id == flt.mandant_id)
+    if flt.status is not None:
+        stmt = stmt.where(Message.status == flt.status)
+    if flt.source is not None:
+        stmt = stmt.where(Message.source == flt.source)
+    prefix = number_prefix(flt.number, default_region) if flt.number else None
+    if prefix:
+        stmt = stmt.where(Message.recipient >= prefix, Message.recipient < _next_prefix(prefix))
+    if flt.text.strip():
+        pattern = f"%{_escape_like(flt.text.strip())}%"
+        stmt = stmt.where(Message.text.ilike(pattern, escape="\\"))
+    if flt.created_from:
+        stmt = stmt.where(Message.created_at >= _local_midnight_utc(flt.created_from, timezone))
+    if flt.created_to:
+        end = _local_midnight_utc(flt.created_to + timedelta(days=1), timezone)
+        stmt = stmt.where(Message.created_at < end)
+    return stmt
+
+
+def search_messages(
+    session: Session,
+    flt: MessageFilter,
+    *,
+    mandant_ids: set[int] | None,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
+    default_region: str = "AT",
+    timezone: str = "Europe/Vienna",
+) -> MessagePage:
+    """One page of the list, newest first, with a capped total."""
+    base = filtered(flt, mandant_ids, default_region=default_region, timezone=timezone)
+    if after is not None:
+        # The newer page: walk forwards from `after`, then show it newest first again.
+        stmt = base.where(Message.id > after).order_by(Message.id.asc()).limit(page_size + 1)
+        rows = list(session.scalars(stmt))
+        has_more_newer = len(rows) > page_size
+        rows = list(reversed(rows[:page_size]))
+        has_more_older = True
+    else:
+        stmt = base.order_by(Message.id.desc()).limit(page_size + 1)
+        if before is not None:
+            stmt = stmt.where(Message.id < before)
+        rows = list(session.scalars(stmt))
+        has_more_older = len(rows) > page_size
+        rows = rows[:page_size]
+        has_more_newer = before is not None
+    counted = session.scalar(
+        select(func.count()).select_from(
+            base.with_only_columns(Message.id).limit(COUNT_CAP + 1).subquery()
+        )
+    )
+    return MessagePage(
+        rows=rows,
+        total=min(counted, COUNT_CAP),
+        total_capped=counted > COUNT_CAP,
+        newer=rows[0].id if rows and has_more_newer else None,
+        older=rows[-1].id if rows and has_more_older else None,
+    )
