@@ -47,6 +47,13 @@ def get_metadata():
     return target_db.metadata
 
 
+def include_object(obj, name, type_, reflected, compare_to):
+    """Leave the dialect-specific text-search structures of migration 0003 to that migration."""
+    from webapp.models.sms import is_search_index_object
+
+    return not is_search_index_object(name)
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -96,6 +103,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_object=include_object,
             **conf_args
         )
 

@@ -228,3 +228,30 @@ def test_resend_selected_rows(clerk, db, wien):
 def test_resend_without_selection_says_what_to_do(clerk):
     response = clerk.post("/admin/sms/resend", data={}, follow_redirects=True)
     assert "Bitte zuerst SMS in der Liste auswählen." in response.text
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("heizung", ["Heizung defekt"]),  # any case
+        ("ÖFFNUNG", ["Öffnung der Tür"]),
+        ("50%", ["50% Rabatt"]),  # % is a character here, not a wildcard
+        ("a_b", ["a_b"]),
+        ("Tü", ["Öffnung der Tür"]),  # shorter than a trigram
+        ("nichts", []),
+    ],
+)
+def test_text_search(clerk, db, wien, term, expected):
+    for text in ("Heizung defekt", "Öffnung der Tür", "50% Rabatt", "500 Rabatt", "a_b", "axb"):
+        _sms(db, wien, text)
+    page = clerk.get("/admin/sms/", query_string={"text": term}, headers=HX_RESULTS)
+    assert re.findall(r'class="text-preview" title="([^"]*)"', page.text) == expected
+
+
+def test_text_search_pages_in_id_order(clerk, db, wien):
+    messages = [_sms(db, wien, f"Heizung {i}") for i in range(60)]
+    first = clerk.get("/admin/sms/?text=Heizung")
+    assert _ids(first.text) == [m.id for m in reversed(messages)][:50]
+    second = clerk.get(f"/admin/sms/?text=Heizung&before={_ids(first.text)[-1]}")
+    assert _ids(second.text) == [m.id for m in reversed(messages)][50:]
+    assert "60 SMS" in first.text

@@ -27,6 +27,16 @@ from webapp.models.users import User
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
+# Text-search structures created by migration 0003 per dialect, outside the models: the FTS5
+# table with its shadow tables on SQLite, the trigram index on PostgreSQL.
+SEARCH_INDEX_OBJECTS = frozenset({"sms_message_fts", "ix_sms_message_text_trgm"})
+
+
+def is_search_index_object(name: str | None) -> bool:
+    """Whether `name` belongs to the text-search structures (ignored by autogenerate)."""
+    return bool(name) and any(name.startswith(prefix) for prefix in SEARCH_INDEX_OBJECTS)
+
+
 class MessageStatus(enum.StrEnum):
     QUEUED = "queued"  # Wartet auf Versand
     SENDING = "sending"  # Wird versendet

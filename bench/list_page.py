@@ -1,0 +1,162 @@
+"""Server time of the SMS Nachrichten list at a million messages, on SQLite and PostgreSQL.
+
+Fills the table once (kept between runs), then times the list page through the app for a
+user of two Mandanten: first page, status filter, number filter, text search, older page.
+Prints JSON; the target is p95 under 150 ms for each.
+
+    .venv/bin/python bench/list_page.py                        # SQLite under instance/bench/
+    .venv/bin/python bench/list_page.py --database-url postgresql://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flask_login.utils import _create_identifier
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from webapp import create_app
+from webapp.config import INSTANCE_PATH
+from webapp.extensions import db
+from webapp.models import Mandant, Message, MessageSource, MessageStatus, User
+
+TEXTS = [
+    "Sehr geehrte/r {n}, der Installateur kommt am {d} zwischen 8 und 12 Uhr.",
+    "Ihr Ticket {t} wurde angelegt. Wir melden uns in Kürze. Ihre Hausverwaltung",
+    "Auftrag {t}: Bitte Zugang zum Keller ermöglichen. Danke, {n}",
+    "Erinnerung: Ablesung der Heizkostenverteiler am {d}.",
+    "Der Lift in Stiege {s} ist ab {d} wieder in Betrieb.",
+]
+NAMES = ["Huber", "Gruber", "Wagner", "Müller", "Pichler", "Steiner", "Moser", "Mayer"]
+PREFIXES = ["+43664", "+43676", "+43650", "+43699", "+49151", "+49170"]
+STATUS_WEIGHTS = [
+    (MessageStatus.DELIVERED, 80), (MessageStatus.SENT, 8), (MessageStatus.FAILED, 5),
+    (MessageStatus.UNDELIVERED, 3), (MessageStatus.EXPIRED, 2), (MessageStatus.QUEUED, 1),
+    (MessageStatus.UNKNOWN, 1),
+]
+
+
+def fill(rows: int, mandant_ids: list[int], batch: int = 20_000) -> None:
+    rng = random.Random(42)
+    statuses = [s for s, w in STATUS_WEIGHTS for _ in range(w)]
+    start = datetime.now(UTC) - timedelta(days=3 * 365)
+    step = timedelta(days=3 * 365) / rows
+    done = 0
+    while done < rows:
+        chunk = []
+        for i in range(done, min(rows, done + batch)):
+            number = rng.choice(PREFIXES) + str(rng.randrange(1_000_000, 9_999_999))
+            created = start + step * i
+            chunk.append({
+                "mandant_id": mandant_ids[i % len(mandant_ids)],
+                "recipient_raw": number, "recipient": number,
+                "text": rng.choice(TEXTS).format(n=rng.choice(NAMES), d="12.03.", t=i, s=i % 9),
+                "encoding": "GSM-7", "segments": 1, "status": rng.choice(statuses).value,
+                "attempts": 1, "source": MessageSource.MANUAL.value,
+                "error_notification_due": False, "created_at": created, "updated_at": created,
+            })
+        db.session.execute(insert(Message.__table__), chunk)
+        db.session.commit()
+        done += len(chunk)
+
+
+def prepare_postgres(server_url: str) -> str:
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'sms_bench'"))
+        if not exists:
+            conn.execute(text('CREATE DATABASE "sms_bench"'))
+    admin.dispose()
+    return make_url(server_url).set(database="sms_bench").render_as_string(hide_password=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    if args.database_url.startswith("postgresql"):
+        url = prepare_postgres(args.database_url)
+    else:
+        folder = INSTANCE_PATH / "bench"
+        folder.mkdir(parents=True, exist_ok=True)
+        url = args.database_url or f"sqlite:///{folder / 'list_page.sqlite'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
+                      "INSTANCE_PATH": tempfile.mkdtemp(), "RATELIMIT_STORAGE_URI": "memory://"})
+    figures: dict[str, object] = {"benchmark": "list_page", "database": make_url(url).get_backend_name()}
+    with app.app_context():
+        upgrade()
+        have = db.session.scalar(select(func.count()).select_from(Message)) or 0
+        if have != args.rows:
+            db.session.execute(Message.__table__.delete())
+            mandanten = [Mandant(name=f"Bench {i}") for i in range(3)
+                         if db.session.scalar(select(Mandant).where(Mandant.name == f"Bench {i}")) is None]
+            db.session.add_all(mandanten)
+            db.session.commit()
+            ids = list(db.session.scalars(select(Mandant.id).where(Mandant.name.like("Bench %"))))
+            started = time.perf_counter()
+            fill(args.rows, ids)
+            if db.engine.dialect.name == "postgresql":
+                db.session.execute(text("ANALYZE sms_message"))
+            else:
+                db.session.execute(text("ANALYZE"))
+            db.session.commit()
+            figures["fill_seconds"] = round(time.perf_counter() - started, 1)
+        user = db.session.scalar(select(User).where(User.username == "bench"))
+        if user is None:
+            user = User(username="bench", password_hash="x")
+            user.mandanten = list(db.session.scalars(select(Mandant).where(Mandant.name.in_(["Bench 0", "Bench 1"]))))
+            from webapp.models import Role
+
+            role = Role(name="bench")
+            role.permissions = {1669}
+            user.roles = [role]
+            db.session.add(user)
+            db.session.commit()
+        user_id = user.id
+        newest = db.session.scalar(select(func.max(Message.id)))
+    client = app.test_client()
+    with app.test_request_context(environ_base=client.environ_base):
+        identifier = _create_identifier()
+    with client.session_transaction() as session:
+        session.update({"_user_id": str(user_id), "_fresh": True, "_id": identifier})
+    pages = {
+        "first_page": "/admin/sms/",
+        "status_failed": "/admin/sms/?status=failed",
+        "status_queued_rare": "/admin/sms/?status=queued",
+        "number_prefix": "/admin/sms/?number=0664+12",
+        "number_full": "/admin/sms/?number=%2B4366412345",
+        "text_common": "/admin/sms/?text=Ablesung",
+        "text_rare": "/admin/sms/?text=Ticket+99999",
+        "older_page": f"/admin/sms/?before={newest - 500_000 if newest else 1}",
+    }
+    hx = {"HX-Request": "true", "HX-Target": "message-results"}
+    results = {}
+    for name, page in pages.items():
+        assert client.get(page, headers=hx).status_code == 200, page
+        times = []
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            client.get(page, headers=hx)
+            times.append((time.perf_counter() - start) * 1000)
+        times.sort()
+        results[name] = {"median_ms": round(statistics.median(times), 1),
+                         "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1)}
+    figures.update({"rows": args.rows, "rounds": args.rounds, "target_p95_ms": 150,
+                    "pages": results,
+                    "all_under_target": all(r["p95_ms"] < 150 for r in results.values())})
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
