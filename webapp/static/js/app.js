@@ -48,9 +48,12 @@ document.addEventListener("change", function (event) {
 
 // The modal dialog (SMS senden): open when htmx fills it, close on Abbrechen / after sending.
 document.addEventListener("htmx:afterSwap", function (event) {
-  if (event.detail.target.id === "modal-content") {
+  const target = event.detail.target;
+  if (target.id === "modal-content") {
     const modal = document.getElementById("modal");
-    if (!modal.open) modal.showModal();
+    // An empty answer (the SMS was queued) leaves the dialog closed.
+    if (target.innerHTML.trim() === "") modal.close();
+    else if (!modal.open) modal.showModal();
   }
 });
 document.addEventListener("click", function (event) {
@@ -75,4 +78,19 @@ document.addEventListener("DOMContentLoaded", function () {
     const modal = document.getElementById("modal");
     if (modal.open) modal.close();
   });
+});
+
+// Smstexte: a click on a placeholder inserts it at the cursor of the text area (and updates
+// the live preview through the text area's own htmx "input" trigger).
+document.addEventListener("click", function (event) {
+  const button = event.target.closest("[data-insert][data-insert-into]");
+  if (!button) return;
+  const area = document.getElementById(button.dataset.insertInto);
+  if (!area) return;
+  const token = button.dataset.insert;
+  const start = area.selectionStart ?? area.value.length;
+  const end = area.selectionEnd ?? start;
+  area.setRangeText(token, start, end, "end");
+  area.focus();
+  area.dispatchEvent(new Event("input", { bubbles: true }));
 });
