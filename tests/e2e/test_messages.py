@@ -12,6 +12,7 @@ from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page
 from webapp.extensions import db
 from webapp.models import Mandant, MessageSource, MessageStatus
 from webapp.sms.outbox import queue_sms
+from webapp.sms.settings import set_global
 
 
 def _seed_messages(live_app, texts: list[str], status: MessageStatus | None = None) -> None:
@@ -46,7 +47,11 @@ def test_filter_the_list_without_reload_and_back_button(page: Page, login, live_
     expect(page).not_to_have_url(re.compile(r"status=failed"))
 
 
-def test_new_sms_with_live_counter_and_unicode_switch(page: Page, login):
+def test_new_sms_with_live_counter_and_unicode_switch(page: Page, login, live_app):
+    with live_app.app_context():  # other tests may have set a fixed text (global 1402)
+        set_global(db.session, 1402, "", "test")
+        db.session.commit()
+        db.session.remove()
     login("sachbearbeiter")
     page.goto("/admin/sms/")
     page.get_by_role("button", name="Neu", exact=True).click()

@@ -12,16 +12,22 @@ from webapp.sms.settings import set_global
 def _menu(client) -> set[str]:
     page = client.get("/").text
     header = page.split("<header", 1)[1].split("</header>", 1)[0]
-    return set(re.findall(r'<a href="[^"]*"(?: class="[^"]*")?>([^<]+)</a>', header)) - {
+    return set(re.findall(r"<a href=\"[^\"]*\"[^>]*>([^<]+)</a>", header)) - {
         "SMS-Modul"
     }
+
+
+# Personen and Firmen are open to every user (within their Mandanten).
+CONTACTS = {"Personen", "Firmen"}
 
 
 def test_administrator_sees_all_built_dialogs(app, db, admin_client):
     set_global(db, 1400, "1", "test")
     db.commit()
-    assert _menu(admin_client) == {
+    assert _menu(admin_client) == CONTACTS | {
         "SMS senden",
+        "SMS Nachrichten",
+        "Smstexte",
         "Globale Variablen",
         "Konfigurationstabellen",
         "Benutzer",
@@ -32,19 +38,22 @@ def test_administrator_sees_all_built_dialogs(app, db, admin_client):
 
 def test_prefix_editor_sees_only_the_configuration_tables(app, client, make_user):
     login_as(client, make_user("vorwahlen", Permission.MOBILE_PREFIXES))
-    assert _menu(client) == {"Konfigurationstabellen"}
+    assert _menu(client) == CONTACTS | {"Konfigurationstabellen"}
 
 
 def test_sender_sees_sms_senden_only_while_the_service_is_on(app, db, client, make_user):
     login_as(client, make_user("sender", Permission.SMS_SEND))
-    assert _menu(client) == set()
+    assert _menu(client) == CONTACTS
     set_global(db, 1400, "1", "test")
     db.commit()
-    assert _menu(client) == {"SMS senden"}
+    assert _menu(client) == CONTACTS | {"SMS senden"}
 
 
-def test_user_without_permissions_is_told_so(app, client, make_user):
+def test_user_without_permissions_sees_only_the_records(app, client, make_user):
     login_as(client, make_user("neu"))
-    page = client.get("/")
-    assert _menu(client) == set()
-    assert "noch keine Berechtigungen zugewiesen" in page.text
+    assert _menu(client) == CONTACTS
+
+
+def test_sms_nachrichten_and_smstexte_follow_their_permissions(app, client, make_user):
+    login_as(client, make_user("texte", Permission.SMS_TEXTS, Permission.SMS_MESSAGES))
+    assert _menu(client) == CONTACTS | {"SMS Nachrichten", "Smstexte"}

@@ -8,13 +8,13 @@ does not grow with the table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlalchemy import ColumnElement, Select, column, func, select, table
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from webapp.models import Message, MessageSource, MessageStatus
 
@@ -25,6 +25,11 @@ COUNT_CAP = 10_000
 # the query from it (in rowid = id order) keeps rare and common terms alike fast.
 MESSAGE_FTS = table("sms_message_fts", column("rowid"), column("text"))
 MIN_INDEXED_TERM = 3
+# PostgreSQL: the page is first looked for among the next PROBE_WINDOW messages (id order);
+# a term found in at least COMMON_SHARE of them is counted by scanning (the capped count
+# stops early), rarer terms go through the pg_trgm index, which is fast while matches are few.
+PROBE_WINDOW = 5_000
+COMMON_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,12 @@ def filtered(
     dialect: str = "sqlite",
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
+    scan_text: bool = False,
 ) -> _Query:
-    """The messages matching `flt` within `mandant_ids` (None: all Mandanten)."""
+    """The messages matching `flt` within `mandant_ids` (None: all Mandanten).
+
+    `scan_text` keeps PostgreSQL from answering the text filter from the trigram index.
+    """
     stmt = select(Message)
     order: ColumnElement[int] = Message.id
     if mandant_ids is not None:
@@ -123,8 +132,9 @@ def filtered(
             )
             order = MESSAGE_FTS.c.rowid
         else:
-            # PostgreSQL answers this from the pg_trgm index of migration 0003.
-            stmt = stmt.where(Message.text.ilike(f"%{_escape_like(term)}%", escape="\\"))
+            # An expression the trigram index does not cover forces the id-ordered scan.
+            searched = (Message.text + "") if scan_text else Message.text
+            stmt = stmt.where(searched.ilike(f"%{_escape_like(term)}%", escape="\\"))
     if flt.created_from:
         stmt = stmt.where(Message.created_at >= _local_midnight_utc(flt.created_from, timezone))
     if flt.created_to:
@@ -143,31 +153,34 @@ def search_messages(
     page_size: int = PAGE_SIZE,
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
+    probe_window: int = PROBE_WINDOW,
 ) -> MessagePage:
     """One page of the list, newest first, with a capped total."""
-    query = filtered(
-        flt,
-        mandant_ids,
-        dialect=session.get_bind().dialect.name,
-        default_region=default_region,
-        timezone=timezone,
-    )
+    dialect = session.get_bind().dialect.name
+    options = {"dialect": dialect, "default_region": default_region, "timezone": timezone}
+    rows: list[Message] | None = None
+    common = False
+    if dialect == "postgresql" and flt.text.strip():
+        rows, common = _search_window(
+            session, flt, mandant_ids, options, before, after, page_size, probe_window
+        )
+    query = filtered(flt, mandant_ids, scan_text=common, **options)
     base, order = query.stmt, query.order
+    if rows is None:
+        walk = base.order_by(order.asc() if after is not None else order.desc())
+        if after is not None:
+            walk = walk.where(order > after)
+        elif before is not None:
+            walk = walk.where(order < before)
+        rows = list(session.scalars(walk.limit(page_size + 1)))
+    has_more = len(rows) > page_size
+    rows = rows[:page_size]
     if after is not None:
-        # The newer page: walk forwards from `after`, then show it newest first again.
-        stmt = base.where(order > after).order_by(order.asc()).limit(page_size + 1)
-        rows = list(session.scalars(stmt))
-        has_more_newer = len(rows) > page_size
-        rows = list(reversed(rows[:page_size]))
-        has_more_older = True
+        # The newer page was walked forwards from `after`: show it newest first again.
+        rows.reverse()
+        has_more_newer, has_more_older = has_more, True
     else:
-        stmt = base.order_by(order.desc()).limit(page_size + 1)
-        if before is not None:
-            stmt = stmt.where(order < before)
-        rows = list(session.scalars(stmt))
-        has_more_older = len(rows) > page_size
-        rows = rows[:page_size]
-        has_more_newer = before is not None
+        has_more_newer, has_more_older = before is not None, has_more
     counted = session.scalar(
         select(func.count()).select_from(
             base.with_only_columns(Message.id).limit(COUNT_CAP + 1).subquery()
@@ -180,3 +193,39 @@ def search_messages(
         newer=rows[0].id if rows and has_more_newer else None,
         older=rows[-1].id if rows and has_more_older else None,
     )
+
+
+def _search_window(
+    session: Session,
+    flt: MessageFilter,
+    mandant_ids: set[int] | None,
+    options: dict,
+    before: int | None,
+    after: int | None,
+    page_size: int,
+    probe_window: int,
+) -> tuple[list[Message] | None, bool]:
+    """PostgreSQL: look for the page among the next `probe_window` messages of the others.
+
+    Returns the page's rows (in walk order, one extra when there are more) when the window
+    holds them all, else None; and whether the term is common (its share in the window).
+    A common term is then counted by scanning; a rare one through the trigram index.
+    """
+    others = filtered(replace(flt, text=""), mandant_ids, **options).stmt
+    if after is not None:
+        others = others.where(Message.id > after).order_by(Message.id.asc())
+    else:
+        if before is not None:
+            others = others.where(Message.id < before)
+        others = others.order_by(Message.id.desc())
+    window = aliased(Message, others.limit(probe_window).subquery())
+    matches = window.text.ilike(f"%{_escape_like(flt.text.strip())}%", escape="\\")
+    size, hits = session.execute(
+        select(func.count(), func.count().filter(matches)).select_from(window)
+    ).one()
+    common = size > 0 and hits >= size * COMMON_SHARE
+    if hits <= page_size and size >= probe_window:
+        return None, common  # the page reaches past the window: ask the trigram index
+    walk = window.id.asc() if after is not None else window.id.desc()
+    rows = list(session.scalars(select(window).where(matches).order_by(walk).limit(page_size + 1)))
+    return rows, common
