@@ -51,7 +51,11 @@ def _read_en_po() -> Catalog:
 def _mo_messages(data: bytes) -> dict[tuple[object, str | None], object]:
     """msgid (and context) → translation of a compiled catalog, header left out."""
     catalog = read_mo(io.BytesIO(data))
-    return {(m.id, m.context): m.string for m in catalog if m.id}
+
+    def hashable(value: object) -> object:  # plural entries come as lists
+        return tuple(value) if isinstance(value, list) else value
+
+    return {(hashable(m.id), m.context): hashable(m.string) for m in catalog if m.id}
 
 
 # --- language switch ---------------------------------------------------------------------------
