@@ -17,7 +17,6 @@ import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from flask_login.utils import _create_identifier
 from flask_migrate import upgrade
@@ -39,8 +38,12 @@ TEXTS = [
 NAMES = ["Huber", "Gruber", "Wagner", "Müller", "Pichler", "Steiner", "Moser", "Mayer"]
 PREFIXES = ["+43664", "+43676", "+43650", "+43699", "+49151", "+49170"]
 STATUS_WEIGHTS = [
-    (MessageStatus.DELIVERED, 80), (MessageStatus.SENT, 8), (MessageStatus.FAILED, 5),
-    (MessageStatus.UNDELIVERED, 3), (MessageStatus.EXPIRED, 2), (MessageStatus.QUEUED, 1),
+    (MessageStatus.DELIVERED, 80),
+    (MessageStatus.SENT, 8),
+    (MessageStatus.FAILED, 5),
+    (MessageStatus.UNDELIVERED, 3),
+    (MessageStatus.EXPIRED, 2),
+    (MessageStatus.QUEUED, 1),
     (MessageStatus.UNKNOWN, 1),
 ]
 
@@ -56,14 +59,22 @@ def fill(rows: int, mandant_ids: list[int], batch: int = 20_000) -> None:
         for i in range(done, min(rows, done + batch)):
             number = rng.choice(PREFIXES) + str(rng.randrange(1_000_000, 9_999_999))
             created = start + step * i
-            chunk.append({
-                "mandant_id": mandant_ids[i % len(mandant_ids)],
-                "recipient_raw": number, "recipient": number,
-                "text": rng.choice(TEXTS).format(n=rng.choice(NAMES), d="12.03.", t=i, s=i % 9),
-                "encoding": "GSM-7", "segments": 1, "status": rng.choice(statuses).value,
-                "attempts": 1, "source": MessageSource.MANUAL.value,
-                "error_notification_due": False, "created_at": created, "updated_at": created,
-            })
+            chunk.append(
+                {
+                    "mandant_id": mandant_ids[i % len(mandant_ids)],
+                    "recipient_raw": number,
+                    "recipient": number,
+                    "text": rng.choice(TEXTS).format(n=rng.choice(NAMES), d="12.03.", t=i, s=i % 9),
+                    "encoding": "GSM-7",
+                    "segments": 1,
+                    "status": rng.choice(statuses).value,
+                    "attempts": 1,
+                    "source": MessageSource.MANUAL.value,
+                    "error_notification_due": False,
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
         db.session.execute(insert(Message.__table__), chunk)
         db.session.commit()
         done += len(chunk)
@@ -91,16 +102,28 @@ def main() -> None:
         folder = INSTANCE_PATH / "bench"
         folder.mkdir(parents=True, exist_ok=True)
         url = args.database_url or f"sqlite:///{folder / 'list_page.sqlite'}"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
-                      "INSTANCE_PATH": tempfile.mkdtemp(), "RATELIMIT_STORAGE_URI": "memory://"})
-    figures: dict[str, object] = {"benchmark": "list_page", "database": make_url(url).get_backend_name()}
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": "bench",
+            "INSTANCE_PATH": tempfile.mkdtemp(),
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+    figures: dict[str, object] = {
+        "benchmark": "list_page",
+        "database": make_url(url).get_backend_name(),
+    }
     with app.app_context():
         upgrade()
         have = db.session.scalar(select(func.count()).select_from(Message)) or 0
         if have != args.rows:
             db.session.execute(Message.__table__.delete())
-            mandanten = [Mandant(name=f"Bench {i}") for i in range(3)
-                         if db.session.scalar(select(Mandant).where(Mandant.name == f"Bench {i}")) is None]
+            mandanten = [
+                Mandant(name=f"Bench {i}")
+                for i in range(3)
+                if db.session.scalar(select(Mandant).where(Mandant.name == f"Bench {i}")) is None
+            ]
             db.session.add_all(mandanten)
             db.session.commit()
             ids = list(db.session.scalars(select(Mandant.id).where(Mandant.name.like("Bench %"))))
@@ -115,7 +138,9 @@ def main() -> None:
         user = db.session.scalar(select(User).where(User.username == "bench"))
         if user is None:
             user = User(username="bench", password_hash="x")
-            user.mandanten = list(db.session.scalars(select(Mandant).where(Mandant.name.in_(["Bench 0", "Bench 1"]))))
+            user.mandanten = list(
+                db.session.scalars(select(Mandant).where(Mandant.name.in_(["Bench 0", "Bench 1"])))
+            )
             from webapp.models import Role
 
             role = Role(name="bench")
@@ -150,11 +175,19 @@ def main() -> None:
             client.get(page, headers=hx)
             times.append((time.perf_counter() - start) * 1000)
         times.sort()
-        results[name] = {"median_ms": round(statistics.median(times), 1),
-                         "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1)}
-    figures.update({"rows": args.rows, "rounds": args.rounds, "target_p95_ms": 150,
-                    "pages": results,
-                    "all_under_target": all(r["p95_ms"] < 150 for r in results.values())})
+        results[name] = {
+            "median_ms": round(statistics.median(times), 1),
+            "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
+        }
+    figures.update(
+        {
+            "rows": args.rows,
+            "rounds": args.rounds,
+            "target_p95_ms": 150,
+            "pages": results,
+            "all_under_target": all(r["p95_ms"] < 150 for r in results.values()),
+        }
+    )
     print(json.dumps(figures, indent=2))
 
 

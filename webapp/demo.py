@@ -8,9 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import accounts
-from webapp.models import Mandant, Role, User
+from webapp.models import Mandant, Role, SmsText, User
 from webapp.permissions import Permission
+from webapp.sms.contacts import seed_demo_contacts
 from webapp.sms.settings import GlobalNumber, set_global
+from webapp.sms.texts import save_text
 
 DEMO_MANDANTEN = ("Hausverwaltung Wien", "Hausverwaltung Graz")
 DEMO_ROLES: dict[str, tuple[str, set[int]]] = {
@@ -30,8 +32,24 @@ DEMO_ROLES: dict[str, tuple[str, set[int]]] = {
 }
 
 
+DEMO_TEXTS: list[tuple[str, str, str]] = [
+    (
+        "Auftrag an Kreditor",
+        "auftrag_kreditor",
+        "Neuer Auftrag {auftrag.nummer}: {auftrag.titel}, {objekt.adresse}. Termin: "
+        "{auftrag.termin}.",
+    ),
+    (
+        "Ticket erstellt",
+        "ticket_bn_erstellt",
+        "Ihre Meldung wurde als Ticket {ticket.nummer} aufgenommen. Wir melden uns.",
+    ),
+    ("Rückruf erbeten", "", "Bitte rufen Sie uns zurück. Danke!"),
+]
+
+
 def seed_demo(session: Session) -> None:
-    """Create the demo Mandanten and roles (once) and switch the SMS service on."""
+    """Create the demo Mandanten, roles, SMS texts and contacts (once); SMS service on."""
     for name in DEMO_MANDANTEN:
         if session.scalar(select(Mandant).where(Mandant.name == name)) is None:
             accounts.save_mandant(session, name)
@@ -39,6 +57,10 @@ def seed_demo(session: Session) -> None:
         if session.scalar(select(Role).where(Role.name == name)) is None:
             accounts.save_role(session, name, {int(p) for p in permissions}, description)
     set_global(session, GlobalNumber.SMS_SERVICE_AVAILABLE, "1", "demo")
+    for name, usage, body in DEMO_TEXTS:
+        if session.scalar(select(SmsText).where(SmsText.name == name)) is None:
+            save_text(session, name=name, usage_key=usage, body=body, changed_by="demo")
+    seed_demo_contacts(session)
 
 
 def ensure_admin(session: Session, username: str, password: str | None) -> str | None:

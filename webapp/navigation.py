@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from flask import url_for
 from flask_babel import lazy_gettext as _l
@@ -54,3 +55,15 @@ def build_menu() -> list[MenuEntry]:
         elif entry.endpoint and may_access(entry.endpoint):
             visible.append(entry)
     return visible
+
+
+def local_url(target: str | None, default: str) -> str:
+    """`target` if it is a path on this site, else `default`: never redirect or link elsewhere.
+
+    Guards every URL taken from a request (`next` after login, `back` of the SMS dialog).
+    """
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and "\\" not in target:
+            return target
+    return default

@@ -19,8 +19,13 @@ def _seed_messages(live_app, texts: list[str], status: MessageStatus | None = No
     with live_app.app_context():
         mandant = db.session.scalar(select(Mandant).where(Mandant.name == MANDANT))
         for text in texts:
-            message = queue_sms(db.session, recipient="0664 1234567", text=text,
-                                mandant_id=mandant.id, source=MessageSource.MANUAL)
+            message = queue_sms(
+                db.session,
+                recipient="0664 1234567",
+                text=text,
+                mandant_id=mandant.id,
+                source=MessageSource.MANUAL,
+            )
             if status:
                 message.status = status
         db.session.commit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from webapp.models import Mandant, Role, User
+from webapp.models import Company, Mandant, Person, Role, SmsText, User
 from webapp.sms.settings import get_flag
 
 
@@ -54,3 +54,6 @@ def test_seed_demo_is_idempotent(app, db):
     assert len(list(db.scalars(select(Mandant)))) == 2
     assert {r.name for r in db.scalars(select(Role))} == {"Sachbearbeitung", "SMS-Verwaltung"}
     assert get_flag(db, 1400)
+    assert len(list(db.scalars(select(SmsText)))) == 3
+    assert len(list(db.scalars(select(Person)))) > 0
+    assert len(list(db.scalars(select(Company)))) > 0

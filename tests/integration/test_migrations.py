@@ -63,3 +63,33 @@ def test_downgrade_and_upgrade_again(app):
     downgrade(revision="base")
     upgrade()
     assert _db.session.get(GlobalVariable, 1400) is not None
+
+
+def test_text_search_index_exists_and_follows_the_messages(app, db):
+    """Migration 0003's search index is there; on SQLite its triggers track inserts/deletes."""
+    from sqlalchemy import text
+
+    from webapp import accounts
+    from webapp.models import Message, MessageSource
+    from webapp.sms.outbox import queue_sms
+
+    if db.get_bind().dialect.name == "postgresql":
+        indexes = db.execute(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'sms_message'")
+        )
+        assert "ix_sms_message_text_trgm" in indexes.scalars().all()
+        return
+    mandant = accounts.save_mandant(db, "HV")
+    message = queue_sms(
+        db,
+        recipient="06641234567",
+        text="Wasserrohrbruch",
+        mandant_id=mandant.id,
+        source=MessageSource.MANUAL,
+    )
+    db.commit()
+    find = text("SELECT rowid FROM sms_message_fts WHERE text LIKE '%rohrbruch%'")
+    assert db.execute(find).scalars().all() == [message.id]
+    db.delete(db.get(Message, message.id))
+    db.commit()
+    assert db.execute(find).scalars().all() == []

@@ -12,9 +12,7 @@ from webapp.sms.settings import set_global
 def _menu(client) -> set[str]:
     page = client.get("/").text
     header = page.split("<header", 1)[1].split("</header>", 1)[0]
-    return set(re.findall(r"<a href=\"[^\"]*\"[^>]*>([^<]+)</a>", header)) - {
-        "SMS-Modul"
-    }
+    return set(re.findall(r"<a href=\"[^\"]*\"[^>]*>([^<]+)</a>", header)) - {"SMS-Modul"}
 
 
 # Personen and Firmen are open to every user (within their Mandanten).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,6 +12,7 @@ from wtforms.validators import DataRequired
 
 from webapp.accounts import authenticate, normalize_username
 from webapp.extensions import client_address, db, limiter
+from webapp.navigation import local_url
 from webapp.permissions import public, requires
 
 bp = Blueprint("auth", __name__)
@@ -46,12 +45,7 @@ def _failed(_response: object) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths: never redirect to another host after login."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/"):
-            return target
-    return url_for("main.index")
+    return local_url(target, url_for("main.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -19,8 +19,9 @@ from webapp.blueprints.forms import attach_error
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.models import Company, MessageSource, MessageStatus, Person
+from webapp.navigation import local_url
 from webapp.permissions import Permission, requires
-from webapp.sms import outbox
+from webapp.sms import contacts, outbox
 from webapp.sms.settings import sms_service_refusal
 
 bp = Blueprint("quicksend", __name__, url_prefix="/sms")
@@ -55,12 +56,18 @@ def _record(kind: str | None, record_id: str | None):  # type: ignore[no-untyped
     return record
 
 
+def _back() -> str:
+    """Where "Abbrechen" and a sent SMS lead without JavaScript (a local path only)."""
+    return local_url(request.args.get("back"), url_for("main.index"))
+
+
 def _render(form: QuickSendForm, record, status: int = 200):  # type: ignore[no-untyped-def]
     template = "quicksend/_dialog.html" if htmx else "quicksend/send.html"
     return render_template(
         template,
         form=form,
         record=record,
+        back=_back(),
         max_segments=current_app.config["SMS_MAX_SEGMENTS"],
         **editor_context(),
     ), status
@@ -114,15 +121,13 @@ def send():  # type: ignore[no-untyped-def]
         flash(_("SMS wurde in die Versandliste aufgenommen."), "success")
     if htmx:
         return make_response(render_template("_flash_oob.html"), trigger={"sms-queued": message.id})
-    return redirect(request.args.get("back") or url_for("main.index"))
+    return redirect(_back())
 
 
 @bp.route("/senden/kontakte")
 @send_sms
 def contact_search():  # type: ignore[no-untyped-def]
     """Personen and Firmen with a mobile number whose name or number matches."""
-    from webapp.sms import contacts
-
     query = request.args.get("q", "").strip()
     found = (
         contacts.search_mobile_contacts(db.session, visible_mandant_ids(current_user), query)

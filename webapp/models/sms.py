@@ -133,6 +133,8 @@ class Message(db.Model):
         Index("ix_sms_message_created_at", "created_at"),
         Index("ix_sms_message_provider_ref", "provider_ref"),
         Index("ix_sms_message_resent_from_id", "resent_from_id"),
+        # The SMS history of a record (Person, Firma, Auftrag, Ticket).
+        Index("ix_sms_message_source_ref_id", "source", "source_ref", "id"),
     )
 
     def __repr__(self) -> str:

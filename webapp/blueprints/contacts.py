@@ -1,0 +1,342 @@
+"""Personen and Firmen: lists with Suchkriterien, the record dialog, the "SMS senden" action.
+
+Any logged-in user may open them, but only records of their own Mandanten (administrators: all);
+a record of another Mandant answers 404, so its existence is not revealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_htmx import make_response
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, SelectField, StringField, TelField
+
+from webapp.accounts import selectable_mandanten, visible_mandant_ids
+from webapp.blueprints.forms import attach_error
+from webapp.errors import InputError
+from webapp.extensions import db, htmx
+from webapp.models import Company, Mandant, MessageSource, Person
+from webapp.permissions import requires
+from webapp.sms import contacts
+from webapp.sms.outbox import status_label
+
+bp = Blueprint("contacts", __name__)
+
+MAX_QUERY = 160  # longer search input is cut (nothing stored is longer)
+HISTORY_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What differs between the Personen and the Firmen dialogs."""
+
+    key: str  # "person" / "company": endpoint stem and the quick form's query parameter
+    plural_key: str  # "persons" / "companies": list endpoint
+    model: type[Person] | type[Company]
+    source: MessageSource
+    title: Any  # lazy strings
+    singular: Any
+    new_title: Any
+    none_found: Any
+    no_history: Any
+    save: Callable[..., Any]
+    search: Callable[..., contacts.ContactPage]
+
+    def endpoint(self, action: str = "") -> str:
+        return f"contacts.{self.key}{'_' + action if action else ''}"
+
+    @property
+    def list_endpoint(self) -> str:
+        return f"contacts.{self.plural_key}"
+
+
+PERSON = Kind(
+    key="person",
+    plural_key="persons",
+    model=Person,
+    source=MessageSource.PERSON,
+    title=_l("Personen"),
+    singular=_l("Person"),
+    new_title=_l("Neue Person"),
+    none_found=_l("Keine Personen gefunden."),
+    no_history=_l("Von dieser Person wurde noch keine SMS versendet."),
+    save=contacts.save_person,
+    search=contacts.search_persons,
+)
+COMPANY = Kind(
+    key="company",
+    plural_key="companies",
+    model=Company,
+    source=MessageSource.COMPANY,
+    title=_l("Firmen"),
+    singular=_l("Firma"),
+    new_title=_l("Neue Firma"),
+    none_found=_l("Keine Firmen gefunden."),
+    no_history=_l("Von dieser Firma wurde noch keine SMS versendet."),
+    save=contacts.save_company,
+    search=contacts.search_companies,
+)
+
+
+def _optional_int(value: Any) -> int | None:
+    """Coerce for the Mandant select: a bad or empty value is "nothing chosen", not a crash."""
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class ContactForm(FlaskForm):
+    name = StringField(_l("Name"))
+    mandant_id = SelectField(_l("Mandant"), coerce=_optional_int, validate_choice=False)
+    mobile = TelField(_l("Mobilnummer"))
+    email = EmailField(_l("E-Mail"))
+    street = StringField(_l("Straße"))
+    postal_code = StringField(_l("PLZ"))
+    city = StringField(_l("Ort"))
+
+
+def _region() -> str:
+    return str(current_app.config.get("DEFAULT_PHONE_REGION", "AT"))
+
+
+def _scope() -> set[int] | None:
+    return visible_mandant_ids(current_user)
+
+
+def _record_or_404(kind: Kind, record_id: int) -> Person | Company:
+    record = contacts.get_visible(db.session, kind.model, record_id, _scope())
+    if record is None:
+        abort(404)
+    return record
+
+
+def _partial(target: str) -> bool:
+    """An htmx request that swaps only `target` (a history restore wants the whole page)."""
+    return bool(htmx) and not htmx.history_restore_request and htmx.target == target
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    region = _region()
+    return {
+        "mobile_display": lambda raw: contacts.mobile_display(raw, region),
+        "status_label": status_label,
+    }
+
+
+# --- list --------------------------------------------------------------------------------------
+
+
+def _visible_mandanten() -> list[Mandant]:
+    stmt = select(Mandant).order_by(Mandant.name)
+    scope = _scope()
+    if scope is not None:
+        stmt = stmt.where(Mandant.id.in_(scope or {-1}))
+    return list(db.session.scalars(stmt))
+
+
+def _list(kind: Kind):  # type: ignore[no-untyped-def]
+    args = request.args
+    order = args.get("order", "newest")
+    query = contacts.ContactQuery(
+        name=args.get("name", "")[:MAX_QUERY],
+        number=args.get("number", "")[:MAX_QUERY],
+        city=args.get("city", "")[:MAX_QUERY],
+        mandant_id=args.get("mandant", type=int),
+        order=order if order in contacts.ORDERS else "newest",  # type: ignore[arg-type]
+    )
+    page = kind.search(
+        db.session,
+        _scope(),
+        query,
+        contacts.PAGE_SIZE,
+        args.get("before", type=int),
+        default_region=_region(),
+    )
+    # The filter as URL parameters (empty ones left out), for the pager links.
+    params = {
+        key: value
+        for key, value in (
+            ("name", query.name),
+            ("number", query.number),
+            ("city", query.city),
+            ("mandant", query.mandant_id),
+            ("order", query.order if query.order != "newest" else None),
+        )
+        if value not in (None, "")
+    }
+    template = "contacts/_results.html" if _partial("contact-results") else "contacts/list.html"
+    return render_template(
+        template,
+        kind=kind,
+        page=page,
+        query=query,
+        params=params,
+        mandanten=_visible_mandanten(),
+    )
+
+
+# --- record dialog -----------------------------------------------------------------------------
+
+
+def _form(kind: Kind, record: Person | Company | None) -> tuple[ContactForm, list[Mandant]]:
+    form = ContactForm(obj=record) if request.method == "GET" and record else ContactForm()
+    choices = selectable_mandanten(db.session, current_user)
+    if record is not None and record.mandant_id not in {m.id for m in choices}:
+        choices = [record.mandant, *choices]  # e.g. a Mandant deactivated since
+    form.mandant_id.choices = [(m.id, m.name) for m in choices]
+    if record is None and len(choices) != 1:
+        form.mandant_id.choices.insert(0, ("", _("– bitte wählen –")))
+    if request.method == "GET" and record is None and len(choices) == 1:
+        form.mandant_id.data = choices[0].id
+    return form, choices
+
+
+def _input(form: ContactForm) -> contacts.ContactInput:
+    return contacts.ContactInput(
+        name=form.name.data or "",
+        mandant_id=form.mandant_id.data,
+        mobile=form.mobile.data or "",
+        email=form.email.data or "",
+        street=form.street.data or "",
+        postal_code=form.postal_code.data or "",
+        city=form.city.data or "",
+    )
+
+
+def _save(kind: Kind, form: ContactForm, choices: list[Mandant], record=None):  # type: ignore[no-untyped-def]
+    """Save the submitted form; the saved record, or None with the errors on the form."""
+    try:
+        saved = kind.save(
+            db.session,
+            _input(form),
+            record,
+            allowed_mandant_ids={m.id for m in choices},
+            default_region=_region(),
+        )
+    except contacts.ContactInputError as error:
+        db.session.rollback()
+        for problem in error.errors:
+            attach_error(form, problem)
+        return None
+    except InputError as error:
+        db.session.rollback()
+        attach_error(form, error)
+        return None
+    db.session.commit()
+    flash(_("%(kind)s %(name)s wurde gespeichert.", kind=kind.singular, name=saved.name), "success")
+    return saved
+
+
+def _record_context(kind: Kind, record: Person | Company) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "record": record,
+        "action": contacts.sms_action(db.session, record, _region()),
+        "history": contacts.sms_history(
+            db.session, kind.source, record.id, HISTORY_SIZE, mandant_ids=_scope()
+        ),
+    }
+
+
+def _show(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
+    record = _record_or_404(kind, record_id)
+    context = _record_context(kind, record)
+    if _partial("sms-history"):  # reloaded after "SMS senden" queued one
+        return render_template("contacts/_history.html", **context)
+    template = "contacts/_record.html" if _partial("record") else "contacts/record.html"
+    return render_template(template, mode="view", form=None, **context)
+
+
+def _edit(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
+    record = _record_or_404(kind, record_id)
+    form, choices = _form(kind, record)
+    if form.validate_on_submit():
+        saved = _save(kind, form, choices, record)
+        if saved is not None:
+            view_url = url_for(kind.endpoint(), record_id=saved.id)
+            if not htmx:
+                return redirect(view_url)
+            body = render_template(
+                "contacts/_record.html", mode="view", form=None, **_record_context(kind, saved)
+            )
+            body += render_template("_flash_oob.html")
+            return make_response(body, push_url=view_url)
+    status = 422 if form.errors or form.form_errors else 200
+    template = "contacts/_record.html" if _partial("record") else "contacts/record.html"
+    context = {"kind": kind, "record": record, "action": None, "history": []}
+    return render_template(template, mode="edit", form=form, **context), status
+
+
+def _new(kind: Kind):  # type: ignore[no-untyped-def]
+    form, choices = _form(kind, None)
+    if form.validate_on_submit():
+        saved = _save(kind, form, choices)
+        if saved is not None:
+            return redirect(url_for(kind.endpoint(), record_id=saved.id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template(
+        "contacts/new.html", kind=kind, form=form, has_mandanten=bool(choices)
+    ), status
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+@bp.route("/persons")
+@requires()
+def persons():  # type: ignore[no-untyped-def]
+    return _list(PERSON)
+
+
+@bp.route("/persons/new", methods=["GET", "POST"])
+@requires()
+def person_new():  # type: ignore[no-untyped-def]
+    return _new(PERSON)
+
+
+@bp.route("/persons/<int:record_id>")
+@requires()
+def person(record_id: int):  # type: ignore[no-untyped-def]
+    return _show(PERSON, record_id)
+
+
+@bp.route("/persons/<int:record_id>/edit", methods=["GET", "POST"])
+@requires()
+def person_edit(record_id: int):  # type: ignore[no-untyped-def]
+    return _edit(PERSON, record_id)
+
+
+@bp.route("/companies")
+@requires()
+def companies():  # type: ignore[no-untyped-def]
+    return _list(COMPANY)
+
+
+@bp.route("/companies/new", methods=["GET", "POST"])
+@requires()
+def company_new():  # type: ignore[no-untyped-def]
+    return _new(COMPANY)
+
+
+@bp.route("/companies/<int:record_id>")
+@requires()
+def company(record_id: int):  # type: ignore[no-untyped-def]
+    return _show(COMPANY, record_id)
+
+
+@bp.route("/companies/<int:record_id>/edit", methods=["GET", "POST"])
+@requires()
+def company_edit(record_id: int):  # type: ignore[no-untyped-def]
+    return _edit(COMPANY, record_id)

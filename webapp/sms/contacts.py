@@ -1,0 +1,687 @@
+"""Personen and Firmen: saving, searching and the SMS facts of a record (SPEC R1, E6).
+
+Both kinds of record share one shape (name, Mandant, mobile number, e-mail, address), so every
+function here works on either model. The mobile number is stored as entered; it must parse as a
+mobile number (`parse_number`) when one is given, and is shown in its normalised form.
+
+Tenant scope: `mandant_ids` is what `accounts.visible_mandant_ids(user)` returns — None for
+all Mandanten (administrators), else the set of the user's Mandanten (possibly empty).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from webapp.errors import InputError
+from webapp.models import Company, Mandant, Message, MessageSource, Person
+from webapp.sms.numbers import ParsedNumber, check_number, parse_number
+
+Contact = Person | Company
+ContactModel = type[Person] | type[Company]
+Order = Literal["newest", "name"]
+
+PAGE_SIZE = 50
+COUNT_CAP = 10_000
+MAX_NAME = 160
+MAX_MOBILE = 64
+MAX_EMAIL = 254
+MAX_STREET = 160
+MAX_POSTAL_CODE = 12
+MAX_CITY = 80
+ORDERS: tuple[Order, ...] = ("newest", "name")
+# What the search ignores in a stored number: "+43 (664) 123/45-67" is searched as 436641234567.
+NUMBER_SEPARATORS = (" ", "/", "-", "(", ")", ".", "+")
+
+SOURCE_OF: dict[type, MessageSource] = {
+    Person: MessageSource.PERSON,
+    Company: MessageSource.COMPANY,
+}
+
+
+# --- saving ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ContactInput:
+    """What the Person/Firma dialog submits."""
+
+    name: str = ""
+    mandant_id: int | None = None
+    mobile: str = ""
+    email: str = ""
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+
+
+class ContactInputError(InputError):
+    """Every problem of one submitted record at once; `message`/`field` are the first one."""
+
+    def __init__(self, errors: Sequence[InputError]) -> None:
+        super().__init__(errors[0].message, errors[0].field)
+        self.errors = list(errors)
+
+
+def _text(value: str | None, field_name: str, maximum: int, label: str) -> str:
+    """A single-line text field: trimmed, no control characters, at most `maximum` long."""
+    text = (value or "").strip()
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InputError(
+            _(
+                "%(label)s darf keine Zeilenumbrüche oder Steuerzeichen enthalten.",
+                label=label,
+            ),
+            field_name,
+        )
+    if len(text) > maximum:
+        raise InputError(
+            _(
+                "%(label)s darf höchstens %(n)d Zeichen lang sein (jetzt %(len)d).",
+                label=label,
+                n=maximum,
+                len=len(text),
+            ),
+            field_name,
+        )
+    return text
+
+
+def _clean_name(value: str | None) -> str:
+    name = _text(value, "name", MAX_NAME, _("Der Name"))
+    if not name:
+        raise InputError(_("Bitte einen Namen eingeben."), "name")
+    return name
+
+
+def _clean_mobile(value: str | None, default_region: str) -> str:
+    """The number as entered (trimmed), after checking that it is a mobile number."""
+    raw = (value or "").strip()
+    if not raw:
+        return ""
+    parsed = parse_number(raw, default_region)
+    if not parsed.ok:
+        raise InputError(parsed.reason or _("Das ist keine gültige Handynummer."), "mobile")
+    return raw
+
+
+def _clean_email(value: str | None) -> str:
+    text = (value or "").strip()
+    if not text:
+        return ""
+    if len(text) > MAX_EMAIL:
+        raise InputError(
+            _("Die E-Mail-Adresse darf höchstens %(n)d Zeichen lang sein.", n=MAX_EMAIL), "email"
+        )
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InputError(
+            _("Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.at)."), "email"
+        ) from None
+
+
+def _clean_postal_code(value: str | None) -> str:
+    code = _text(value, "postal_code", MAX_POSTAL_CODE, _("Die PLZ"))
+    if code and not all(c.isalnum() or c in " -" for c in code):
+        raise InputError(
+            _(
+                "Die PLZ darf nur Ziffern, Buchstaben, Leerzeichen und Bindestriche "
+                "enthalten (z. B. 1010)."
+            ),
+            "postal_code",
+        )
+    return code
+
+
+def _check_mandant(
+    session: Session,
+    mandant_id: int | None,
+    allowed_mandant_ids: Iterable[int] | None,
+    current_mandant_id: int | None,
+) -> int:
+    if mandant_id is None:
+        raise InputError(_("Bitte einen Mandanten auswählen."), "mandant_id")
+    if allowed_mandant_ids is not None and mandant_id not in set(allowed_mandant_ids):
+        raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant_id")
+    mandant = session.get(Mandant, mandant_id)
+    if mandant is None:
+        raise InputError(_("Diesen Mandanten gibt es nicht mehr."), "mandant_id")
+    if not mandant.active and mandant_id != current_mandant_id:
+        raise InputError(
+            _("Der Mandant %(n)s ist deaktiviert: bitte einen anderen wählen.", n=mandant.name),
+            "mandant_id",
+        )
+    return mandant_id
+
+
+def _save(
+    session: Session,
+    model: ContactModel,
+    data: ContactInput,
+    record: Contact | None,
+    allowed_mandant_ids: Iterable[int] | None,
+    default_region: str,
+) -> Contact:
+    values: dict[str, object] = {}
+    errors: list[InputError] = []
+    steps = (
+        ("name", lambda: _clean_name(data.name)),
+        (
+            "mandant_id",
+            lambda: _check_mandant(
+                session,
+                data.mandant_id,
+                allowed_mandant_ids,
+                record.mandant_id if record is not None else None,
+            ),
+        ),
+        ("mobile", lambda: _clean_mobile(data.mobile, default_region)),
+        ("email", lambda: _clean_email(data.email)),
+        ("street", lambda: _text(data.street, "street", MAX_STREET, _("Die Straße"))),
+        ("postal_code", lambda: _clean_postal_code(data.postal_code)),
+        ("city", lambda: _text(data.city, "city", MAX_CITY, _("Der Ort"))),
+    )
+    for name, clean in steps:
+        try:
+            values[name] = clean()
+        except InputError as error:
+            errors.append(error)
+    if errors:
+        raise ContactInputError(errors)
+    if record is None:
+        record = model()
+        session.add(record)
+    for name, value in values.items():
+        setattr(record, name, value)
+    session.flush()
+    return record
+
+
+def save_person(
+    session: Session,
+    data: ContactInput,
+    person: Person | None = None,
+    *,
+    allowed_mandant_ids: Iterable[int] | None = None,
+    default_region: str = "AT",
+) -> Person:
+    """Create (person=None) or update a Person. Raises ContactInputError, changing nothing.
+
+    `allowed_mandant_ids`: the Mandanten the record may belong to (None: any existing one).
+    """
+    return _save(session, Person, data, person, allowed_mandant_ids, default_region)  # type: ignore[return-value]
+
+
+def save_company(
+    session: Session,
+    data: ContactInput,
+    company: Company | None = None,
+    *,
+    allowed_mandant_ids: Iterable[int] | None = None,
+    default_region: str = "AT",
+) -> Company:
+    """Create (company=None) or update a Firma. Raises ContactInputError, changing nothing."""
+    return _save(session, Company, data, company, allowed_mandant_ids, default_region)  # type: ignore[return-value]
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _scoped(stmt: Select, model: ContactModel, mandant_ids: set[int] | None) -> Select:
+    if mandant_ids is None:
+        return stmt
+    if not mandant_ids:
+        return stmt.where(false())
+    return stmt.where(model.mandant_id.in_(mandant_ids))
+
+
+def get_visible(
+    session: Session, model: ContactModel, record_id: int, mandant_ids: set[int] | None
+) -> Contact | None:
+    """The record if it exists and belongs to one of `mandant_ids`; None otherwise (→ 404)."""
+    record = session.get(model, record_id)
+    if record is None or (mandant_ids is not None and record.mandant_id not in mandant_ids):
+        return None
+    return record
+
+
+@dataclass(frozen=True)
+class ContactQuery:
+    """The Suchkriterien of the lists; empty fields do not filter."""
+
+    name: str = ""
+    number: str = ""
+    city: str = ""
+    mandant_id: int | None = None
+    order: Order = "newest"
+
+
+@dataclass
+class ContactPage:
+    rows: list[Contact]
+    total: int  # exact up to COUNT_CAP
+    total_capped: bool  # more than COUNT_CAP matches
+    first_position: int  # 1-based position of rows[0] in the whole result
+    next_cursor: int | None = None  # pass as `before_id` for the next page
+    page_size: int = PAGE_SIZE
+
+    @property
+    def last_position(self) -> int:
+        return self.first_position + len(self.rows) - 1
+
+
+def _digits(text: str) -> str:
+    return "".join(str(unicodedata.decimal(c)) for c in text if c.isdecimal())
+
+
+def _country_code_length(digits: str) -> int:
+    """Length of the calling code `digits` starts with (0 when none; codes are prefix-free)."""
+    for length in (1, 2, 3):
+        if (
+            len(digits) > length
+            and int(digits[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+        ):
+            return length
+    return 0
+
+
+def number_variants(raw: str, default_region: str = "AT") -> set[str]:
+    """The digit strings a stored number (separators removed) must contain to match `raw`.
+
+    Stored numbers are as entered, so "0664 1234567" and "+43 664 1234567" both exist: a search
+    for "0664 123" looks for 0664123 and 43664123, one for "+43 664" for 43664 and 0664, one
+    for "1234567" (no prefix) for 1234567 anywhere.
+    """
+    text = raw.strip()
+    digits = _digits(text)
+    if not digits:
+        return set()
+    plus = text[:1] in ("+", "＋")
+    if plus or digits.startswith("00"):
+        international = digits if plus else digits[2:]
+        variants = {international} if international else set()
+        length = _country_code_length(international)
+        if length:
+            variants.add("0" + international[length:])
+        return variants
+    if digits.startswith("0") and len(digits) > 1:
+        code = phonenumbers.country_code_for_region(default_region)
+        return {digits, f"{code}{digits[1:]}"} if code else {digits}
+    return {digits}
+
+
+def _stored_digits(column: ColumnElement) -> ColumnElement:
+    expression = column
+    for separator in NUMBER_SEPARATORS:
+        expression = func.replace(expression, separator, "")
+    return expression
+
+
+def _number_condition(model: ContactModel, raw: str, default_region: str) -> ColumnElement:
+    variants = number_variants(raw, default_region)
+    if not variants:
+        return false()  # letters only: no number contains them
+    digits = _stored_digits(model.mobile)
+    return or_(*(digits.contains(v, autoescape=True) for v in sorted(variants)))
+
+
+def _filtered(
+    model: ContactModel,
+    mandant_ids: set[int] | None,
+    query: ContactQuery,
+    default_region: str,
+) -> Select:
+    stmt = _scoped(select(model), model, mandant_ids)
+    if query.mandant_id is not None:
+        stmt = stmt.where(model.mandant_id == query.mandant_id)
+    if query.name.strip():
+        stmt = stmt.where(model.name.icontains(query.name.strip(), autoescape=True))
+    if query.city.strip():
+        stmt = stmt.where(model.city.icontains(query.city.strip(), autoescape=True))
+    if query.number.strip():
+        stmt = stmt.where(_number_condition(model, query.number, default_region))
+    return stmt
+
+
+def _count(session: Session, stmt: Select, model: ContactModel) -> int:
+    return session.scalar(
+        select(func.count()).select_from(
+            stmt.with_only_columns(model.id).order_by(None).limit(COUNT_CAP + 1).subquery()
+        )
+    )
+
+
+def _search(
+    session: Session,
+    model: ContactModel,
+    mandant_ids: set[int] | None,
+    query: ContactQuery,
+    limit: int,
+    before_id: int | None,
+    default_region: str,
+) -> ContactPage:
+    base = _filtered(model, mandant_ids, query, default_region)
+    by_name = query.order == "name"
+    sort_name = func.lower(model.name)
+    ordered = base.order_by(sort_name, model.id) if by_name else base.order_by(model.id.desc())
+    preceding = None
+    cursor = get_visible(session, model, before_id, mandant_ids) if before_id else None
+    if cursor is not None:
+        if by_name:
+            key = tuple_(sort_name, model.id)
+            cursor_key = tuple_(func.lower(cursor.name), cursor.id)
+            ordered = ordered.where(key > cursor_key)
+            preceding = base.where(key <= cursor_key)
+        else:
+            ordered = ordered.where(model.id < cursor.id)
+            preceding = base.where(model.id >= cursor.id)
+    rows = list(session.scalars(ordered.limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    counted = _count(session, base, model)
+    first = (_count(session, preceding, model) + 1) if preceding is not None else 1
+    return ContactPage(
+        rows=rows,  # type: ignore[arg-type]
+        total=min(counted, COUNT_CAP),
+        total_capped=counted > COUNT_CAP,
+        first_position=first,
+        next_cursor=rows[-1].id if rows and more else None,
+        page_size=limit,
+    )
+
+
+def search_persons(
+    session: Session,
+    mandant_ids: set[int] | None,
+    query: ContactQuery,
+    limit: int = PAGE_SIZE,
+    before_id: int | None = None,
+    *,
+    default_region: str = "AT",
+) -> ContactPage:
+    """One page of Personen matching `query`; `before_id` is the last id of the previous page."""
+    return _search(session, Person, mandant_ids, query, limit, before_id, default_region)
+
+
+def search_companies(
+    session: Session,
+    mandant_ids: set[int] | None,
+    query: ContactQuery,
+    limit: int = PAGE_SIZE,
+    before_id: int | None = None,
+    *,
+    default_region: str = "AT",
+) -> ContactPage:
+    """One page of Firmen matching `query` (see search_persons)."""
+    return _search(session, Company, mandant_ids, query, limit, before_id, default_region)
+
+
+@dataclass(frozen=True)
+class MobileContact:
+    """A Person or Firma with a mobile number, as the "SMS senden" search lists it."""
+
+    kind: Literal["person", "company"]
+    id: int
+    name: str
+    mobile: str  # as entered
+    display: str  # normalised (+43 664 1234567), or as entered when it does not parse
+    mandant_id: int
+    mandant_name: str
+    problem: str | None = None  # why the number is not a valid mobile number, if it is not
+
+    @property
+    def source(self) -> MessageSource:
+        return MessageSource(self.kind)
+
+
+def search_mobile_contacts(
+    session: Session,
+    mandant_ids: set[int] | None,
+    query: str,
+    limit: int = 10,
+    *,
+    default_region: str = "AT",
+) -> list[MobileContact]:
+    """Personen and Firmen WITH a mobile number whose name or number contains `query`.
+
+    Sorted by name (persons before companies of the same name); at most `limit`.
+    """
+    text = (query or "").strip()
+    if not text:
+        return []
+    found: list[MobileContact] = []
+    for model in (Person, Company):
+        condition = model.name.icontains(text, autoescape=True)
+        if number_variants(text, default_region):
+            condition = or_(condition, _number_condition(model, text, default_region))
+        stmt = (
+            _scoped(select(model), model, mandant_ids)
+            .where(model.mobile != "", condition)
+            .order_by(func.lower(model.name), model.id)
+            .limit(limit)
+        )
+        for record in session.scalars(stmt):
+            parsed = parse_number(record.mobile, default_region)
+            found.append(
+                MobileContact(
+                    kind=SOURCE_OF[model].value,  # type: ignore[arg-type]
+                    id=record.id,
+                    name=record.name,
+                    mobile=record.mobile,
+                    display=parsed.display or record.mobile,
+                    mandant_id=record.mandant_id,
+                    mandant_name=record.mandant.name,
+                    problem=parsed.reason,
+                )
+            )
+    found.sort(key=lambda c: (c.name.lower(), c.kind != "person", c.id))
+    return found[:limit]
+
+
+# --- the SMS side of a record ------------------------------------------------------------------
+
+
+def mobile_display(raw: str, default_region: str = "AT") -> str:
+    """A stored number as people read it: "+43 664 1234567" (as entered when it does not parse)."""
+    if not raw:
+        return ""
+    return parse_number(raw, default_region).display or raw
+
+
+@dataclass(frozen=True)
+class SmsAction:
+    """Whether the record offers "SMS senden", and why not (R1)."""
+
+    enabled: bool
+    reason: str | None = None
+    number: ParsedNumber | None = None
+
+
+def sms_action(session: Session, record: Contact, default_region: str = "AT") -> SmsAction:
+    """SMS senden is possible for a valid mobile number whose prefix is in table 93001."""
+    if not (record.mobile or "").strip():
+        return SmsAction(False, _("Keine Mobilnummer hinterlegt – SMS nicht möglich."))
+    parsed = check_number(session, record.mobile, default_region)
+    if not parsed.ok:
+        return SmsAction(False, parsed.reason, parsed)
+    return SmsAction(True, None, parsed)
+
+
+def sms_history(
+    session: Session,
+    source: MessageSource,
+    record_id: int,
+    limit: int = 20,
+    *,
+    mandant_ids: set[int] | None = None,
+) -> list[Message]:
+    """The newest SMS sent from this record (source + source_ref), newest first.
+
+    `mandant_ids` (the viewer's scope, None: all) keeps out SMS the record got while it
+    belonged to a Mandant the viewer does not see (E6).
+    """
+    stmt = select(Message).where(Message.source == source, Message.source_ref == str(record_id))
+    if mandant_ids is not None:
+        stmt = stmt.where(Message.mandant_id.in_(mandant_ids) if mandant_ids else false())
+    return list(session.scalars(stmt.order_by(Message.id.desc()).limit(limit)))
+
+
+# --- demo data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Demo:
+    name: str
+    mobile: str = ""
+    email: str = ""
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+
+
+@dataclass(frozen=True)
+class _DemoSet:
+    persons: tuple[_Demo, ...] = field(default_factory=tuple)
+    companies: tuple[_Demo, ...] = field(default_factory=tuple)
+
+
+_DEMO_SETS: tuple[_DemoSet, ...] = (
+    _DemoSet(
+        persons=(
+            _Demo(
+                "Maria Gruber",
+                "0664 1234567",
+                "maria.gruber@example.at",
+                "Gumpendorfer Straße 12/4",
+                "1060",
+                "Wien",
+            ),
+            _Demo(
+                "Thomas Steiner", "+43 676 9876543", "", "Gumpendorfer Straße 12/7", "1060", "Wien"
+            ),
+            _Demo(
+                "Elisabeth Wagner",
+                "",
+                "e.wagner@example.at",
+                "Mariahilfer Straße 88/2",
+                "1070",
+                "Wien",
+            ),
+            _Demo(
+                "Franz Berger (Kontrolleur)",
+                "0699 11223344",
+                "franz.berger@example.at",
+                "Lindengasse 3",
+                "1070",
+                "Wien",
+            ),
+        ),
+        companies=(
+            _Demo(
+                "Installateur Huber GmbH",
+                "0664 5551234",
+                "office@huber-installateur.example.at",
+                "Industriestraße 5",
+                "1220",
+                "Wien",
+            ),
+            _Demo(
+                "Elektro Maier KG",
+                "0676 3334455",
+                "service@elektro-maier.example.at",
+                "Brünner Straße 140",
+                "1210",
+                "Wien",
+            ),
+            _Demo(
+                "Dachdeckerei Bauer & Söhne",
+                "",
+                "bauer@dach.example.at",
+                "Triester Straße 201",
+                "1230",
+                "Wien",
+            ),
+        ),
+    ),
+    _DemoSet(
+        persons=(
+            _Demo("Johann Pichler", "0660 7654321", "", "Annenstraße 20/3", "8020", "Graz"),
+            _Demo(
+                "Sabine Hofer",
+                "0650 2468135",
+                "sabine.hofer@example.at",
+                "Annenstraße 20/9",
+                "8020",
+                "Graz",
+            ),
+            _Demo("Karl Moser", "", "", "Leonhardstraße 45", "8010", "Graz"),
+        ),
+        companies=(
+            _Demo(
+                "Schlüsseldienst Koller e.U.",
+                "0664 8642097",
+                "koller@schluessel.example.at",
+                "Wiener Straße 77",
+                "8020",
+                "Graz",
+            ),
+            _Demo(
+                "Malerei Fuchs GmbH",
+                "",
+                "office@malerei-fuchs.example.at",
+                "Puchstraße 12",
+                "8020",
+                "Graz",
+            ),
+        ),
+    ),
+)
+
+
+def _has_contacts(session: Session, mandant_id: int) -> bool:
+    for model in (Person, Company):
+        if session.scalar(select(model.id).where(model.mandant_id == mandant_id).limit(1)):
+            return True
+    return False
+
+
+def seed_demo_contacts(session: Session, mandanten: Iterable[Mandant] | None = None) -> int:
+    """Demo Personen (Bestandsnehmer, a Kontrolleur) and Firmen (Kreditoren). Idempotent.
+
+    For each of `mandanten` (default: the active ones, oldest first) that has no Person or Firma
+    yet. Returns how many records were created; the caller commits.
+    """
+    if mandanten is None:
+        mandanten = session.scalars(
+            select(Mandant).where(Mandant.active.is_(True)).order_by(Mandant.id)
+        )
+    created = 0
+    for index, mandant in enumerate(list(mandanten)):
+        if _has_contacts(session, mandant.id):
+            continue
+        demo = _DEMO_SETS[index % len(_DEMO_SETS)]
+        for save, entries in ((save_person, demo.persons), (save_company, demo.companies)):
+            for entry in entries:
+                save(
+                    session,
+                    ContactInput(
+                        name=entry.name,
+                        mandant_id=mandant.id,
+                        mobile=entry.mobile,
+                        email=entry.email,
+                        street=entry.street,
+                        postal_code=entry.postal_code,
+                        city=entry.city,
+                    ),
+                )
+                created += 1
+    return created
