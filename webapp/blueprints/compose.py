@@ -6,17 +6,20 @@ segment counter (webapp.sms.encoding) and the one number parser (webapp.sms.numb
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, flash, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 
 from webapp.accounts import selectable_mandanten
+from webapp.errors import InputError
 from webapp.extensions import db
-from webapp.models import SmsText, User
+from webapp.models import Message, MessageSource, MessageStatus, SmsText, User
 from webapp.permissions import requires
 from webapp.sms.numbers import check_number
-from webapp.sms.outbox import fixed_text, preview
+from webapp.sms.outbox import fixed_text, preview, queue_sms
 
 bp = Blueprint("compose", __name__, url_prefix="/sms/compose")
 
@@ -48,6 +51,48 @@ def editor_context() -> dict[str, object]:
 
 def _config(name: str) -> object:
     return current_app.config[name]
+
+
+def queue_from_form(
+    form: SmsForm,
+    *,
+    source: MessageSource,
+    source_ref: str | None = None,
+    mandant_id: int | None = None,
+) -> Message:
+    """Queue the SMS of an editor form for the current user; raises InputError to show.
+
+    `mandant_id` overrides the form's choice (the Mandant of a record); either way it must be
+    one of the user's Mandanten.
+    """
+    chosen = mandant_id if mandant_id is not None else form.mandant.data
+    if chosen not in {m.id for m in selectable_mandanten(db.session, current_user)}:
+        raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
+    return queue_sms(
+        db.session,
+        recipient=form.recipient.data or "",
+        text=form.text.data or "",
+        mandant_id=int(chosen),  # type: ignore[arg-type]
+        source=source,
+        source_ref=source_ref,
+        created_by=current_user,
+        max_segments=int(_config("SMS_MAX_SEGMENTS")),  # type: ignore[arg-type]
+        default_region=str(_config("DEFAULT_PHONE_REGION")),
+    )
+
+
+def flash_queued(message: Message) -> None:
+    """Tell the user what became of the SMS: queued, or stored as failed and why."""
+    if message.status is MessageStatus.FAILED:
+        flash(
+            _(
+                "Die SMS wurde gespeichert, kann aber nicht versendet werden: %(reason)s",
+                reason=message.reason,
+            ),
+            "error",
+        )
+    else:
+        flash(_("SMS wurde in die Versandliste aufgenommen."), "success")
 
 
 @bp.route("/counter", methods=["POST"])

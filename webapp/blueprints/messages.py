@@ -10,7 +10,13 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.compose import SmsForm, editor_context, prepare_form
+from webapp.blueprints.compose import (
+    SmsForm,
+    editor_context,
+    flash_queued,
+    prepare_form,
+    queue_from_form,
+)
 from webapp.blueprints.forms import attach_error
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
@@ -107,22 +113,13 @@ def new():  # type: ignore[no-untyped-def]
     form = prepare_form(SmsForm(), current_user)
     if form.validate_on_submit():
         try:
-            message = outbox.queue_sms(
-                db.session,
-                recipient=form.recipient.data or "",
-                text=form.text.data or "",
-                mandant_id=_allowed_mandant(form.mandant.data),
-                source=MessageSource.MANUAL,
-                created_by=current_user,
-                max_segments=current_app.config["SMS_MAX_SEGMENTS"],
-                default_region=current_app.config["DEFAULT_PHONE_REGION"],
-            )
+            message = queue_from_form(form, source=MessageSource.MANUAL)
         except InputError as error:
             db.session.rollback()
             attach_error(form, error)
         else:
             db.session.commit()
-            _flash_queued(message)
+            flash_queued(message)
             return redirect(url_for("messages.index"))
     status = 422 if form.errors or form.form_errors else 200
     return render_template(
@@ -131,27 +128,6 @@ def new():  # type: ignore[no-untyped-def]
         max_segments=current_app.config["SMS_MAX_SEGMENTS"],
         **editor_context(),
     ), status
-
-
-def _allowed_mandant(mandant_id: int | None) -> int:
-    """The chosen Mandant, if the user may use it (else the form says to choose one)."""
-    allowed = {m.id for m in selectable_mandanten(db.session, current_user)}
-    if mandant_id not in allowed:
-        raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
-    return int(mandant_id)  # type: ignore[arg-type]
-
-
-def _flash_queued(message) -> None:  # type: ignore[no-untyped-def]
-    if message.status is MessageStatus.FAILED:
-        flash(
-            _(
-                "Die SMS wurde gespeichert, kann aber nicht versendet werden: %(reason)s",
-                reason=message.reason,
-            ),
-            "error",
-        )
-    else:
-        flash(_("SMS wurde in die Versandliste aufgenommen."), "success")
 
 
 @bp.route("/resend", methods=["POST"])

@@ -7,21 +7,26 @@ the field or from a Person/Firma found by the search; `?person=ID` / `?company=I
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_htmx import make_response
 from flask_login import current_user
 from wtforms import HiddenField
 
-from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.compose import SmsForm, editor_context, prepare_form
+from webapp.accounts import visible_mandant_ids
+from webapp.blueprints.compose import (
+    SmsForm,
+    editor_context,
+    flash_queued,
+    prepare_form,
+    queue_from_form,
+)
 from webapp.blueprints.forms import attach_error
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
-from webapp.models import Company, MessageSource, MessageStatus, Person
+from webapp.models import Company, MessageSource, Person
 from webapp.navigation import local_url
 from webapp.permissions import Permission, requires
-from webapp.sms import contacts, outbox
+from webapp.sms import contacts
 from webapp.sms.settings import sms_service_refusal
 
 bp = Blueprint("quicksend", __name__, url_prefix="/sms")
@@ -89,36 +94,18 @@ def send():  # type: ignore[no-untyped-def]
         return _render(form, record)
     source = RECORD_KINDS[form.record_kind.data][1] if record is not None else MessageSource.QUICK
     try:
-        allowed = {m.id for m in selectable_mandanten(db.session, current_user)}
-        mandant_id = record.mandant_id if record is not None else form.mandant.data
-        if mandant_id not in allowed:
-            raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
-        message = outbox.queue_sms(
-            db.session,
-            recipient=form.recipient.data or "",
-            text=form.text.data or "",
-            mandant_id=mandant_id,
+        message = queue_from_form(
+            form,
             source=source,
             source_ref=str(record.id) if record is not None else None,
-            created_by=current_user,
-            max_segments=current_app.config["SMS_MAX_SEGMENTS"],
-            default_region=current_app.config["DEFAULT_PHONE_REGION"],
+            mandant_id=record.mandant_id if record is not None else None,
         )
     except InputError as error:
         db.session.rollback()
         attach_error(form, error)
         return _render(form, record, 422)
     db.session.commit()
-    if message.status is MessageStatus.FAILED:
-        flash(
-            _(
-                "Die SMS wurde gespeichert, kann aber nicht versendet werden: %(reason)s",
-                reason=message.reason,
-            ),
-            "error",
-        )
-    else:
-        flash(_("SMS wurde in die Versandliste aufgenommen."), "success")
+    flash_queued(message)
     if htmx:
         return make_response(render_template("_flash_oob.html"), trigger={"sms-queued": message.id})
     return redirect(_back())

@@ -1,0 +1,129 @@
+"""SMS senden: the quick form (dialog or page), contact search, pre-fill from a record."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import login_as
+from webapp import accounts
+from webapp.models import Company, Message, MessageSource, MessageStatus, Person
+from webapp.permissions import Permission
+from webapp.sms.settings import set_global
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def wien(db):
+    m = accounts.save_mandant(db, "HV Wien")
+    set_global(db, 1400, "1", "test")
+    db.commit()
+    return m
+
+
+@pytest.fixture
+def sender(client, make_user, wien):
+    return login_as(client, make_user("sender", Permission.SMS_SEND, mandanten=[wien]))
+
+
+@pytest.fixture
+def huber(db, wien):
+    person = Person(name="Maria Huber", mobile="0664 7654321", mandant_id=wien.id)
+    db.add(person)
+    db.commit()
+    return person
+
+
+def test_dialog_queues_and_closes(sender, db, wien):
+    form = sender.get("/sms/senden", headers=HX)
+    assert form.status_code == 200 and "<html" not in form.text and "quicksend-title" in form.text
+    response = sender.post(
+        "/sms/senden",
+        data={"recipient": "0676 1234567", "text": "Hallo", "mandant": wien.id},
+        headers=HX,
+    )
+    assert response.status_code == 200
+    assert json.loads(response.headers["HX-Trigger"])["sms-queued"] > 0
+    assert "SMS wurde in die Versandliste aufgenommen." in response.text
+    message = db.scalar(select(Message))
+    assert message.source is MessageSource.QUICK and message.status is MessageStatus.QUEUED
+
+
+def test_dialog_shows_errors_in_place(sender, db, wien):
+    response = sender.post(
+        "/sms/senden",
+        data={"recipient": "0676 1234567", "text": "", "mandant": wien.id},
+        headers=HX,
+    )
+    assert response.status_code == 422
+    assert "Bitte einen SMS-Text eingeben." in response.text
+    assert 'value="0676 1234567"' in response.text
+    assert db.scalar(select(Message)) is None
+
+
+def test_page_without_javascript_redirects_back_to_a_local_page_only(sender, wien):
+    data = {"recipient": "0676 1234567", "text": "Hallo", "mandant": wien.id}
+    ok = sender.post("/sms/senden?back=/persons", data=data)
+    assert ok.headers["Location"] == "/persons"
+    evil = sender.post("/sms/senden?back=https://evil.example/", data=data)
+    assert evil.headers["Location"] == "/"
+    page = sender.get("/sms/senden?back=javascript:alert(1)")
+    assert "javascript:alert" not in page.text
+
+
+def test_prefilled_from_a_person_and_recorded_as_its_sms(sender, db, huber):
+    form = sender.get(f"/sms/senden?person={huber.id}")
+    assert "Maria Huber" in form.text and 'value="0664 7654321"' in form.text
+    response = sender.post(
+        "/sms/senden",
+        data={
+            "recipient": "0664 7654321",
+            "text": "Termin morgen",
+            "record_kind": "person",
+            "record_id": str(huber.id),
+        },
+    )
+    assert response.status_code == 302
+    message = db.scalar(select(Message))
+    assert message.source is MessageSource.PERSON and message.source_ref == str(huber.id)
+    assert message.mandant_id == huber.mandant_id
+
+
+def test_record_of_another_mandant_is_404(sender, db):
+    graz = accounts.save_mandant(db, "HV Graz")
+    company = Company(name="Fremdfirma", mobile="0664 1111111", mandant_id=graz.id)
+    db.add(company)
+    db.commit()
+    assert sender.get(f"/sms/senden?company={company.id}").status_code == 404
+    response = sender.post(
+        "/sms/senden",
+        data={
+            "recipient": "0664 1111111",
+            "text": "x",
+            "record_kind": "company",
+            "record_id": str(company.id),
+        },
+    )
+    assert response.status_code == 404
+    assert db.scalar(select(Message)) is None
+
+
+def test_contact_search_finds_records_with_a_mobile_number(sender, db, huber, wien):
+    db.add(Person(name="Hubert Ohne", mobile="", mandant_id=wien.id))
+    db.commit()
+    found = sender.get("/sms/senden/kontakte?q=hub")
+    assert "Maria Huber" in found.text and "+43 664 7654321" in found.text
+    assert "Hubert Ohne" not in found.text
+    assert sender.get("/sms/senden/kontakte?q=h").text.strip() == ""
+    escaped = sender.get("/sms/senden/kontakte?q=<script>")
+    assert "<script>" not in escaped.text
+
+
+def test_needs_the_sms_service(sender, db):
+    set_global(db, 1400, "0", "test")
+    db.commit()
+    refused = sender.get("/sms/senden")
+    assert refused.status_code == 403 and "1400" in refused.text
