@@ -6,7 +6,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from webapp.errors import InputError
 from webapp.models import Mandant, Role, User
 from webapp.models.base import utcnow
 from webapp.permissions import ROLE_PERMISSIONS
+from webapp.validation import clean_email
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
@@ -55,18 +55,6 @@ class UserInput:
     mandant_ids: Iterable[int] = ()
 
 
-def _clean_email(raw: str) -> str:
-    value = (raw or "").strip()
-    if not value:
-        return ""
-    try:
-        return validate_email(value, check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise InputError(
-            _("Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.at)."), "email"
-        ) from None
-
-
 def _load(session: Session, model: type, ids: Iterable[int], field: str) -> list:
     wanted = {int(i) for i in ids}
     found = list(session.scalars(select(model).where(model.id.in_(wanted)))) if wanted else []
@@ -97,7 +85,7 @@ def save_user(session: Session, data: UserInput, user: User | None = None) -> Us
     clash = session.scalar(select(User).where(User.username == username))
     if clash is not None and clash is not user:
         raise InputError(_("Den Benutzernamen %(u)s gibt es bereits.", u=username), "username")
-    email = _clean_email(data.email)
+    email = clean_email(data.email)
     if user is None or data.password:
         check_password_rules(data.password)
     roles = _load(session, Role, data.role_ids, "roles")

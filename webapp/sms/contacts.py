@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, tuple_
 from sqlalchemy.orm import Session
@@ -24,6 +23,8 @@ from sqlalchemy.orm import Session
 from webapp.errors import InputError
 from webapp.models import Company, Mandant, Message, MessageSource, Person
 from webapp.sms.numbers import ParsedNumber, check_number, parse_number
+from webapp.sms.prefixes import country_code_of
+from webapp.validation import clean_email
 
 Contact = Person | Company
 ContactModel = type[Person] | type[Company]
@@ -33,7 +34,6 @@ PAGE_SIZE = 50
 COUNT_CAP = 10_000
 MAX_NAME = 160
 MAX_MOBILE = 64
-MAX_EMAIL = 254
 MAX_STREET = 160
 MAX_POSTAL_CODE = 12
 MAX_CITY = 80
@@ -113,22 +113,6 @@ def _clean_mobile(value: str | None, default_region: str) -> str:
     return raw
 
 
-def _clean_email(value: str | None) -> str:
-    text = (value or "").strip()
-    if not text:
-        return ""
-    if len(text) > MAX_EMAIL:
-        raise InputError(
-            _("Die E-Mail-Adresse darf höchstens %(n)d Zeichen lang sein.", n=MAX_EMAIL), "email"
-        )
-    try:
-        return validate_email(text, check_deliverability=False).normalized
-    except EmailNotValidError:
-        raise InputError(
-            _("Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.at)."), "email"
-        ) from None
-
-
 def _clean_postal_code(value: str | None) -> str:
     code = _text(value, "postal_code", MAX_POSTAL_CODE, _("Die PLZ"))
     if code and not all(c.isalnum() or c in " -" for c in code):
@@ -185,7 +169,7 @@ def _save(
             ),
         ),
         ("mobile", lambda: _clean_mobile(data.mobile, default_region)),
-        ("email", lambda: _clean_email(data.email)),
+        ("email", lambda: clean_email(data.email)),
         ("street", lambda: _text(data.street, "street", MAX_STREET, _("Die Straße"))),
         ("postal_code", lambda: _clean_postal_code(data.postal_code)),
         ("city", lambda: _text(data.city, "city", MAX_CITY, _("Der Ort"))),
@@ -283,17 +267,6 @@ def _digits(text: str) -> str:
     return "".join(str(unicodedata.decimal(c)) for c in text if c.isdecimal())
 
 
-def _country_code_length(digits: str) -> int:
-    """Length of the calling code `digits` starts with (0 when none; codes are prefix-free)."""
-    for length in (1, 2, 3):
-        if (
-            len(digits) > length
-            and int(digits[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
-        ):
-            return length
-    return 0
-
-
 def number_variants(raw: str, default_region: str = "AT") -> set[str]:
     """The digit strings a stored number (separators removed) must contain to match `raw`.
 
@@ -309,9 +282,9 @@ def number_variants(raw: str, default_region: str = "AT") -> set[str]:
     if plus or digits.startswith("00"):
         international = digits if plus else digits[2:]
         variants = {international} if international else set()
-        length = _country_code_length(international)
-        if length:
-            variants.add("0" + international[length:])
+        code = country_code_of(international)
+        if code is not None and len(international) > len(str(code)):
+            variants.add("0" + international[len(str(code)) :])
         return variants
     if digits.startswith("0") and len(digits) > 1:
         code = phonenumbers.country_code_for_region(default_region)

@@ -23,7 +23,7 @@ MAX_PREFIX_DIGITS = 12
 MAX_DESCRIPTION = 120
 
 
-def _country_code_of(digits: str) -> int | None:
+def country_code_of(digits: str) -> int | None:
     """The calling code a digit string starts with (calling codes are prefix-free)."""
     for length in (1, 2, 3):
         code = int(digits[:length]) if len(digits) >= length else None
@@ -61,7 +61,7 @@ def clean_prefix(raw: str) -> str:
         raise InputError(
             _("Die Vorwahl darf höchstens %(n)d Ziffern haben.", n=MAX_PREFIX_DIGITS), "prefix"
         )
-    code = _country_code_of(text)
+    code = country_code_of(text)
     if code is None:
         raise InputError(
             _("%(p)s beginnt mit keiner gültigen Ländervorwahl (z. B. 43, 49).", p=text), "prefix"
@@ -76,7 +76,7 @@ def clean_prefix(raw: str) -> str:
 
 def format_prefix(digits: str) -> str:
     """43664 → "+43 664" for display."""
-    code = _country_code_of(digits)
+    code = country_code_of(digits)
     if code is None:
         return digits
     return f"+{code} {digits[len(str(code)) :]}"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import enum
 
-from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from webapp.errors import InputError
 from webapp.models import GlobalVariable, GlobalVariableType
 from webapp.models.base import utcnow
+from webapp.validation import clean_email
 
 
 class GlobalNumber(enum.IntEnum):
@@ -58,14 +58,7 @@ def clean_global_value(value_type: GlobalVariableType, raw: str) -> str:
             raise InputError(_("Bitte 0 (aus) oder 1 (ein) eingeben."), "value")
         return value
     if value_type is GlobalVariableType.EMAIL:
-        if value == "":
-            return value
-        try:
-            return validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError:
-            raise InputError(
-                _("Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.at)."), "value"
-            ) from None
+        return clean_email(value, "value")
     if len(raw or "") > MAX_TEXT_LENGTH:
         raise InputError(
             _("Der Text darf höchstens %(n)d Zeichen lang sein.", n=MAX_TEXT_LENGTH), "value"
