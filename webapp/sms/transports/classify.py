@@ -1,0 +1,238 @@
+"""What every provider error means for a message: the one place that decides (issue 4).
+
+websms status codes (reference/websms-api.md §4), HTTP statuses, and the modem's +CMS ERROR /
++CME ERROR codes (reference/gsm-modem.md §3) each map to a Verdict: accepted, transient (retry
+later with backoff), permanent (fail with the German reason), with `fails_run` where every
+further message would fail the same way (credentials, account, SIM PIN).
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from webapp.sms.transports.base import OutcomeKind, Verdict
+
+ACCEPTED = OutcomeKind.ACCEPTED
+TRANSIENT = OutcomeKind.TRANSIENT
+PERMANENT = OutcomeKind.PERMANENT
+
+
+def _v(kind: OutcomeKind, reason: object, fails_run: bool = False) -> Verdict:
+    return Verdict(kind=kind, reason=str(reason), fails_run=fails_run)
+
+
+# --- websms ------------------------------------------------------------------------------------
+
+_WEBSMS: dict[int, tuple[OutcomeKind, object, bool]] = {
+    2000: (ACCEPTED, _l("Angenommen und gesendet."), False),
+    2001: (ACCEPTED, _l("Angenommen und eingereiht."), False),
+    2002: (ACCEPTED, _l("Angenommen (Testmodus)."), False),
+    4000: (PERMANENT, _l("websms konnte die Anfrage nicht lesen (fehlerhaftes JSON)."), True),
+    4001: (
+        PERMANENT,
+        _l(
+            "websms: Zugangsdaten ungültig oder Konto inaktiv. Bitte API-Benutzer "
+            "und Passwort/Token in den Job-Einstellungen prüfen."
+        ),
+        True,
+    ),
+    4002: (PERMANENT, _l("websms: ungültige Empfängernummer."), False),
+    4003: (
+        PERMANENT,
+        _l(
+            "websms: ungültiger Absender. Bitte die Absenderadresse in den "
+            "Job-Einstellungen prüfen."
+        ),
+        True,
+    ),
+    4004: (PERMANENT, _l("websms: ungültiger Nachrichtentyp."), True),
+    4005: (PERMANENT, _l("websms: ungültiges Zeichensatz-Alphabet."), False),
+    4006: (PERMANENT, _l("websms: ungültige Nachrichtenklasse."), False),
+    4007: (PERMANENT, _l("websms: ungültige Nachrichtendaten."), False),
+    4008: (PERMANENT, _l("websms: ungültige clientMessageId."), False),
+    4009: (PERMANENT, _l("websms: ungültiger Nachrichtentext."), False),
+    4010: (PERMANENT, _l("websms: ungültige automatische Segmentierung."), False),
+    4012: (TRANSIENT, _l("websms: zu viele Nachrichten pro Zeit (Drosselung)."), False),
+    4013: (TRANSIENT, _l("websms: Nachrichtenlimit des Kontos erreicht."), True),
+    4014: (PERMANENT, _l("websms: Die IP-Adresse dieses Servers ist nicht freigegeben."), True),
+    4015: (PERMANENT, _l("websms: ungültige Priorität."), True),
+    4016: (PERMANENT, _l("websms: ungültige Rückruf-URL (notificationCallbackUrl)."), True),
+    4017: (
+        PERMANENT,
+        _l("websms: mehrteilige SMS sind für dieses Konto nicht freigeschaltet."),
+        False,
+    ),
+    4018: (PERMANENT, _l("websms: Diese API-Methode ist nicht erlaubt."), True),
+    4019: (PERMANENT, _l("websms: Ein Pflichtparameter fehlt."), True),
+    4020: (PERMANENT, _l("websms: ungültiger API-Schlüssel."), True),
+    4021: (PERMANENT, _l("websms: ungültiges Konto."), True),
+    4022: (PERMANENT, _l("websms: Zugriff auf die API verweigert."), True),
+    4023: (TRANSIENT, _l("websms: Anfragelimit für diese IP-Adresse überschritten."), False),
+    4024: (TRANSIENT, _l("websms: zu viele Anfragen in kurzer Zeit."), False),
+    4025: (TRANSIENT, _l("websms: Übertragungsrate überschritten."), False),
+    4026: (
+        PERMANENT,
+        _l("websms: Der Text braucht mehr SMS-Teile als erlaubt (maxSmsPerMessage)."),
+        False,
+    ),
+    4027: (PERMANENT, _l("websms: ungültiges Nachrichtensegment."), False),
+    4029: (PERMANENT, _l("websms: Empfänger nicht erlaubt."), False),
+    4030: (PERMANENT, _l("websms: Empfänger steht auf der Sperrliste."), False),
+    4031: (PERMANENT, _l("websms: Empfänger steht auf der Sperrliste."), False),
+    4035: (PERMANENT, _l("websms: Das SMS-Senden ist für dieses Konto deaktiviert."), True),
+    4040: (PERMANENT, _l("websms: ungültige Inhaltskategorie."), True),
+    4041: (PERMANENT, _l("websms: ungültige Gültigkeitsdauer."), True),
+    4042: (PERMANENT, _l("websms: Empfänger wegen Qualitätsbewertung gesperrt."), False),
+    4043: (PERMANENT, _l("websms: Empfänger von der Spam-Prüfung gesperrt."), False),
+    5000: (TRANSIENT, _l("websms: interner Fehler beim Anbieter."), False),
+    5003: (TRANSIENT, _l("websms: Dienst vorübergehend nicht verfügbar."), False),
+}
+
+
+def websms_status(code: int, message: str = "") -> Verdict:
+    """The verdict on a websms `statusCode` (2000/2001 accepted)."""
+    known = _WEBSMS.get(int(code))
+    if known is not None:
+        kind, reason, fails_run = known
+        detail = f" ({message})" if code == 4019 and message else ""
+        return _v(kind, f"{reason}{detail}", fails_run)
+    if 5000 <= code < 6000:
+        return _v(TRANSIENT, _l("websms: Fehler %(code)d beim Anbieter.", code=code))
+    return _v(PERMANENT, _l("websms: unbekannter Statuscode %(code)d.", code=code))
+
+
+def http_status(status: int) -> Verdict:
+    """The verdict on an HTTP status other than 200 (websms answers API errors with 200)."""
+    if status in (401, 403):
+        return _v(
+            PERMANENT,
+            _l(
+                "websms lehnt die Anmeldung ab (HTTP %(s)d). Bitte Zugangsdaten "
+                "in den Job-Einstellungen prüfen.",
+                s=status,
+            ),
+            True,
+        )
+    if status == 429:
+        return _v(TRANSIENT, _l("websms: zu viele Anfragen (HTTP 429)."))
+    if status >= 500:
+        return _v(TRANSIENT, _l("websms nicht erreichbar oder gestört (HTTP %(s)d).", s=status))
+    if status in (404, 405):
+        return _v(
+            PERMANENT,
+            _l(
+                "websms-Adresse falsch (HTTP %(s)d). Bitte die Basis-URL in den "
+                "Job-Einstellungen prüfen.",
+                s=status,
+            ),
+            True,
+        )
+    return _v(PERMANENT, _l("websms lehnt die Anfrage ab (HTTP %(s)d).", s=status), True)
+
+
+# --- GSM modem: +CMS ERROR (27.005 §3.2.5) --------------------------------------------------
+
+_CMS_TRANSIENT = {
+    17,
+    22,
+    27,
+    38,
+    41,
+    42,
+    47,
+    111,
+    127,
+    192,
+    255,
+    300,
+    301,
+    314,
+    320,
+    331,
+    332,
+    500,
+    512,
+    513,
+    514,
+    515,
+    535,
+    615,
+    616,
+}
+_CMS_PERMANENT_NUMBER = {1, 8, 10, 21, 28, 29, 30, 50, 69, 193, 195, 196}
+_CMS_STOP = {  # the SIM or modem needs an operator: every message would fail
+    310: _l("Keine SIM-Karte im Modem."),
+    311: _l("Das Modem verlangt die SIM-PIN. Bitte die PIN in den Job-Einstellungen eintragen."),
+    312: _l("Das Modem verlangt eine PH-SIM-PIN."),
+    313: _l("SIM-Karte defekt."),
+    315: _l("Falsche SIM-Karte."),
+    316: _l("SIM-Karte gesperrt: PUK erforderlich."),
+    317: _l("SIM-PIN2 erforderlich."),
+    318: _l("SIM-PUK2 erforderlich."),
+    322: _l("Der Speicher des Modems ist voll."),
+    330: _l("SMS-Zentrale (SMSC) unbekannt: bitte AT+CSCA am Modem setzen."),
+}
+
+
+def cms_error(code: int) -> Verdict:
+    """The verdict on `+CMS ERROR: <code>` after a send."""
+    if code in _CMS_STOP:
+        return _v(PERMANENT, _CMS_STOP[code], True)
+    if code == 197:  # duplicate SM: the centre already has it
+        return _v(ACCEPTED, _l("Die SMS-Zentrale hatte diese SMS bereits."))
+    if code in _CMS_TRANSIENT:
+        return _v(TRANSIENT, _l("Netz oder Modem vorübergehend gestört (CMS %(c)d).", c=code))
+    if code in _CMS_PERMANENT_NUMBER:
+        return _v(
+            PERMANENT,
+            _l(
+                "Das Netz lehnt die Nummer ab (CMS %(c)d): unbekannt, gesperrt "
+                "oder nicht erreichbar.",
+                c=code,
+            ),
+        )
+    return _v(PERMANENT, _l("Das Modem lehnt die SMS ab (CMS %(c)d).", c=code))
+
+
+# --- GSM modem: +CME ERROR (27.007 §9.2) ----------------------------------------------------
+
+_CME_TRANSIENT = {14, 30, 31, 100, 126, 258, 515}
+_CME_STOP = {
+    5: _l("Das Modem verlangt eine PH-SIM-PIN."),
+    10: _l("Keine SIM-Karte im Modem."),
+    11: _l("Das Modem verlangt die SIM-PIN. Bitte die PIN in den Job-Einstellungen eintragen."),
+    12: _l("SIM-Karte gesperrt: PUK erforderlich. Die PIN wird nicht erneut versucht."),
+    13: _l("SIM-Karte defekt."),
+    15: _l("Falsche SIM-Karte."),
+    16: _l(
+        "Falsche SIM-PIN. Die PIN wird nicht erneut versucht: bitte in den "
+        "Job-Einstellungen prüfen."
+    ),
+    17: _l("SIM-PIN2 erforderlich."),
+    18: _l("SIM-PUK2 erforderlich."),
+    20: _l("Der Speicher des Modems ist voll."),
+    32: _l("Nur Notrufe möglich: keine Netzberechtigung."),
+}
+
+
+def cme_error(code: int) -> Verdict:
+    """The verdict on `+CME ERROR: <code>`."""
+    if code in _CME_STOP or 40 <= code <= 48:
+        return _v(
+            PERMANENT, _CME_STOP.get(code, _l("Das Modem ist gesperrt (CME %(c)d).", c=code)), True
+        )
+    if code in _CME_TRANSIENT:
+        return _v(TRANSIENT, _l("Modem oder Netz vorübergehend nicht bereit (CME %(c)d).", c=code))
+    return _v(PERMANENT, _l("Das Modem meldet einen Fehler (CME %(c)d).", c=code))
+
+
+def network_failure(detail: str) -> Verdict:
+    """A connection that failed before anything was sent: retry later."""
+    return _v(TRANSIENT, _l("Verbindung fehlgeschlagen: %(d)s", d=detail))
+
+
+def outcome_unknown(detail: str) -> Verdict:
+    """The request may have reached the provider: never resent automatically."""
+    return _v(
+        OutcomeKind.UNKNOWN, _l("Ergebnis unklar, die SMS kann angekommen sein: %(d)s", d=detail)
+    )
