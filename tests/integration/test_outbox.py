@@ -145,3 +145,11 @@ def test_resend_of_a_still_bad_number_fails_again_with_reason(db, mandant):
     result = resend(db, [message.id], created_by=None, mandant_ids=None)
     assert result.copies[0].status is MessageStatus.FAILED
     assert "Festnetznummer" in result.copies[0].reason
+
+
+def test_signature_of_variante_2_comes_before_the_fixed_text(db, mandant):
+    set_global(db, 1402, "Ihre HV Wien", "test")
+    message = _queue(db, mandant, text="Termin: Montag", signature="Mag. Huber")
+    assert message.text == "Termin: Montag\nMag. Huber\nIhre HV Wien"
+    assert preview(db, "x", "Mag. Huber").characters == len("x\nMag. Huber\nIhre HV Wien")
+    assert compose_text(db, "x", "") == "x\nIhre HV Wien"

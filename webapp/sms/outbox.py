@@ -30,16 +30,17 @@ def fixed_text(session: Session) -> str:
     return get_global(session, GlobalNumber.SMS_FIXED_TEXT).strip()
 
 
-def compose_text(session: Session, text: str) -> str:
-    """The final text of an SMS: the user's text, then the fixed text of global 1402."""
+def compose_text(session: Session, text: str, signature: str = "") -> str:
+    """The final text of an SMS: the user's text, the signature of Variante 2 (websms, when
+    one is configured), then the fixed text of global 1402, each on a line of its own."""
     body = (text or "").replace("\r\n", "\n").strip()
-    ending = fixed_text(session)
-    return f"{body}{FIXED_TEXT_SEPARATOR}{ending}" if ending and body else body or ending
+    endings = [part for part in ((signature or "").strip(), fixed_text(session)) if part]
+    return FIXED_TEXT_SEPARATOR.join([body, *endings]) if body else "\n".join(endings)
 
 
-def preview(session: Session, text: str) -> SegmentInfo:
+def preview(session: Session, text: str, signature: str = "") -> SegmentInfo:
     """Length and segments of the final text (what the live counter shows)."""
-    return analyze(compose_text(session, text))
+    return analyze(compose_text(session, text, signature))
 
 
 def _check_text(text: str, final_text: str, max_segments: int) -> SegmentInfo:
@@ -86,6 +87,7 @@ def queue_sms(
     created_by_module: str | None = None,
     max_segments: int = DEFAULT_MAX_SEGMENTS,
     default_region: str = "AT",
+    signature: str = "",
 ) -> Message:
     """Store one SMS for the next job run and return it.
 
@@ -97,7 +99,7 @@ def queue_sms(
         raise InputError(_("Bitte einen Mandanten auswählen."), "mandant")
     if not (recipient or "").strip():
         raise InputError(_("Bitte eine Mobilfunknummer eingeben."), "recipient")
-    final_text = compose_text(session, text)
+    final_text = compose_text(session, text, signature)
     info = _check_text(text, final_text, max_segments)
     message = Message(
         mandant_id=mandant_id,
