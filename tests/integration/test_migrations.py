@@ -93,3 +93,11 @@ def test_text_search_index_exists_and_follows_the_messages(app, db):
     db.delete(db.get(Message, message.id))
     db.commit()
     assert db.execute(find).scalars().all() == []
+
+
+def test_migration_creates_the_system_job_service_sms(db):
+    from webapp.models import Job
+
+    job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
+    assert job.name == "Service SMS" and job.system is True and job.active is False
+    assert job.settings == {"variant": 2}

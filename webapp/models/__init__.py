@@ -1,6 +1,15 @@
 """The database models, one module per aggregate. Import from here."""
 
 from webapp.models.contacts import Company, Person
+from webapp.models.jobs import (
+    Job,
+    JobLogEntry,
+    JobRun,
+    LogLevel,
+    Priority,
+    RunStatus,
+    ScheduleKind,
+)
 from webapp.models.mandanten import Mandant
 from webapp.models.settings import GlobalVariable, GlobalVariableType, MobilePrefix
 from webapp.models.sms import (
@@ -17,14 +26,21 @@ __all__ = [
     "Company",
     "GlobalVariable",
     "GlobalVariableType",
+    "Job",
+    "JobLogEntry",
+    "JobRun",
+    "LogLevel",
     "Mandant",
     "Message",
     "MessageSource",
     "MessageStatus",
     "MobilePrefix",
     "Person",
+    "Priority",
     "Role",
     "RolePermission",
+    "RunStatus",
+    "ScheduleKind",
     "SmsText",
     "User",
 ]

@@ -102,6 +102,11 @@ class Message(db.Model):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provider_ref: Mapped[str | None] = mapped_column(String(64))
+    # The lease of the run that claimed it (DESIGN.md "Exactly once, nothing lost"): set with
+    # `sending`; `attempt_started_at` is committed before the transport is called.
+    run_key: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempt_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source: Mapped[MessageSource] = mapped_column(_enum(MessageSource, "sms_message_source"))
     source_ref: Mapped[str | None] = mapped_column(String(64))  # id of the record it came from
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))

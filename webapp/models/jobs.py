@@ -1,0 +1,169 @@
+"""Actionservice: jobs (e.g. the system job "Service SMS"), their runs and their Errorlog."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.models.base import TimestampMixin, utcnow
+from webapp.models.mandanten import Mandant
+
+
+class LogLevel(enum.StrEnum):
+    """Protokollart: what a run writes to the Errorlog."""
+
+    NONE = "none"  # Keine
+    ERRORS = "errors"  # Nur Fehler
+    WARNINGS = "warnings"  # Fehler und Warnungen
+    ALL = "all"  # Alles
+
+
+class ScheduleKind(enum.StrEnum):
+    """Job ausführen."""
+
+    ONCE = "once"  # einmalig
+    MINUTES = "minutes"  # alle N Minuten
+    HOURLY = "hourly"  # stündlich (zur Minute M)
+    DAILY = "daily"  # täglich (um HH:MM)
+    WEEKLY = "weekly"  # wöchentlich (Wochentage, HH:MM)
+    MONTHLY = "monthly"  # monatlich (Tag D, HH:MM)
+    CRON = "cron"  # Cron-Ausdruck (für Fachleute)
+
+
+class Priority(enum.StrEnum):
+    NORMAL = "normal"
+    HIGH = "high"  # queued before other jobs
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+job_mandant = Table(
+    "job_mandant",
+    db.metadata,
+    Column("job_id", Integer, ForeignKey("job.id", ondelete="CASCADE"), primary_key=True),
+    Column("mandant_id", Integer, ForeignKey("mandant.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Job(TimestampMixin, db.Model):
+    """A job of the Actionservice; `job_type` names its implementation in the registry."""
+
+    __tablename__ = "job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_type: Mapped[str] = mapped_column(String(40))  # Job Art, fixed
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=False)
+    system: Mapped[bool] = mapped_column(default=False)  # cannot be deleted
+    log_level: Mapped[LogLevel] = mapped_column(
+        _enum(LogLevel, "job_log_level"), default=LogLevel.ERRORS
+    )
+    dialog_name: Mapped[str] = mapped_column(String(120), default="")  # not used by Service SMS
+    user_name: Mapped[str] = mapped_column(String(80), default="")  # not used by Service SMS
+    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failure_email: Mapped[str] = mapped_column(String(254), default="")  # Email an bei Fehler
+    created_by: Mapped[str | None] = mapped_column(String(80))
+    updated_by: Mapped[str | None] = mapped_column(String(80))
+
+    # Zeitplan
+    schedule_kind: Mapped[ScheduleKind] = mapped_column(
+        _enum(ScheduleKind, "job_schedule_kind"), default=ScheduleKind.MINUTES
+    )
+    interval_minutes: Mapped[int] = mapped_column(Integer, default=5)
+    run_once_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    time_of_day: Mapped[str] = mapped_column(String(5), default="08:00")  # HH:MM local time
+    minute_of_hour: Mapped[int] = mapped_column(Integer, default=0)
+    weekdays: Mapped[str] = mapped_column(String(20), default="0,1,2,3,4")  # 0 = Monday
+    day_of_month: Mapped[int] = mapped_column(Integer, default=1)
+    cron_expression: Mapped[str] = mapped_column(String(120), default="")
+    priority: Mapped[Priority] = mapped_column(
+        _enum(Priority, "job_priority"), default=Priority.NORMAL
+    )
+
+    # Einstellungen: plain settings as JSON, secrets encrypted (Fernet) as one token
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets: Mapped[str] = mapped_column(Text, default="")
+
+    # Statistics (read-only in the dialog)
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer)
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_run_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    mandanten: Mapped[list[Mandant]] = relationship(secondary=job_mandant, lazy="selectin")
+
+    __table_args__ = (Index("ix_job_next_run_at", "active", "next_run_at"),)
+
+
+class JobRun(db.Model):
+    """One run of a job, with its live progress (the dialog polls it)."""
+
+    __tablename__ = "job_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    run_key: Mapped[str] = mapped_column(String(64), unique=True)  # also the lease owner id
+    status: Mapped[RunStatus] = mapped_column(
+        _enum(RunStatus, "job_run_status"), default=RunStatus.RUNNING
+    )
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    retried: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_job_run_job_id_id", "job_id", "id"),)
+
+
+class JobLogEntry(db.Model):
+    """Errorlog: what a run logged (filtered by the job's Protokollart when written)."""
+
+    __tablename__ = "job_log_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    level: Mapped[str] = mapped_column(String(10))  # error | warning | info
+    message: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_job_log_entry_job_id_id", "job_id", "id"),)
