@@ -165,3 +165,30 @@ def admin(make_user: Callable[..., User]) -> User:
 @pytest.fixture
 def admin_client(client: FlaskClient, admin: User) -> FlaskClient:
     return login_as(client, admin)
+
+
+class MailSink:
+    """An aiosmtpd handler that keeps every message it receives (a real SMTP conversation)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, int, MailSink]]:
+    """A local SMTP server; returns (host, port, sink)."""
+    from aiosmtpd.controller import Controller
+
+    from webapp.embedded_redis import free_port
+
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield "127.0.0.1", controller.port, sink
+    controller.stop()

@@ -1,0 +1,162 @@
+"""The tick queues due jobs on real Redis; the runner runs them with statistics and e-mail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from tests import jobs_for_tests
+from webapp import accounts
+from webapp.jobs import registry
+from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_connection
+from webapp.jobs.runner import execute_job, request_run
+from webapp.jobs.tick import enqueue_due_jobs
+from webapp.models import Job, JobLogEntry, JobRun, LogLevel, Priority, RunStatus, ScheduleKind
+
+NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def clean_queues(app):
+    connection = redis_connection(app)
+    for name in (HIGH_QUEUE, DEFAULT_QUEUE):
+        get_queue(name, app).empty()
+    for key in connection.scan_iter("sms:job-lock:*"):
+        connection.delete(key)
+    for key in connection.scan_iter("rq:job:job-*"):
+        connection.delete(key)
+    jobs_for_tests.CALLS.clear()
+    yield
+
+
+@pytest.fixture
+def test_types(monkeypatch):
+    for name in ("succeed", "unavailable", "crash"):
+        monkeypatch.setitem(
+            registry.JOB_TYPES,
+            name,
+            registry.JobType(name, name, f"tests.jobs_for_tests:{name}"),
+        )
+
+
+def _job(db, name="Test", job_type="succeed", **kw) -> Job:
+    job = Job(
+        job_type=job_type,
+        name=name,
+        active=kw.pop("active", True),
+        schedule_kind=ScheduleKind.MINUTES,
+        interval_minutes=5,
+        **kw,
+    )
+    db.add(job)
+    db.commit()
+    return job
+
+
+def _queued(app, name) -> list[str]:
+    return get_queue(name, app).job_ids
+
+
+def test_tick_queues_due_jobs_by_priority_and_stores_the_next_run(app, db, test_types):
+    high = _job(db, "Hoch", priority=Priority.HIGH, next_run_at=NOW - timedelta(minutes=1))
+    normal = _job(db, "Normal", next_run_at=NOW)
+    later = _job(db, "Später", next_run_at=NOW + timedelta(minutes=3))
+    off = _job(db, "Aus", active=False, next_run_at=NOW)
+    queued = enqueue_due_jobs(app, db, NOW)
+    assert queued == [high.id, normal.id]
+    assert _queued(app, HIGH_QUEUE) == [f"job-{high.id}"]
+    assert _queued(app, DEFAULT_QUEUE) == [f"job-{normal.id}"]
+    db.expire_all()
+    assert db.get(Job, normal.id).next_run_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=5)
+    assert db.get(Job, later.id).next_run_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=3)
+    assert db.get(Job, off.id).next_run_at.replace(tzinfo=UTC) == NOW
+
+
+def test_a_job_is_never_queued_twice(app, db, test_types):
+    job = _job(db, next_run_at=NOW)
+    assert request_run(job, app) is True
+    assert request_run(job, app) is False
+    assert enqueue_due_jobs(app, db, NOW) == []
+    assert _queued(app, DEFAULT_QUEUE) == [f"job-{job.id}"]
+
+
+def test_validity_window(app, db, test_types):
+    _job(db, "Noch nicht", valid_from=NOW + timedelta(days=1), next_run_at=NOW)
+    _job(db, "Vorbei", valid_until=NOW - timedelta(days=1), next_run_at=NOW)
+    inside = _job(
+        db,
+        "Gültig",
+        valid_from=NOW - timedelta(days=1),
+        valid_until=NOW + timedelta(days=1),
+        next_run_at=NOW,
+    )
+    assert enqueue_due_jobs(app, db, NOW) == [inside.id]
+
+
+def test_a_newly_activated_job_gets_its_first_run_time(app, db, test_types):
+    job = _job(db, next_run_at=None)
+    assert enqueue_due_jobs(app, db, NOW) == []
+    db.expire_all()
+    assert db.get(Job, job.id).next_run_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=5)
+
+
+def test_worker_runs_the_queued_job_with_statistics_and_log(app, db, test_types, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
+    monkeypatch.setenv("REDIS_URL", app.config["REDIS_URL"])
+    monkeypatch.setenv("SECRET_KEY", "test")
+    job = _job(db, log_level=LogLevel.WARNINGS, next_run_at=NOW)
+    enqueue_due_jobs(app, db, NOW)
+    queues = [get_queue(HIGH_QUEUE, app), get_queue(DEFAULT_QUEUE, app)]
+    SimpleWorker(queues, connection=redis_connection(app)).work(burst=True)
+    db.expire_all()
+    run = db.scalar(select(JobRun).where(JobRun.job_id == job.id))
+    assert run.status is RunStatus.SUCCEEDED and run.sent == 3 and run.finished_at
+    job = db.get(Job, job.id)
+    assert job.run_count == 1 and job.failed_run_count == 0 and job.last_run_at
+    assert job.last_duration_ms is not None
+    levels = [e.level for e in db.scalars(select(JobLogEntry).where(JobLogEntry.job_id == job.id))]
+    assert levels == ["warning"]  # Protokollart "Fehler und Warnungen" drops the info line
+
+
+def test_a_running_job_is_not_started_twice(app, db, test_types):
+    job = _job(db)
+    lock = redis_connection(app).lock(f"sms:job-lock:{job.id}", timeout=30)
+    assert lock.acquire(blocking=False)
+    assert execute_job(app, job.id) is None
+    assert jobs_for_tests.CALLS == []
+    lock.release()
+    assert execute_job(app, job.id).status is RunStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("job_type", "reason"),
+    [
+        ("unavailable", "Modem nicht erreichbar"),
+        ("crash", "RuntimeError('kaputt')"),
+    ],
+)
+def test_a_failed_run_is_recorded_and_mailed(app, db, test_types, smtp_server, job_type, reason):
+    host, port, sink = smtp_server
+    app.config.update(SMTP_HOST=host, SMTP_PORT=port)
+    job = _job(db, job_type=job_type, failure_email="admin@hv.at")
+    run = execute_job(app, job.id)
+    assert run.status is RunStatus.FAILED and reason in run.error
+    db.expire_all()
+    job = db.get(Job, job.id)
+    assert job.failed_run_count == 1 and reason in job.last_error and job.run_count == 1
+    entry = db.scalar(select(JobLogEntry).where(JobLogEntry.job_id == job.id))
+    assert entry.level == "error" and reason in entry.message
+    assert len(sink.messages) == 1
+    mail = sink.messages[0]
+    assert mail["To"] == "admin@hv.at" and "fehlgeschlagen" in mail["Subject"]
+    assert reason in mail.get_content()
+
+
+def test_mandanten_can_be_assigned(db):
+    job = _job(db)
+    job.mandanten = [accounts.save_mandant(db, "HV Wien")]
+    db.commit()
+    assert [m.name for m in db.get(Job, job.id).mandanten] == ["HV Wien"]
