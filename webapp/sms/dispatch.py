@@ -1,0 +1,334 @@
+"""One run of the job "Service SMS" (SPEC R3–R5, E3, E4; DESIGN.md "Exactly once, nothing lost").
+
+Order of work: expire what is older than a week, recover the leases of dead runs, then claim
+due messages in batches, commit "attempt started", hand them to the transport, commit the
+outcomes. A message is only ever handed to a transport by the run that holds its lease, after
+the start of the attempt is committed: a crash leaves it `sending` with `attempt_started_at`,
+and the next run marks it `unknown` instead of sending it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import Flask
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from webapp.jobs.mail import send_mail
+from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
+from webapp.models.base import utcnow
+from webapp.sms.numbers import check_number
+from webapp.sms.settings import GlobalNumber, get_global
+from webapp.sms.transports.base import (
+    Outcome,
+    OutcomeKind,
+    OutgoingSms,
+    Transport,
+    TransportUnavailable,
+)
+
+MAX_AGE = timedelta(days=7)  # R4: never send what waited longer than a week
+BATCH_SIZE = 200
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=6)
+# A lease whose run has not beaten its heart for this long belongs to a dead run.
+DEAD_RUN_AFTER = timedelta(minutes=5)
+
+
+@dataclass
+class RunTotals:
+    expired: int = 0
+    recovered_queued: int = 0
+    recovered_unknown: list[int] = field(default_factory=list)
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    unknown: int = 0
+
+
+def _scope(job: Job):  # type: ignore[no-untyped-def]
+    """The job's Mandanten: none chosen means all of them."""
+    ids = [m.id for m in job.mandanten]
+    return Message.mandant_id.in_(ids) if ids else True
+
+
+def expire_old(session: Session, job: Job, now: datetime) -> int:
+    """Queued messages older than a week end as `expired` (R4)."""
+    result = session.execute(
+        update(Message)
+        .where(
+            Message.status == MessageStatus.QUEUED,
+            Message.created_at < now - MAX_AGE,
+            _scope(job),
+        )
+        .values(
+            status=MessageStatus.EXPIRED,
+            reason="Älter als eine Woche: wird nicht mehr versendet.",
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount or 0
+
+
+def recover_dead_leases(session: Session, own_run_key: str, now: datetime) -> tuple[int, list[int]]:
+    """Leases of runs that died: never-started attempts go back to `queued`, started ones
+    become `unknown` (they may have reached the provider; never resent automatically)."""
+    alive = select(JobRun.run_key).where(
+        JobRun.status == RunStatus.RUNNING, JobRun.heartbeat_at >= now - DEAD_RUN_AFTER
+    )
+    orphaned = and_(
+        Message.status == MessageStatus.SENDING,
+        Message.run_key != own_run_key,
+        or_(Message.run_key.is_(None), Message.run_key.not_in(alive)),
+    )
+    back = session.execute(
+        update(Message)
+        .where(orphaned, Message.attempt_started_at.is_(None))
+        .values(status=MessageStatus.QUEUED, run_key=None, claimed_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    unknown_ids = list(
+        session.scalars(select(Message.id).where(orphaned, Message.attempt_started_at.is_not(None)))
+    )
+    if unknown_ids:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(unknown_ids))
+            .values(
+                status=MessageStatus.UNKNOWN,
+                reason="Der Versand wurde unterbrochen (Absturz oder Zeitüberschreitung); die "
+                "SMS kann angekommen sein. Bitte prüfen und bei Bedarf erneut versenden.",
+                run_key=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    return back or 0, unknown_ids
+
+
+def claim(session: Session, job: Job, run_key: str, now: datetime, limit: int) -> list[Message]:
+    """Take up to `limit` due messages under this run's lease (committed).
+
+    One UPDATE … WHERE id IN (…) AND status = 'queued': on PostgreSQL the inner SELECT skips
+    rows other runs have locked; on SQLite the statement is one write transaction.
+    """
+    due = (
+        select(Message.id)
+        .where(
+            Message.status == MessageStatus.QUEUED,
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            Message.created_at >= now - MAX_AGE,
+            _scope(job),
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claimed = list(
+        session.scalars(
+            update(Message)
+            .where(Message.id.in_(due.scalar_subquery()), Message.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.SENDING, run_key=run_key, claimed_at=now, updated_at=now)
+            .returning(Message.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    session.commit()
+    if not claimed:
+        return []
+    return list(
+        session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id))
+    )
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def record(session: Session, message: Message, outcome: Outcome, now: datetime) -> None:
+    """Apply one outcome to its message and release the lease."""
+    message.run_key = None
+    if outcome.kind is OutcomeKind.ACCEPTED:
+        message.status = MessageStatus.SENT
+        message.provider_ref = outcome.provider_ref
+        message.sent_at = now
+        message.reason = None
+        message.error_code = None
+        if outcome.segments:
+            message.segments = outcome.segments
+    elif outcome.kind is OutcomeKind.TRANSIENT:
+        message.status = MessageStatus.QUEUED
+        message.next_attempt_at = now + _backoff(message.attempts)
+        message.attempt_started_at = None
+        message.reason = outcome.reason
+        message.error_code = outcome.code
+    elif outcome.kind is OutcomeKind.PERMANENT:
+        message.status = MessageStatus.FAILED
+        message.reason = outcome.reason
+        message.error_code = outcome.code
+    else:
+        message.status = MessageStatus.UNKNOWN
+        message.reason = outcome.reason
+        message.error_code = outcome.code
+
+
+def send_claimed(
+    session: Session,
+    transport: Transport,
+    messages: Sequence[Message],
+    now: datetime,
+    default_region: str,
+    totals: RunTotals,
+) -> list[Outcome]:
+    """Check numbers again, commit the attempt start, send, commit the outcomes."""
+    sendable: list[Message] = []
+    for message in messages:
+        parsed = check_number(session, message.recipient_raw, default_region)
+        if not parsed.ok:  # table 93001 changed since it was queued: no provider contact
+            message.status = MessageStatus.FAILED
+            message.reason = parsed.reason
+            message.error_code = str(parsed.problem)
+            message.error_notification_due = True
+            message.run_key = None
+            totals.failed += 1
+            continue
+        message.attempts += 1
+        message.attempt_started_at = now
+        sendable.append(message)
+    session.commit()  # "attempt started" is durable before anything leaves the building
+    if not sendable:
+        return []
+    try:
+        outcomes = transport.send_batch(
+            [OutgoingSms(m.id, m.recipient or "", m.text) for m in sendable]
+        )
+    except TransportUnavailable:
+        # Nothing was tried (the contract of TransportUnavailable): hand them back untouched.
+        for message in sendable:
+            message.status = MessageStatus.QUEUED
+            message.attempts -= 1
+            message.attempt_started_at = None
+            message.run_key = None
+        session.commit()
+        raise
+    by_id = {o.message_id: o for o in outcomes}
+    done = utcnow()
+    for message in sendable:
+        outcome = by_id.get(message.id) or Outcome(
+            message.id, OutcomeKind.UNKNOWN, reason="Der Transport meldete kein Ergebnis."
+        )
+        record(session, message, outcome, done)
+        if outcome.kind is OutcomeKind.ACCEPTED:
+            totals.sent += 1
+        elif outcome.kind is OutcomeKind.TRANSIENT:
+            totals.retried += 1
+        elif outcome.kind is OutcomeKind.PERMANENT:
+            totals.failed += 1
+        else:
+            totals.unknown += 1
+    session.commit()
+    return outcomes
+
+
+def notify_number_problems(app: Flask, session: Session, now: datetime) -> int:
+    """One e-mail per run to global 1401 listing the refused numbers not reported yet."""
+    pending = list(
+        session.scalars(
+            select(Message)
+            .where(Message.error_notification_due.is_(True), Message.error_notified_at.is_(None))
+            .order_by(Message.id)
+        )
+    )
+    if not pending:
+        return 0
+    address = get_global(session, GlobalNumber.SMS_ERROR_EMAIL).strip()
+    if address:
+        lines = [
+            f"SMS {m.id} an „{m.recipient_raw}“ ({m.mandant.name}): {m.reason}" for m in pending
+        ]
+        body = (
+            "Folgende SMS konnten wegen der Mobilfunknummer nicht versendet werden:\n\n"
+            + "\n".join(lines)
+            + "\n"
+        )
+        if not send_mail(app, address, f"SMS-Modul: {len(pending)} SMS mit Nummernfehler", body):
+            return 0  # try again next run
+    for message in pending:
+        message.error_notified_at = now
+    session.commit()
+    return len(pending)
+
+
+def open_transport(app: Flask, job: Job) -> Transport:
+    """The transport of the job's Einstellungen (Variante 1 modem, Variante 2 websms)."""
+    from webapp.jobs.jobs import job_settings
+
+    settings = job_settings(job, app.config.get("SMS_SECRET_KEY", ""))
+    if type(settings).__name__ == "ModemSettings":
+        from webapp.sms.transports.modem import ModemTransport
+
+        return ModemTransport(settings)
+    from webapp.sms.transports.websms import WebsmsTransport
+
+    return WebsmsTransport(settings)
+
+
+def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # type: ignore[no-untyped-def]
+    """The job function of "Service SMS" (registered in webapp.jobs.registry)."""
+    session, job, run, log, app = ctx.session, ctx.job, ctx.run, ctx.log, ctx.app
+    region = app.config["DEFAULT_PHONE_REGION"]
+    totals = RunTotals()
+    now = utcnow()
+    totals.expired = expire_old(session, job, now)
+    if totals.expired:
+        log.warning(f"{totals.expired} SMS älter als eine Woche: als „Abgelaufen“ markiert.")
+    totals.recovered_queued, totals.recovered_unknown = recover_dead_leases(
+        session, run.run_key, now
+    )
+    if totals.recovered_unknown:
+        ids = ", ".join(str(i) for i in totals.recovered_unknown)
+        log.error(f"Versand unterbrochen, Ergebnis unklar: SMS {ids}.")
+        send_mail(
+            app,
+            job.failure_email,
+            f"SMS-Modul: {len(totals.recovered_unknown)} SMS mit unklarem Ergebnis",
+            "Ein Lauf wurde während des Versands unterbrochen. Diese SMS können angekommen "
+            f"sein und werden nicht automatisch erneut versendet: {ids}.\n",
+        )
+    transport = transport or open_transport(app, job)
+    stop_reason: str | None = None
+    try:
+        while stop_reason is None:
+            batch = claim(session, job, run.run_key, utcnow(), BATCH_SIZE)
+            if not batch:
+                break
+            run.total += len(batch)
+            outcomes = send_claimed(session, transport, batch, utcnow(), region, totals)
+            for outcome in outcomes:
+                if outcome.kind is OutcomeKind.PERMANENT:
+                    log.warning(f"SMS {outcome.message_id}: {outcome.reason}")
+                elif outcome.kind is OutcomeKind.UNKNOWN:
+                    log.error(f"SMS {outcome.message_id}: {outcome.reason}")
+                if outcome.fails_run:
+                    stop_reason = outcome.reason
+            run.sent, run.failed, run.retried = totals.sent, totals.failed, totals.retried
+            ctx.heartbeat()
+            session.commit()
+    finally:
+        transport.close()
+    notify_number_problems(app, session, utcnow())
+    log.info(
+        f"Lauf beendet: {totals.sent} versendet, {totals.failed} Fehler, "
+        f"{totals.retried} später erneut, {totals.unknown} unklar."
+    )
+    session.commit()
+    if stop_reason:
+        raise TransportUnavailable(stop_reason)
+    return totals
