@@ -21,6 +21,7 @@ from webapp.jobs.mail import send_mail
 from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
 from webapp.models.base import utcnow
 from webapp.sms.numbers import check_number
+from webapp.sms.prefixes import active_prefixes
 from webapp.sms.settings import GlobalNumber, get_global
 from webapp.sms.transports.base import (
     Outcome,
@@ -189,8 +190,9 @@ def send_claimed(
 ) -> list[Outcome]:
     """Check numbers again, commit the attempt start, send, commit the outcomes."""
     sendable: list[Message] = []
+    prefixes = active_prefixes(session)  # once per batch
     for message in messages:
-        parsed = check_number(session, message.recipient_raw, default_region)
+        parsed = check_number(session, message.recipient_raw, default_region, prefixes)
         if not parsed.ok:  # table 93001 changed since it was queued: no provider contact
             message.status = MessageStatus.FAILED
             message.reason = parsed.reason

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -245,13 +246,20 @@ def _prefix_display(number: phonenumbers.PhoneNumber) -> str:
     return f"+{number.country_code} {national[:length]}"
 
 
-def check_number(session: Session, raw: str, default_region: str = "AT") -> ParsedNumber:
-    """parse_number plus table 93001: `ok` means sendable. One query for the prefixes."""
+def check_number(
+    session: Session,
+    raw: str,
+    default_region: str = "AT",
+    prefixes: Sequence[str] | None = None,
+) -> ParsedNumber:
+    """parse_number plus table 93001: `ok` means sendable. One query for the prefixes, none
+    when the caller passes them (`active_prefixes`, loaded once for a whole batch)."""
     parsed = parse_number(raw, default_region)
     if not parsed.ok or parsed.e164 is None:
         return parsed
     digits = parsed.e164.removeprefix("+")
-    if any(digits.startswith(prefix) for prefix in active_prefixes(session)):
+    allowed = prefixes if prefixes is not None else active_prefixes(session)
+    if any(digits.startswith(prefix) for prefix in allowed):
         return parsed
     reason = _(
         "Die Vorwahl %(prefix)s ist nicht in der Konfigurationstabelle %(table)d %(name)s "
