@@ -88,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
         config_tables,
         contacts,
         globals_,
+        jobs,
         main,
         messages,
         quicksend,
@@ -105,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
         quicksend,
         texts,
         contacts,
+        jobs,
     ):
         app.register_blueprint(module.bp)
 

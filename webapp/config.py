@@ -45,6 +45,16 @@ def _secret_key(instance_path: Path) -> str:
     return key
 
 
+def _sms_secret_key(instance_path: Path) -> str:
+    """SMS_SECRET_KEY (Fernet key of stored credentials) from the environment, else one
+    generated once and kept under instance/ (see webapp/jobs/secrets.py)."""
+    if os.environ.get("SMS_SECRET_KEY"):
+        return os.environ["SMS_SECRET_KEY"]
+    from webapp.jobs.secrets import instance_key
+
+    return instance_key(instance_path)
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment plus `overrides` (tests)."""
     overrides = overrides or {}
@@ -62,7 +72,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "AT"),
         # Longest SMS accepted, in segments (each 153 GSM-7 / 67 Unicode characters).
         "SMS_MAX_SEGMENTS": int(os.environ.get("SMS_MAX_SEGMENTS", "10")),
-        "SMS_SECRET_KEY": os.environ.get("SMS_SECRET_KEY", ""),
+        "SMS_SECRET_KEY": overrides.get("SMS_SECRET_KEY") or _sms_secret_key(instance_path),
         "SMTP_HOST": os.environ.get("SMTP_HOST", "localhost"),
         "SMTP_PORT": int(os.environ.get("SMTP_PORT", "25")),
         "SMTP_USER": os.environ.get("SMTP_USER", ""),

@@ -26,6 +26,7 @@ def test_administrator_sees_all_built_dialogs(app, db, admin_client):
         "SMS senden",
         "SMS Nachrichten",
         "Smstexte",
+        "Job Liste",
         "Globale Variablen",
         "Konfigurationstabellen",
         "Benutzer",
