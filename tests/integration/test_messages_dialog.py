@@ -255,3 +255,25 @@ def test_text_search_pages_in_id_order(clerk, db, wien):
     second = clerk.get(f"/admin/sms/?text=Heizung&before={_ids(first.text)[-1]}")
     assert _ids(second.text) == [m.id for m in reversed(messages)][50:]
     assert "60 SMS" in first.text
+
+
+def test_the_variante_2_signature_is_part_of_every_new_sms(clerk, db, wien):
+    from webapp.models import Job
+
+    job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
+    job.settings = {"variant": 2, "websms": {"signature": "Mag. Huber, HV Wien"}}
+    set_global(db, 1402, "Antworten nicht möglich", "test")
+    db.commit()
+    form = clerk.get("/admin/sms/new")
+    assert "Mag. Huber, HV Wien" in form.text and "Antworten nicht möglich" in form.text
+    counter = clerk.post("/sms/compose/counter", data={"text": "Hallo"})
+    expected = len("Hallo\nMag. Huber, HV Wien\nAntworten nicht möglich")
+    assert f"{expected} / 160 Zeichen" in counter.text
+    clerk.post(
+        "/admin/sms/new", data={"recipient": "0664 1234567", "mandant": wien.id, "text": "Hallo"}
+    )
+    message = db.scalar(select(Message))
+    assert message.text == "Hallo\nMag. Huber, HV Wien\nAntworten nicht möglich"
+    job.settings = {"variant": 1}
+    db.commit()
+    assert "Mag. Huber" not in clerk.get("/admin/sms/new").text

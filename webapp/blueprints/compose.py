@@ -16,6 +16,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from webapp.accounts import selectable_mandanten
 from webapp.errors import InputError
 from webapp.extensions import db
+from webapp.jobs.jobs import service_signature
 from webapp.models import Message, MessageSource, MessageStatus, SmsText, User
 from webapp.permissions import requires
 from webapp.sms.numbers import check_number
@@ -45,8 +46,9 @@ def prepare_form(form: SmsForm, user: User) -> SmsForm:
 
 
 def editor_context() -> dict[str, object]:
-    """What the editor macro needs besides the form."""
-    return {"fixed_text": fixed_text(db.session)}
+    """What the editor macro needs besides the form: the unchangeable end of every SMS."""
+    ending = [part for part in (service_signature(db.session), fixed_text(db.session)) if part]
+    return {"fixed_text": "\n".join(ending)}
 
 
 def _config(name: str) -> object:

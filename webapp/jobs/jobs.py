@@ -874,6 +874,12 @@ def signature(job: Job) -> str:
     return stored["websms"]["signature"] if stored["variant"] == VARIANT_WEBSMS else ""
 
 
+def service_signature(session: Session) -> str:
+    """The signature of the system job "Service SMS" (Variante 2), '' when none is set."""
+    job = session.scalar(select(Job).where(Job.job_type == "service_sms").order_by(Job.id))
+    return signature(job).strip() if job is not None else ""
+
+
 def inbound_email(job: Job) -> str:
     """Where received SMS (Variante 2) are forwarded to."""
     return stored_settings(job)["websms"]["inbound_email"]

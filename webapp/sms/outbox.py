@@ -30,15 +30,25 @@ def fixed_text(session: Session) -> str:
     return get_global(session, GlobalNumber.SMS_FIXED_TEXT).strip()
 
 
-def compose_text(session: Session, text: str, signature: str = "") -> str:
+def _signature(session: Session, signature: str | None) -> str:
+    if signature is not None:
+        return signature
+    from webapp.jobs.jobs import service_signature  # the job's Einstellungen (Variante 2)
+
+    return service_signature(session)
+
+
+def compose_text(session: Session, text: str, signature: str | None = None) -> str:
     """The final text of an SMS: the user's text, the signature of Variante 2 (websms, when
-    one is configured), then the fixed text of global 1402, each on a line of its own."""
+    one is configured; None: the one of the job "Service SMS"), then the fixed text of
+    global 1402, each on a line of its own."""
+    signature = _signature(session, signature)
     body = (text or "").replace("\r\n", "\n").strip()
     endings = [part for part in ((signature or "").strip(), fixed_text(session)) if part]
     return FIXED_TEXT_SEPARATOR.join([body, *endings]) if body else "\n".join(endings)
 
 
-def preview(session: Session, text: str, signature: str = "") -> SegmentInfo:
+def preview(session: Session, text: str, signature: str | None = None) -> SegmentInfo:
     """Length and segments of the final text (what the live counter shows)."""
     return analyze(compose_text(session, text, signature))
 
@@ -87,7 +97,7 @@ def queue_sms(
     created_by_module: str | None = None,
     max_segments: int = DEFAULT_MAX_SEGMENTS,
     default_region: str = "AT",
-    signature: str = "",
+    signature: str | None = None,
 ) -> Message:
     """Store one SMS for the next job run and return it.
 
