@@ -13,7 +13,8 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 Encoding = Literal["GSM-7", "UCS-2"]
@@ -351,3 +352,325 @@ def build_submit_pdus(
         tpdu = head + bytes([udl]) + user_data
         pdus.append(SubmitPdu(hex="00" + tpdu.hex().upper(), tpdu_length=len(tpdu)))
     return pdus
+
+
+# --- decoding ------------------------------------------------------------------------------------
+# The other direction: SMS-SUBMIT (what the modem simulator receives), SMS-DELIVER and
+# SMS-STATUS-REPORT (what the modem hands us), 23.040 §9.2.2. Tests: tests/unit/test_pdu_decode.py.
+
+DecodedEncoding = Literal["GSM-7", "UCS-2", "8-bit"]
+
+_MTI_MASK = 0x03
+_MTI_DELIVER = 0x00
+_MTI_STATUS_REPORT = 0x02
+_VPF_MASK = 0x18
+_TOA_INTERNATIONAL = 0x10  # type-of-number bits 6..4 = 001
+_TOA_ALPHANUMERIC = 0x50  # type-of-number bits 6..4 = 101
+
+
+@dataclass(frozen=True)
+class Concatenation:
+    """The concatenation IE of a part: IEI 0x00 (8-bit reference) or 0x08 (16-bit)."""
+
+    reference: int
+    total: int
+    sequence: int
+    wide: bool = False  # True for IEI 0x08
+
+
+@dataclass(frozen=True)
+class DecodedSubmit:
+    """An SMS-SUBMIT as the SMS centre would see it (what the phone gets, plus the envelope)."""
+
+    recipient: str
+    text: str
+    encoding: DecodedEncoding
+    message_reference: int
+    status_report_requested: bool
+    validity: int | None  # relative TP-VP octet; None when absent or not relative
+    concatenation: Concatenation | None
+    pid: int
+    dcs: int
+    tpdu_length: int
+    data: bytes = field(repr=False, default=b"")  # user data without UDH (8-bit payloads)
+
+
+@dataclass(frozen=True)
+class DecodedDeliver:
+    """An SMS-DELIVER: a received SMS (or one part of a concatenated one)."""
+
+    sender: str
+    text: str
+    encoding: DecodedEncoding
+    timestamp: datetime | None  # TP-SCTS, when the SMS centre got it
+    concatenation: Concatenation | None
+    smsc: str | None
+    pid: int
+    dcs: int
+    data: bytes = field(repr=False, default=b"")
+
+
+@dataclass(frozen=True)
+class DecodedStatusReport:
+    """An SMS-STATUS-REPORT: what became of the SMS with TP-MR `message_reference`."""
+
+    message_reference: int
+    recipient: str
+    status: int  # TP-ST
+    sc_timestamp: datetime | None  # when the centre got the original
+    discharge_time: datetime | None  # when it was delivered (or the final failure)
+    smsc: str | None
+
+    @property
+    def delivered(self) -> bool:
+        """0x00-0x02: received, forwarded unconfirmed, replaced."""
+        return self.status <= 0x02
+
+    @property
+    def final(self) -> bool:
+        """False while the centre is still trying (0x20-0x3F temporary errors)."""
+        return not 0x20 <= self.status <= 0x3F
+
+    @property
+    def failed(self) -> bool:
+        """A final failure: permanent (0x40-0x5F) or temporary with no more tries (0x60-0x7F)."""
+        return self.status >= 0x40
+
+
+class _Reader:
+    """Octets of a PDU with a cursor; a short PDU raises ValueError."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, count: int) -> bytes:
+        if count < 0 or self.pos + count > len(self.data):
+            raise ValueError(f"PDU too short: need {count} octets at {self.pos}")
+        chunk = self.data[self.pos : self.pos + count]
+        self.pos += count
+        return chunk
+
+    def octet(self) -> int:
+        return self.take(1)[0]
+
+    def rest(self) -> bytes:
+        chunk = self.data[self.pos :]
+        self.pos = len(self.data)
+        return chunk
+
+
+def _pdu_bytes(pdu_hex: str) -> bytes:
+    try:
+        return bytes.fromhex(pdu_hex.strip())
+    except ValueError as exc:
+        raise ValueError(f"not a hex PDU: {exc}") from None
+
+
+def _semi_octets(data: bytes) -> str:
+    """Swapped semi-octets as digits; F (filler) dropped, * # a b c as in 23.040 §9.1.2.3."""
+    digits = "0123456789*#abc"
+    out = []
+    for octet in data:
+        for nibble in (octet & 0x0F, octet >> 4):
+            if nibble != 0x0F:
+                out.append(digits[nibble])
+    return "".join(out)
+
+
+def _address(reader: _Reader) -> str:
+    """TP-OA / TP-DA / TP-RA: length in semi-octets, TOA, value."""
+    length = reader.octet()
+    toa = reader.octet()
+    value = reader.take((length + 1) // 2)
+    if toa & 0x70 == _TOA_ALPHANUMERIC:
+        return decode_gsm7(unpack_septets(value, length * 4 // 7)).rstrip("\x00")
+    digits = _semi_octets(value)[:length]
+    return ("+" + digits) if toa & 0x70 == _TOA_INTERNATIONAL else digits
+
+
+def _smsc(reader: _Reader) -> str | None:
+    """The SMSC field in front of a TPDU: length in octets (TOA included); 0 = none."""
+    length = reader.octet()
+    if length == 0:
+        return None
+    toa = reader.octet()
+    digits = _semi_octets(reader.take(length - 1))
+    return ("+" + digits) if toa & 0x70 == _TOA_INTERNATIONAL and digits else digits or None
+
+
+def decode_timestamp(data: bytes) -> datetime | None:
+    """A 7-octet TP-SCTS/TP-DT: swapped BCD, zone in quarter hours with sign bit 0x08."""
+    if len(data) != 7:
+        raise ValueError("a timestamp has 7 octets")
+
+    def bcd(octet: int) -> int:
+        return (octet & 0x0F) * 10 + (octet >> 4)
+
+    year, month, day, hour, minute, second = (bcd(octet) for octet in data[:6])
+    zone = data[6]
+    quarters = (zone & 0x07) * 10 + (zone >> 4)
+    offset = timedelta(minutes=15 * quarters) * (-1 if zone & 0x08 else 1)
+    try:
+        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=timezone(offset))
+    except ValueError:
+        return None  # some modems and test networks send zeros: no usable time
+
+
+def _dcs_encoding(dcs: int) -> DecodedEncoding:
+    """The alphabet of a TP-DCS (23.038 §4)."""
+    group = dcs & 0xF0
+    if dcs & 0xC0 == 0x00 or dcs & 0xC0 == 0x40:  # general data coding (and auto-deletion)
+        if dcs & 0x20:
+            raise ValueError(f"compressed user data is not supported (DCS {dcs:#04x})")
+        return ("GSM-7", "8-bit", "UCS-2", "GSM-7")[(dcs >> 2) & 0x03]
+    if group in (0xC0, 0xD0):  # message waiting, discard/store, GSM-7
+        return "GSM-7"
+    if group == 0xE0:  # message waiting, store, UCS-2
+        return "UCS-2"
+    if group == 0xF0:  # data coding/message class
+        return "8-bit" if dcs & 0x04 else "GSM-7"
+    raise ValueError(f"reserved data coding scheme {dcs:#04x}")
+
+
+def _concatenation(udh: bytes) -> Concatenation | None:
+    """The concatenation IE (0x00 or 0x08) of a UDH (without its length octet)."""
+    pos = 0
+    while pos + 2 <= len(udh):
+        iei, length = udh[pos], udh[pos + 1]
+        value = udh[pos + 2 : pos + 2 + length]
+        if len(value) != length:
+            raise ValueError("truncated user data header")
+        if iei == 0x00 and length == 3:
+            return Concatenation(value[0], value[1], value[2])
+        if iei == 0x08 and length == 4:
+            return Concatenation((value[0] << 8) | value[1], value[2], value[3], wide=True)
+        pos += 2 + length
+    return None
+
+
+def _user_data(
+    reader: _Reader, encoding: DecodedEncoding, has_udh: bool
+) -> tuple[str, Concatenation | None, bytes]:
+    """TP-UDL + TP-UD: the text, the concatenation IE and the raw payload without UDH."""
+    udl = reader.octet()
+    user_data = reader.rest()
+    udh = b""
+    if has_udh:
+        if not user_data:
+            raise ValueError("UDHI set but no user data")
+        udh = user_data[: user_data[0] + 1]
+        if len(udh) != user_data[0] + 1:
+            raise ValueError("truncated user data header")
+    concatenation = _concatenation(udh[1:]) if udh else None
+    if encoding == "GSM-7":
+        fill_bits = (7 - len(udh) * 8 % 7) % 7
+        header_septets = (len(udh) * 8 + fill_bits) // 7
+        count = udl - header_septets
+        if count < 0:
+            raise ValueError("TP-UDL smaller than the user data header")
+        septets = unpack_septets(user_data[len(udh) :], count, fill_bits)
+        return decode_gsm7(septets), concatenation, b""
+    payload = user_data[len(udh) : udl]
+    if len(payload) != udl - len(udh):
+        raise ValueError("user data shorter than TP-UDL")
+    if encoding == "UCS-2":
+        # surrogatepass: a pair split across parts is rejoined by `join_parts`.
+        return payload.decode("utf-16-be", "surrogatepass"), concatenation, payload
+    return payload.decode("latin-1"), concatenation, payload
+
+
+def join_parts(texts: Iterable[str]) -> str:
+    """Join the texts of the parts in order; UTF-16 surrogate halves split across parts meet."""
+    joined = "".join(texts)
+    return joined.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
+
+
+def pdu_type(pdu_hex: str, with_smsc: bool = True) -> int:
+    """TP-MTI of a PDU: 0 DELIVER (or DELIVER-REPORT), 1 SUBMIT, 2 STATUS-REPORT (or COMMAND)."""
+    reader = _Reader(_pdu_bytes(pdu_hex))
+    if with_smsc:
+        _smsc(reader)
+    return reader.octet() & _MTI_MASK
+
+
+def decode_submit_pdu(pdu_hex: str, with_smsc: bool = True) -> DecodedSubmit:
+    """Decode an SMS-SUBMIT as written after AT+CMGS (SMSC field first unless `with_smsc`)."""
+    reader = _Reader(_pdu_bytes(pdu_hex))
+    if with_smsc:
+        _smsc(reader)
+    start = reader.pos
+    first = reader.octet()
+    if first & _MTI_MASK != _MTI_SUBMIT:
+        raise ValueError(f"not an SMS-SUBMIT (first octet {first:#04x})")
+    reference = reader.octet()
+    recipient = _address(reader)
+    pid, dcs = reader.octet(), reader.octet()
+    validity: int | None = None
+    vpf = first & _VPF_MASK
+    if vpf == _VPF_RELATIVE:
+        validity = reader.octet()
+    elif vpf:
+        reader.take(7)  # absolute or enhanced format
+    encoding = _dcs_encoding(dcs)
+    text, concatenation, data = _user_data(reader, encoding, bool(first & _UDHI))
+    return DecodedSubmit(
+        recipient=recipient,
+        text=text,
+        encoding=encoding,
+        message_reference=reference,
+        status_report_requested=bool(first & _SRR),
+        validity=validity,
+        concatenation=concatenation,
+        pid=pid,
+        dcs=dcs,
+        tpdu_length=len(reader.data) - start,
+        data=data,
+    )
+
+
+def decode_deliver_pdu(pdu_hex: str) -> DecodedDeliver:
+    """Decode an SMS-DELIVER as listed by AT+CMGL / AT+CMGR in PDU mode (SMSC field first)."""
+    reader = _Reader(_pdu_bytes(pdu_hex))
+    smsc = _smsc(reader)
+    first = reader.octet()
+    if first & _MTI_MASK != _MTI_DELIVER:
+        raise ValueError(f"not an SMS-DELIVER (first octet {first:#04x})")
+    sender = _address(reader)
+    pid, dcs = reader.octet(), reader.octet()
+    timestamp = decode_timestamp(reader.take(7))
+    encoding = _dcs_encoding(dcs)
+    text, concatenation, data = _user_data(reader, encoding, bool(first & _UDHI))
+    return DecodedDeliver(
+        sender=sender,
+        text=text,
+        encoding=encoding,
+        timestamp=timestamp,
+        concatenation=concatenation,
+        smsc=smsc,
+        pid=pid,
+        dcs=dcs,
+        data=data,
+    )
+
+
+def decode_status_report_pdu(pdu_hex: str) -> DecodedStatusReport:
+    """Decode an SMS-STATUS-REPORT (from `+CDS: <len>` or a stored report; SMSC field first)."""
+    reader = _Reader(_pdu_bytes(pdu_hex))
+    smsc = _smsc(reader)
+    first = reader.octet()
+    if first & _MTI_MASK != _MTI_STATUS_REPORT:
+        raise ValueError(f"not an SMS-STATUS-REPORT (first octet {first:#04x})")
+    reference = reader.octet()
+    recipient = _address(reader)
+    sc_timestamp = decode_timestamp(reader.take(7))
+    discharge_time = decode_timestamp(reader.take(7))
+    status = reader.octet()
+    return DecodedStatusReport(
+        message_reference=reference,
+        recipient=recipient,
+        status=status,
+        sc_timestamp=sc_timestamp,
+        discharge_time=discharge_time,
+        smsc=smsc,
+    )

@@ -1,5 +1,8 @@
 """What every provider error means for a message: the one place that decides (issue 4).
 
+Where the cause is the account, the SIM or the settings (credentials, PIN, sender), the verdict
+stops the run (`fails_run`) and keeps the message queued rather than failing it.
+
 websms status codes (reference/websms-api.md §4), HTTP statuses, and the modem's +CMS ERROR /
 +CME ERROR codes (reference/gsm-modem.md §3) each map to a Verdict: accepted, transient (retry
 later with backoff), permanent (fail with the German reason), with `fails_run` where every
@@ -18,6 +21,10 @@ PERMANENT = OutcomeKind.PERMANENT
 
 
 def _v(kind: OutcomeKind, reason: object, fails_run: bool = False) -> Verdict:
+    # A problem of the account, SIM or settings is not the message's fault: it stops the run
+    # and the message waits in the queue until the setting is fixed (inside the 7-day window).
+    if fails_run and kind is PERMANENT:
+        kind = TRANSIENT
     return Verdict(kind=kind, reason=str(reason), fails_run=fails_run)
 
 
@@ -117,7 +124,7 @@ def http_status(status: int) -> Verdict:
         return _v(TRANSIENT, _l("websms: zu viele Anfragen (HTTP 429)."))
     if status >= 500:
         return _v(TRANSIENT, _l("websms nicht erreichbar oder gestört (HTTP %(s)d).", s=status))
-    if status in (404, 405):
+    if status in (404, 405) or 300 <= status < 400:  # a redirect: the URL is not the API's
         return _v(
             PERMANENT,
             _l(
@@ -236,3 +243,143 @@ def outcome_unknown(detail: str) -> Verdict:
     return _v(
         OutcomeKind.UNKNOWN, _l("Ergebnis unklar, die SMS kann angekommen sein: %(d)s", d=detail)
     )
+
+
+# --- GSM modem: verbose error texts (AT+CMEE=2, or modems that ignore AT+CMEE=1) ---------------
+
+
+def _norm(text: str) -> str:
+    """Lower case, "(U)SIM" as "SIM", punctuation and runs of blanks folded to one blank."""
+    text = text.lower().replace("(u)sim", "sim").replace("usim", "sim")
+    return " ".join("".join(ch if ch.isalnum() or ch == "+" else " " for ch in text).split())
+
+
+# 27.005 §3.2.5 texts, and the 24.011 E-2 / 23.040 cause names modems print instead of numbers.
+_CMS_TEXTS: dict[str, int] = {
+    _norm(text): code
+    for text, code in [
+        ("Unassigned (unallocated) number", 1),
+        ("Unassigned number", 1),
+        ("Operator determined barring", 8),
+        ("Call barred", 10),
+        ("Short message transfer rejected", 21),
+        ("SM transfer rejected", 21),
+        ("Memory capacity exceeded", 22),
+        ("Destination out of service", 27),
+        ("Destination out of order", 27),
+        ("Unidentified subscriber", 28),
+        ("Facility rejected", 29),
+        ("Unknown subscriber", 30),
+        ("Network out of order", 38),
+        ("Temporary failure", 41),
+        ("Congestion", 42),
+        ("Resources unavailable, unspecified", 47),
+        ("Resources unavailable", 47),
+        ("Requested facility not subscribed", 50),
+        ("Requested facility not implemented", 69),
+        ("Invalid short message transfer reference value", 81),
+        ("Invalid message, unspecified", 95),
+        ("Protocol error, unspecified", 111),
+        ("Interworking, unspecified", 127),
+        ("SC busy", 192),
+        ("No SC subscription", 193),
+        ("Invalid SME address", 195),
+        ("Destination SME barred", 196),
+        ("SM rejected-duplicate SM", 197),
+        ("ME failure", 300),
+        ("SMS service of ME reserved", 301),
+        ("Operation not allowed", 302),
+        ("Operation not supported", 303),
+        ("Invalid PDU mode parameter", 304),
+        ("Invalid text mode parameter", 305),
+        ("(U)SIM not inserted", 310),
+        ("(U)SIM PIN required", 311),
+        ("PH-(U)SIM PIN required", 312),
+        ("(U)SIM failure", 313),
+        ("(U)SIM busy", 314),
+        ("(U)SIM wrong", 315),
+        ("(U)SIM PUK required", 316),
+        ("(U)SIM PIN2 required", 317),
+        ("(U)SIM PUK2 required", 318),
+        ("Memory failure", 320),
+        ("Invalid memory index", 321),
+        ("Memory full", 322),
+        ("SMSC address unknown", 330),
+        ("No network service", 331),
+        ("Network timeout", 332),
+        ("No +CNMA acknowledgement expected", 340),
+        ("Unknown error", 500),
+    ]
+}
+
+# 27.007 §9.2 texts (and the vendor "busy" texts of code 515).
+_CME_TEXTS: dict[str, int] = {
+    _norm(text): code
+    for text, code in [
+        ("phone failure", 0),
+        ("no connection to phone", 1),
+        ("phone-adaptor link reserved", 2),
+        ("operation not allowed", 3),
+        ("operation not supported", 4),
+        ("PH-SIM PIN required", 5),
+        ("PH-FSIM PIN required", 6),
+        ("PH-FSIM PUK required", 7),
+        ("SIM not inserted", 10),
+        ("SIM PIN required", 11),
+        ("SIM PUK required", 12),
+        ("SIM failure", 13),
+        ("SIM busy", 14),
+        ("SIM wrong", 15),
+        ("incorrect password", 16),
+        ("SIM PIN2 required", 17),
+        ("SIM PUK2 required", 18),
+        ("memory full", 20),
+        ("invalid index", 21),
+        ("not found", 22),
+        ("memory failure", 23),
+        ("text string too long", 24),
+        ("invalid characters in text string", 25),
+        ("dial string too long", 26),
+        ("invalid characters in dial string", 27),
+        ("no network service", 30),
+        ("network timeout", 31),
+        ("network not allowed - emergency calls only", 32),
+        ("network personalization PIN required", 40),
+        ("network personalization PUK required", 41),
+        ("network subset personalization PIN required", 42),
+        ("network subset personalization PUK required", 43),
+        ("service provider personalization PIN required", 44),
+        ("service provider personalization PUK required", 45),
+        ("corporate personalization PIN required", 46),
+        ("corporate personalization PUK required", 47),
+        ("unknown", 100),
+        ("operation temporary not allowed", 126),
+        ("device busy", 515),
+        ("please wait, init or command processing in progress", 515),
+    ]
+}
+
+
+def cms_error_code(text: str) -> int | None:
+    """The number behind a `+CMS ERROR:` text (digits or a known verbose text), else None."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    return _CMS_TEXTS.get(_norm(text))
+
+
+def cme_error_code(text: str) -> int | None:
+    """The number behind a `+CME ERROR:` text (digits or a known verbose text), else None."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    return _CME_TEXTS.get(_norm(text))
+
+
+def modem_error_text(text: str) -> Verdict:
+    """An error the modem reports only as text (unknown verbose error, `ERROR`, `COMMAND NOT
+    SUPPORT`): nothing tells whether it lasts, so retry later with the text as the reason."""
+    text = text.strip()
+    if not text or text.upper() == "ERROR":
+        return _v(TRANSIENT, _l("Das Modem meldet ERROR ohne Fehlercode."))
+    return _v(TRANSIENT, _l("Das Modem meldet: %(t)s", t=text))
