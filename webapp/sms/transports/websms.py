@@ -1,0 +1,389 @@
+"""Variante 2: the websms.com REST API (SPEC R2.2, reference/websms-api.md).
+
+One `POST {base_url}/rest/smsmessaging/text` per message, so each message gets its own
+transferId and its own outcome; `clientMessageId` is our message id, so delivery reports map
+back even without the transferId. A batch goes out over one pooled `requests.Session`, at most
+`concurrency` requests at a time, and the outcomes come back in input order.
+
+What a status code or an HTTP status means is decided in classify.py; this module only tells
+apart *when* something went wrong: before anything was sent (retry later) or after the request
+may have reached websms (unknown: never resent automatically, SPEC E4).
+
+A batch stops early when an outcome says every further message would fail the same way
+(`fails_run`: credentials, account, sender) or when websms cannot be reached or does not
+answer: the messages not yet sent come back TRANSIENT ("Lauf abgebrochen: …") and nothing else
+is sent. The first message of a batch goes out alone, so wrong credentials or a dead endpoint
+cost one request, not `concurrency` of them.
+
+Secrets (token, password) are never logged and never shown in a repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextvars
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from flask_babel import gettext as _
+from requests.adapters import HTTPAdapter
+
+from webapp.sms.encoding import analyze
+from webapp.sms.transports import classify
+from webapp.sms.transports.base import (
+    Outcome,
+    OutcomeKind,
+    OutgoingSms,
+    TransportUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.websms.com"
+SEND_PATH = "/rest/smsmessaging/text"
+SENDER_ADDRESS_TYPES = ("national", "international", "alphanumeric", "shortcode")
+
+
+@dataclass(frozen=True)
+class WebsmsSettings:
+    """What the job settings ("WEB SMS") hold for Variante 2.
+
+    Authentication is the access token (Bearer) when one is set, else API user and password
+    (Basic). `signature` is appended by the outbox when a message is queued (it counts towards
+    the segments the user sees); the transport never changes a text.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    access_token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender_address: str | None = None
+    sender_address_type: str | None = None  # national | international | alphanumeric | shortcode
+    test_mode: bool = False
+    max_sms_per_message: int = 10  # 0: no limit (the field is then left out)
+    notification_callback_url: str | None = None
+    signature: str = ""
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    concurrency: int = 8
+
+    @property
+    def endpoint(self) -> str:
+        """The send URL; a base URL entered with `/rest` or a trailing slash works too."""
+        base = (self.base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+        base = base.removesuffix("/rest")
+        return base + SEND_PATH
+
+    def problem(self) -> str | None:
+        """Why nothing can be sent with these settings (German), or None."""
+        parts = urlsplit((self.base_url or DEFAULT_BASE_URL).strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return _(
+                "websms: Die Basis-URL „%(url)s“ ist keine http(s)-Adresse. Bitte in den "
+                "Job-Einstellungen prüfen.",
+                url=self.base_url,
+            )
+        if not self.access_token and not (self.username and self.password):
+            return _(
+                "websms: Weder ein Zugangstoken noch API-Benutzer und Passwort sind "
+                "eingestellt. Bitte in den Job-Einstellungen eintragen."
+            )
+        if self.sender_address_type and self.sender_address_type not in SENDER_ADDRESS_TYPES:
+            return _(
+                "websms: Der Absendertyp „%(type)s“ ist unbekannt (erlaubt: national, "
+                "international, alphanumeric, shortcode).",
+                type=self.sender_address_type,
+            )
+        return None
+
+    def authorization(self) -> str:
+        """The Authorization header value (a secret: never log it)."""
+        if self.access_token:
+            return f"Bearer {self.access_token}"
+        pair = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+class _HeaderAuth(requests.auth.AuthBase):
+    """Sets a fixed Authorization header. Being the session's `auth`, it also keeps requests
+    from replacing it with credentials from a ~/.netrc."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._value
+        return request
+
+    def __repr__(self) -> str:
+        return "<websms auth>"
+
+
+@dataclass
+class _Halt:
+    """Shared by the requests of one batch: set once an outcome means "send no more"."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    reason: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, reason: str) -> None:
+        with self.lock:
+            if not self.event.is_set():
+                self.reason = reason
+                self.event.set()
+
+
+class WebsmsTransport:
+    """Sends SMS through the websms REST API; see the module docstring."""
+
+    name = "websms"
+
+    def __init__(self, settings: WebsmsSettings) -> None:
+        self.settings = settings
+        self._endpoint = settings.endpoint
+        self._timeout = (settings.connect_timeout, settings.read_timeout)
+        self._host = urlsplit(self._endpoint).netloc
+        self._workers = max(1, int(settings.concurrency))
+        self._session = requests.Session()
+        adapter = HTTPAdapter(
+            pool_connections=1, pool_maxsize=self._workers, pool_block=True, max_retries=0
+        )
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers.update(
+            {
+                "Content-Type": "application/json;charset=UTF-8",
+                "Accept": "application/json",
+                "User-Agent": "sms-module websms transport",
+            }
+        )
+        if settings.problem() is None:
+            self._session.auth = _HeaderAuth(settings.authorization())
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<WebsmsTransport {self._endpoint}>"
+
+    def __enter__(self) -> WebsmsTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- the contract ----------------------------------------------------------------------
+
+    def send_batch(self, messages: Sequence[OutgoingSms]) -> list[Outcome]:
+        messages = list(messages)
+        if not messages:
+            return []
+        problem = self.settings.problem()
+        if problem is not None:
+            raise TransportUnavailable(problem)
+        if self._closed:
+            raise TransportUnavailable(_("websms: Die Verbindung ist bereits geschlossen."))
+        halt = _Halt()
+        # The first one alone: wrong credentials or a dead endpoint cost one request.
+        outcomes = [self._attempt(messages[0], halt)]
+        rest = messages[1:]
+        if rest and self._workers > 1:
+            executor = self._pool()
+            # Each task runs in a copy of the caller's context (app context, locale), so the
+            # German reasons come out the same from every thread.
+            futures = [
+                executor.submit(contextvars.copy_context().run, self._attempt, message, halt)
+                for message in rest
+            ]
+            outcomes += [future.result() for future in futures]
+        else:
+            outcomes += [self._attempt(message, halt) for message in rest]
+        log.info(
+            "websms: %d message(s): %s",
+            len(outcomes),
+            ", ".join(
+                f"{kind.value} {sum(o.kind is kind for o in outcomes)}"
+                for kind in OutcomeKind
+                if any(o.kind is kind for o in outcomes)
+            ),
+        )
+        return outcomes
+
+    def close(self) -> None:
+        self._closed = True
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        self._session.close()
+
+    # --- one message -----------------------------------------------------------------------
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self._workers, thread_name_prefix="websms"
+                )
+            return self._executor
+
+    def _attempt(self, message: OutgoingSms, halt: _Halt) -> Outcome:
+        if halt.event.is_set():
+            return Outcome(
+                message_id=message.message_id,
+                kind=OutcomeKind.TRANSIENT,
+                reason=_("Lauf abgebrochen: %(reason)s", reason=halt.reason),
+            )
+        try:
+            outcome, stop = self._send(message)
+        except Exception as exc:  # a bug must not lose the batch: the request may have gone
+            log.exception("websms: unexpected error for message %s", message.message_id)
+            outcome = classify.outcome_unknown(
+                _("unerwarteter Fehler (%(error)s)", error=type(exc).__name__)
+            ).outcome(message.message_id, "websms")
+            stop = True
+        if stop or outcome.fails_run:
+            halt.set(outcome.reason or "")
+        log.debug(
+            "websms: message %s -> %s %s", message.message_id, outcome.kind.value, outcome.code
+        )
+        return outcome
+
+    def body(self, message: OutgoingSms) -> dict[str, Any]:
+        """The JSON body for `message` (reference §3)."""
+        s = self.settings
+        body: dict[str, Any] = {
+            "recipientAddressList": [message.recipient.strip().lstrip("+")],
+            "messageContent": message.text,
+            "clientMessageId": str(message.message_id),
+            "test": bool(s.test_mode),
+        }
+        if s.sender_address:
+            body["senderAddress"] = s.sender_address
+            if s.sender_address_type:
+                body["senderAddressType"] = s.sender_address_type
+        if s.max_sms_per_message and s.max_sms_per_message > 0:
+            body["maxSmsPerMessage"] = int(s.max_sms_per_message)
+        if s.notification_callback_url:
+            body["notificationCallbackUrl"] = s.notification_callback_url
+        return body
+
+    def _send(self, message: OutgoingSms) -> tuple[Outcome, bool]:
+        """The outcome of one request, and whether the rest of the batch must not be sent."""
+        mid = message.message_id
+        data = json.dumps(self.body(message), ensure_ascii=False).encode("utf-8")
+        try:
+            response = self._session.post(
+                self._endpoint, data=data, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.exceptions.ConnectTimeout:
+            detail = _(
+                "keine Verbindung zu %(host)s innerhalb von %(s)s s",
+                host=self._host,
+                s=_seconds(self.settings.connect_timeout),
+            )
+            return classify.network_failure(detail).outcome(mid, "websms connect"), True
+        except requests.exceptions.ReadTimeout:
+            detail = _(
+                "keine Antwort von %(host)s innerhalb von %(s)s s",
+                host=self._host,
+                s=_seconds(self.settings.read_timeout),
+            )
+            return classify.outcome_unknown(detail).outcome(mid, "websms timeout"), True
+        except requests.exceptions.ConnectionError as exc:
+            if _nothing_sent(exc):
+                detail = _(
+                    "%(host)s nicht erreichbar (%(error)s)", host=self._host, error=_root(exc)
+                )
+                return classify.network_failure(detail).outcome(mid, "websms connect"), True
+            detail = _(
+                "Verbindung zu %(host)s während der Anfrage abgebrochen (%(error)s)",
+                host=self._host,
+                error=_root(exc),
+            )
+            return classify.outcome_unknown(detail).outcome(mid, "websms connection"), True
+        except requests.exceptions.RequestException as exc:  # body cut off, decoding, …
+            detail = _("Antwort unvollständig (%(error)s)", error=_root(exc))
+            return classify.outcome_unknown(detail).outcome(mid, "websms response"), True
+
+        with response:
+            if response.status_code != 200:
+                verdict = classify.http_status(response.status_code)
+                return verdict.outcome(mid, f"HTTP {response.status_code}"), False
+            try:
+                answer = response.json()
+                code = int(answer["statusCode"])
+            except (ValueError, TypeError, KeyError, requests.exceptions.RequestException):
+                detail = _("Die Antwort von websms ist kein lesbares JSON mit statusCode.")
+                return classify.outcome_unknown(detail).outcome(mid, "websms response"), True
+
+        status_message = str(answer.get("statusMessage") or "")
+        verdict = classify.websms_status(code, status_message)
+        if verdict.kind is not OutcomeKind.ACCEPTED:
+            return verdict.outcome(mid, f"websms {code}"), False
+        sms_count = answer.get("smsCount")
+        segments = (
+            sms_count
+            if isinstance(sms_count, int) and not isinstance(sms_count, bool) and sms_count > 0
+            else analyze(message.text).segments
+        )
+        transfer_id = answer.get("transferId")
+        return (
+            Outcome(
+                message_id=mid,
+                kind=OutcomeKind.ACCEPTED,
+                provider_ref=str(transfer_id) if transfer_id else None,
+                segments=segments,
+                code=f"websms {code}",
+                reason=verdict.reason,
+            ),
+            False,
+        )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and what it wraps: requests → urllib3 MaxRetryError → its reason → the OSError."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:  # breadth first: the further down the list, the deeper the cause
+        current = todo.pop(0)
+        if current is None or any(current is s for s in seen) or len(seen) > 20:
+            continue
+        seen.append(current)
+        todo += [getattr(current, "reason", None), current.__cause__, current.__context__]
+        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
+    return seen
+
+
+def _nothing_sent(exc: BaseException) -> bool:
+    """True if the connection failed before the request left (refused, DNS, TLS handshake,
+    proxy): then websms cannot have it. A reset or close after that is not this case."""
+    from urllib3.exceptions import NewConnectionError, ProxyError
+
+    return any(
+        isinstance(e, NewConnectionError | ProxyError | requests.exceptions.SSLError)
+        for e in _chain(exc)
+    )
+
+
+def _root(exc: BaseException) -> str:
+    """A short description of the innermost error (no URL, no headers: nothing secret)."""
+    chain = _chain(exc)
+    for candidate in reversed(chain):
+        if isinstance(candidate, OSError) and candidate.strerror:
+            return candidate.strerror
+    innermost = chain[-1]
+    text = str(innermost).strip() or type(innermost).__name__
+    return text[:200]
