@@ -28,7 +28,7 @@ translations: $(STAMP)
 	$(BIN)/pybabel compile -d webapp/translations
 
 bench: $(STAMP)
-	@for b in bench/*.py; do [ -e "$$b" ] && $(BIN)/python "$$b"; done; true
+	@for b in bench/[!_]*.py; do $(BIN)/python "$$b" || exit 1; done
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed") if sys.version_info < (3, 11) else None'

@@ -54,9 +54,48 @@ def register(app: Flask) -> None:
 
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:
-        """Create the demo Mandanten and roles and switch the SMS service on."""
+        """Create the demo data; "Service SMS" then uses the local websms sandbox (:8025)."""
         from webapp.demo import seed_demo
 
-        seed_demo(db.session)
+        seed_demo(db.session, app.config["SMS_SECRET_KEY"])
         db.session.commit()
         click.echo("Demodaten angelegt.")
+
+    @app.cli.group("sim")
+    def sim() -> None:
+        """The simulators: a GSM modem behind an NPort (TCP) and the websms API (HTTP)."""
+
+    from webapp.simulators.modem import modem_command
+    from webapp.simulators.websms import websms_command
+
+    sim.add_command(modem_command)
+    sim.add_command(websms_command)
+
+    @app.cli.command("run-job")
+    @click.argument("job_id", type=int, default=0)
+    def run_job_command(job_id: int) -> None:
+        """Run a job once in this process (default: "Service SMS") and print its result."""
+        from webapp.jobs.runner import execute_job
+        from webapp.models import Job
+
+        job = (
+            db.session.get(Job, job_id)
+            if job_id
+            else db.session.scalar(select(Job).where(Job.job_type == "service_sms"))
+        )
+        if job is None:
+            raise click.ClickException("Diesen Job gibt es nicht.")
+        run = execute_job(app, job.id)
+        if run is None:
+            raise click.ClickException("Der Job läuft bereits.")
+        click.echo(f"Lauf {run.id}: {run.status} – {run.sent} versendet, {run.failed} Fehler.")
+        if run.error:
+            raise click.ClickException(run.error)
+
+    @app.cli.command("tick")
+    def tick_command() -> None:
+        """Run one scheduler tick now: queue the due jobs."""
+        from webapp.jobs.tick import enqueue_due_jobs, record_tick
+
+        queued = enqueue_due_jobs(app, db.session, record_tick(app))
+        click.echo(f"In die Warteschlange gestellt: {queued or 'nichts'}")

@@ -8,7 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import accounts
-from webapp.models import Mandant, Role, SmsText, User
+from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings, stored_settings
+from webapp.models import Job, Mandant, Role, ScheduleKind, SmsText, User
+from webapp.models.base import utcnow
 from webapp.permissions import Permission
 from webapp.sms.contacts import seed_demo_contacts
 from webapp.sms.settings import GlobalNumber, set_global
@@ -48,8 +50,39 @@ DEMO_TEXTS: list[tuple[str, str, str]] = [
 ]
 
 
-def seed_demo(session: Session) -> None:
-    """Create the demo Mandanten, roles, SMS texts and contacts (once); SMS service on."""
+# The demo's websms sandbox (`flask sim websms`, started by `make run`).
+DEMO_WEBSMS_URL = "http://127.0.0.1:8025"
+DEMO_WEBSMS_TOKEN = "demo-token"
+
+
+def configure_demo_job(session: Session, secret_key: str) -> None:
+    """Point "Service SMS" at the local websms sandbox and run it every minute (once: a job
+    someone configured is left alone)."""
+    job = session.scalar(select(Job).where(Job.job_type == "service_sms"))
+    if job is None or job.active or stored_settings(job)["stored_secrets"]:
+        return
+    save_settings(
+        session,
+        job,
+        SettingsInput(
+            variant="2",
+            websms_base_url=DEMO_WEBSMS_URL,
+            websms_auth=AUTH_TOKEN,
+            websms_access_token=DEMO_WEBSMS_TOKEN,
+            websms_signature="",
+        ),
+        "demo",
+        secret_key,
+    )
+    job.active = True
+    job.schedule_kind = ScheduleKind.MINUTES
+    job.interval_minutes = 1
+    job.next_run_at = utcnow()  # the first tick runs it
+
+
+def seed_demo(session: Session, secret_key: str = "") -> None:
+    """Create the demo Mandanten, roles, SMS texts and contacts (once); SMS service on; with a
+    secret key, also "Service SMS" against the local websms sandbox."""
     for name in DEMO_MANDANTEN:
         if session.scalar(select(Mandant).where(Mandant.name == name)) is None:
             accounts.save_mandant(session, name)
@@ -61,6 +94,8 @@ def seed_demo(session: Session) -> None:
         if session.scalar(select(SmsText).where(SmsText.name == name)) is None:
             save_text(session, name=name, usage_key=usage, body=body, changed_by="demo")
     seed_demo_contacts(session)
+    if secret_key:
+        configure_demo_job(session, secret_key)
 
 
 def ensure_admin(session: Session, username: str, password: str | None) -> str | None:

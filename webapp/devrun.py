@@ -1,8 +1,9 @@
 """`make run`: the whole application on one machine with only Python.
 
 Migrates the database, creates demo data and the admin, starts the embedded Redis when
-REDIS_URL is unset, then the web server (http://127.0.0.1:5000), the RQ worker and the
-scheduler tick (`rq cron`) under honcho. Ctrl-C stops all of them.
+REDIS_URL is unset, then the web server (http://127.0.0.1:5000), the RQ worker, the scheduler
+tick (`rq cron`) and the two simulators (websms sandbox on :8025, which "Service SMS" uses in
+the demo; GSM modem on :4001) under honcho. Ctrl-C stops all of them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def prepare_database() -> None:
     app = create_app()
     with app.app_context():
         upgrade()
-        seed_demo(db.session)
+        seed_demo(db.session, app.config["SMS_SECRET_KEY"])
         password = os.environ.get("ADMIN_PASSWORD")
         generated = ensure_admin(db.session, "admin", password)
         db.session.commit()
@@ -61,6 +62,17 @@ def main() -> int:
             cwd=str(PROJECT_ROOT),
         )
         manager.add_process("worker", f"{python} worker.py", env=env, cwd=str(PROJECT_ROOT))
+        # The simulators stand in for the hardware and websms (demo latency: 2–5 s per SMS).
+        flask = f"{python} -m flask --app wsgi sim"
+        manager.add_process(
+            "websms-sim",
+            f"{flask} websms --port 8025 --token demo-token --latency 0.2",
+            env=env,
+            cwd=str(PROJECT_ROOT),
+        )
+        manager.add_process(
+            "modem-sim", f"{flask} modem --port 4001 --latency 2-5", env=env, cwd=str(PROJECT_ROOT)
+        )
         manager.add_process(
             "scheduler",
             f"{python} -m rq.cli cron webapp.jobs.cron_config --url {env['REDIS_URL']}",

@@ -93,6 +93,30 @@ def test_run_starts_everything_and_ctrl_c_stops_it(running_app):
     assert "Willkommen, Administrator" in response.text
     assert "SMS senden" in response.text  # demo data switched global 1400 on
 
+    # The whole way of an SMS: queued in the UI, run by the worker ("Jetzt ausführen"),
+    # sent over HTTP to the websms sandbox that `make run` started.
+    def csrf(page: str) -> str:
+        return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+
+    form = session.get(f"{base}/admin/sms/new", timeout=5).text
+    mandant = re.search(r'<option (?:selected )?value="(\d+)"', form).group(1)
+    session.post(
+        f"{base}/admin/sms/new",
+        data={"csrf_token": csrf(form), "recipient": "0664 1234567", "mandant": mandant,
+              "text": "Grüße aus dem Demo-Lauf"},
+        timeout=5,
+    )
+    jobs = session.get(f"{base}/admin/jobs/", timeout=5).text
+    job_id = re.search(r'href="/admin/jobs/(\d+)"', jobs).group(1)
+    session.post(f"{base}/admin/jobs/{job_id}/run", headers={"X-CSRFToken": csrf(jobs)},
+                 timeout=5)
+
+    def sent():
+        page = session.get(f"{base}/admin/sms/?text=Demo-Lauf", timeout=5).text
+        return "Versendet" in page and 'data-status="sent"' in page
+
+    _poll(sent, 60, "the SMS sent by the worker through the websms sandbox")
+
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     deadline = time.monotonic() + 30
     while process.poll() is None and time.monotonic() < deadline:
