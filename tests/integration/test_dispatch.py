@@ -186,3 +186,17 @@ def test_timeout_after_sending_is_unknown_never_resent(app, db, job, sandbox, wi
     assert message.status is MessageStatus.UNKNOWN
     totals, _ = _run(app, db, job, sandbox)
     assert totals.sent == 0
+
+
+def test_claim_takes_at_most_the_batch_and_only_queued(db, job, wien):
+    from webapp.sms.dispatch import claim
+
+    for i in range(25):
+        _sms(db, wien, f"n{i}")
+    first = claim(db, job, "run-a", utcnow(), 10)
+    second = claim(db, job, "run-b", utcnow(), 10)
+    assert len(first) == 10 and len(second) == 10
+    assert not {m.id for m in first} & {m.id for m in second}
+    assert {m.run_key for m in first} == {"run-a"}
+    assert all(m.status is MessageStatus.SENDING for m in first + second)
+    assert len(claim(db, job, "run-c", utcnow(), 10)) == 5

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from redis.exceptions import LockError
 from rq.exceptions import DuplicateJobError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
@@ -27,7 +28,6 @@ from webapp.sms.transports.base import TransportUnavailable
 
 log = logging.getLogger(__name__)
 
-LOCK_SECONDS = 120  # renewed by every heartbeat; a dead run's lock expires by itself
 RUN_TIMEOUT_SECONDS = 15 * 60
 
 
@@ -74,16 +74,33 @@ def run_job(job_id: int) -> None:
         execute_job(app, job_id)
 
 
+def end_dead_runs(session: Session, job: Job) -> None:
+    """Runs of `job` still marked running died (this process holds the job's lock now): mark
+    them failed, so their leases are recovered at once instead of after DEAD_RUN_AFTER."""
+    dead = session.scalars(
+        select(JobRun).where(JobRun.job_id == job.id, JobRun.status == RunStatus.RUNNING)
+    )
+    for run in dead:
+        run.status = RunStatus.FAILED
+        run.finished_at = utcnow()
+        run.error = "Lauf abgebrochen: der Prozess wurde beendet (Absturz oder Neustart)."
+        RunLog(session, job, run).error(run.error)
+    session.commit()
+
+
 def execute_job(app: Flask, job_id: int) -> JobRun | None:
     """Run job `job_id` now in this process; None when it is missing or already running."""
     session = db.session
     job = session.get(Job, job_id)
     if job is None:
         return None
-    lock = redis_connection(app).lock(f"sms:job-lock:{job_id}", timeout=LOCK_SECONDS)
+    # Renewed by every heartbeat; the lock of a run that died expires by itself.
+    lock_seconds = app.config["JOB_LOCK_SECONDS"]
+    lock = redis_connection(app).lock(f"sms:job-lock:{job_id}", timeout=lock_seconds)
     if not lock.acquire(blocking=False):
         log.info("job %s is already running: this run is skipped", job_id)
         return None
+    end_dead_runs(session, job)
     run = JobRun(job_id=job.id, run_key=uuid.uuid4().hex, status=RunStatus.RUNNING)
     session.add(run)
     session.commit()
@@ -91,7 +108,7 @@ def execute_job(app: Flask, job_id: int) -> JobRun | None:
     started = time.monotonic()
 
     def heartbeat() -> None:
-        lock.extend(LOCK_SECONDS, replace_ttl=True)
+        lock.extend(lock_seconds, replace_ttl=True)
         run.heartbeat_at = utcnow()
 
     context = RunContext(app, session, job, run, RunLog(session, job, run), heartbeat)

@@ -116,8 +116,8 @@ def recover_dead_leases(session: Session, own_run_key: str, now: datetime) -> tu
 def claim(session: Session, job: Job, run_key: str, now: datetime, limit: int) -> list[Message]:
     """Take up to `limit` due messages under this run's lease (committed).
 
-    One UPDATE … WHERE id IN (…) AND status = 'queued': on PostgreSQL the inner SELECT skips
-    rows other runs have locked; on SQLite the statement is one write transaction.
+    One UPDATE of rows still `queued`: on PostgreSQL from a CTE that skips rows other runs have
+    locked (FOR UPDATE SKIP LOCKED); on SQLite the statement is one write transaction.
     """
     due = (
         select(Message.id)
@@ -130,15 +130,25 @@ def claim(session: Session, job: Job, run_key: str, now: datetime, limit: int) -
         .order_by(Message.id)
         .limit(limit)
     )
+    claiming = dict(status=MessageStatus.SENDING, run_key=run_key, claimed_at=now, updated_at=now)
     if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claimed = list(
-        session.scalars(
+        # A materialized CTE: an IN (… LIMIT … FOR UPDATE SKIP LOCKED) subquery may be run
+        # again by the planner and then lock and claim more than `limit` rows.
+        picked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        statement = (
+            update(Message)
+            .where(Message.id == picked.c.id, Message.status == MessageStatus.QUEUED)
+            .values(**claiming)
+        )
+    else:
+        statement = (
             update(Message)
             .where(Message.id.in_(due.scalar_subquery()), Message.status == MessageStatus.QUEUED)
-            .values(status=MessageStatus.SENDING, run_key=run_key, claimed_at=now, updated_at=now)
-            .returning(Message.id)
-            .execution_options(synchronize_session=False)
+            .values(**claiming)
+        )
+    claimed = list(
+        session.scalars(
+            statement.returning(Message.id).execution_options(synchronize_session=False)
         )
     )
     session.commit()
@@ -286,6 +296,7 @@ def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # ty
     """The job function of "Service SMS" (registered in webapp.jobs.registry)."""
     session, job, run, log, app = ctx.session, ctx.job, ctx.run, ctx.log, ctx.app
     region = app.config["DEFAULT_PHONE_REGION"]
+    batch_size = app.config.get("SMS_DISPATCH_BATCH", BATCH_SIZE)
     totals = RunTotals()
     now = utcnow()
     totals.expired = expire_old(session, job, now)
@@ -308,7 +319,7 @@ def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # ty
     stop_reason: str | None = None
     try:
         while stop_reason is None:
-            batch = claim(session, job, run.run_key, utcnow(), BATCH_SIZE)
+            batch = claim(session, job, run.run_key, utcnow(), batch_size)
             if not batch:
                 break
             run.total += len(batch)
