@@ -102,14 +102,17 @@ def test_run_starts_everything_and_ctrl_c_stops_it(running_app):
     mandant = re.search(r'<option (?:selected )?value="(\d+)"', form).group(1)
     session.post(
         f"{base}/admin/sms/new",
-        data={"csrf_token": csrf(form), "recipient": "0664 1234567", "mandant": mandant,
-              "text": "Grüße aus dem Demo-Lauf"},
+        data={
+            "csrf_token": csrf(form),
+            "recipient": "0664 1234567",
+            "mandant": mandant,
+            "text": "Grüße aus dem Demo-Lauf",
+        },
         timeout=5,
     )
     jobs = session.get(f"{base}/admin/jobs/", timeout=5).text
     job_id = re.search(r'href="/admin/jobs/(\d+)"', jobs).group(1)
-    session.post(f"{base}/admin/jobs/{job_id}/run", headers={"X-CSRFToken": csrf(jobs)},
-                 timeout=5)
+    session.post(f"{base}/admin/jobs/{job_id}/run", headers={"X-CSRFToken": csrf(jobs)}, timeout=5)
 
     def sent():
         page = session.get(f"{base}/admin/sms/?text=Demo-Lauf", timeout=5).text
