@@ -65,11 +65,13 @@ def register(app: Flask) -> None:
     def sim() -> None:
         """The simulators: a GSM modem behind an NPort (TCP) and the websms API (HTTP)."""
 
+    from webapp.simulators.mailsink import mail_command
     from webapp.simulators.modem import modem_command
     from webapp.simulators.websms import websms_command
 
     sim.add_command(modem_command)
     sim.add_command(websms_command)
+    sim.add_command(mail_command)
 
     @app.cli.command("run-job")
     @click.argument("job_id", type=int, default=0)

@@ -13,7 +13,7 @@ from webapp.models import Job, Mandant, Role, ScheduleKind, SmsText, User
 from webapp.models.base import utcnow
 from webapp.permissions import Permission
 from webapp.sms.contacts import seed_demo_contacts
-from webapp.sms.settings import GlobalNumber, set_global
+from webapp.sms.settings import GlobalNumber, get_global, set_global
 from webapp.sms.texts import save_text
 
 DEMO_MANDANTEN = ("Hausverwaltung Wien", "Hausverwaltung Graz")
@@ -53,6 +53,8 @@ DEMO_TEXTS: list[tuple[str, str, str]] = [
 # The demo's websms sandbox (`flask sim websms`, started by `make run`).
 DEMO_WEBSMS_URL = "http://127.0.0.1:8025"
 DEMO_WEBSMS_TOKEN = "demo-token"
+DEMO_ADMIN_MAIL = "it@hausverwaltung-demo.at"
+DEMO_ERROR_MAIL = "sms-fehler@hausverwaltung-demo.at"
 
 
 def configure_demo_job(session: Session, secret_key: str) -> None:
@@ -75,6 +77,7 @@ def configure_demo_job(session: Session, secret_key: str) -> None:
         secret_key,
     )
     job.active = True
+    job.failure_email = DEMO_ADMIN_MAIL
     job.schedule_kind = ScheduleKind.MINUTES
     job.interval_minutes = 1
     job.next_run_at = utcnow()  # the first tick runs it
@@ -90,6 +93,8 @@ def seed_demo(session: Session, secret_key: str = "") -> None:
         if session.scalar(select(Role).where(Role.name == name)) is None:
             accounts.save_role(session, name, {int(p) for p in permissions}, description)
     set_global(session, GlobalNumber.SMS_SERVICE_AVAILABLE, "1", "demo")
+    if not get_global(session, GlobalNumber.SMS_ERROR_EMAIL):
+        set_global(session, GlobalNumber.SMS_ERROR_EMAIL, DEMO_ERROR_MAIL, "demo")
     for name, usage, body in DEMO_TEXTS:
         if session.scalar(select(SmsText).where(SmsText.name == name)) is None:
             save_text(session, name=name, usage_key=usage, body=body, changed_by="demo")

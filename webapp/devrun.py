@@ -2,8 +2,9 @@
 
 Migrates the database, creates demo data and the admin, starts the embedded Redis when
 REDIS_URL is unset, then the web server (http://127.0.0.1:5000), the RQ worker, the scheduler
-tick (`rq cron`) and the two simulators (websms sandbox on :8025, which "Service SMS" uses in
-the demo; GSM modem on :4001) under honcho. Ctrl-C stops all of them.
+tick (`rq cron`), the two simulators (websms sandbox on :8025, which "Service SMS" uses in
+the demo; GSM modem on :4001) and, when SMTP_HOST is unset, an SMTP sink on :8026 that prints
+every e-mail, under honcho. Ctrl-C stops all of them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ def main() -> int:
         redis = EmbeddedRedis(INSTANCE_PATH / "redis", socket_path)
         env["REDIS_URL"] = os.environ["REDIS_URL"] = redis.start()
         print(f"Eingebetteter Redis läuft: {redis.url}", flush=True)
+    if not os.environ.get("SMTP_HOST"):
+        # The demo's e-mails (error reports, forwarded SMS) go to a local sink that prints them.
+        env["SMTP_HOST"] = os.environ["SMTP_HOST"] = "127.0.0.1"
+        env["SMTP_PORT"] = os.environ["SMTP_PORT"] = "8026"
+        env["DEMO_MAIL_SINK"] = "1"
     try:
         prepare_database()
         python = sys.executable
@@ -70,6 +76,13 @@ def main() -> int:
             env=env,
             cwd=str(PROJECT_ROOT),
         )
+        if env.get("DEMO_MAIL_SINK"):
+            manager.add_process(
+                "mail",
+                f"{flask} mail --port 8026 --folder {INSTANCE_PATH / 'mails'}",
+                env=env,
+                cwd=str(PROJECT_ROOT),
+            )
         manager.add_process(
             "modem-sim", f"{flask} modem --port 4001 --latency 2-5", env=env, cwd=str(PROJECT_ROOT)
         )

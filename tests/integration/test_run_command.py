@@ -120,6 +120,28 @@ def test_run_starts_everything_and_ctrl_c_stops_it(running_app):
 
     _poll(sent, 60, "the SMS sent by the worker through the websms sandbox")
 
+    # A landline is refused without contacting websms; global 1401 gets one e-mail, which
+    # the demo's SMTP sink prints into this log.
+    form = session.get(f"{base}/admin/sms/new", timeout=5).text
+    session.post(
+        f"{base}/admin/sms/new",
+        data={
+            "csrf_token": csrf(form),
+            "recipient": "01 5880 0",
+            "mandant": mandant,
+            "text": "An das Festnetz",
+        },
+        timeout=5,
+    )
+    jobs = session.get(f"{base}/admin/jobs/", timeout=5).text
+    session.post(f"{base}/admin/jobs/{job_id}/run", headers={"X-CSRFToken": csrf(jobs)}, timeout=5)
+
+    def mailed():
+        log.seek(0)
+        return "SMS mit Nummernfehler" in log.read()
+
+    _poll(mailed, 60, "the number-problem e-mail in the mail sink's log")
+
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     deadline = time.monotonic() + 30
     while process.poll() is None and time.monotonic() < deadline:
