@@ -200,3 +200,36 @@ def test_claim_takes_at_most_the_batch_and_only_queued(db, job, wien):
     assert {m.run_key for m in first} == {"run-a"}
     assert all(m.status is MessageStatus.SENDING for m in first + second)
     assert len(claim(db, job, "run-c", utcnow(), 10)) == 5
+
+
+def test_variante_1_sends_through_the_modem_and_collects_received_sms(app, db, job, wien):
+    from webapp.jobs.jobs import SettingsInput, save_settings
+    from webapp.models import ReceivedMessage
+    from webapp.simulators.modem import ModemSimulator
+
+    with ModemSimulator() as modem:
+        save_settings(
+            db,
+            job,
+            SettingsInput(variant="1", modem_url=modem.url, modem_receive=True),
+            "test",
+            app.config["SMS_SECRET_KEY"],
+        )
+        db.commit()
+        message = _sms(db, wien, "Grüße mit € und 😀 " * 5)
+        modem.inject_received("+436641112233", "Danke, passt! Lange Antwort " * 8)
+        run = JobRun(job_id=job.id, run_key=uuid.uuid4().hex, status=RunStatus.RUNNING)
+        db.add(run)
+        db.commit()
+        ctx = RunContext(app, db, job, run, RunLog(db, job, run))
+        totals = run_service_sms(ctx)  # the transport comes from the job's Einstellungen
+        assert totals.sent == 1
+        delivered = modem.wait_for(1)
+        assert delivered[0].text == message.text and delivered[0].recipient == "+436641234567"
+        sent = _reload(db, message)
+        assert sent.status is MessageStatus.SENT and sent.segments == 2
+        received = db.scalars(select(ReceivedMessage)).all()
+        assert [(r.sender, r.text, r.parts) for r in received] == [
+            ("+436641112233", "Danke, passt! Lange Antwort " * 8, 2)
+        ]
+        assert modem.stored() == {}  # deleted from the SIM only after it was stored

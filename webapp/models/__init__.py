@@ -17,6 +17,7 @@ from webapp.models.sms import (
     Message,
     MessageSource,
     MessageStatus,
+    ReceivedMessage,
     SmsText,
 )
 from webapp.models.users import Role, RolePermission, User
@@ -37,6 +38,7 @@ __all__ = [
     "MobilePrefix",
     "Person",
     "Priority",
+    "ReceivedMessage",
     "Role",
     "RolePermission",
     "RunStatus",

@@ -161,3 +161,28 @@ class SmsText(db.Model):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     updated_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class ReceivedMessage(db.Model):
+    """A received SMS (Empfangene SMS): from the modem (Variante 1) or websms (Variante 2)."""
+
+    __tablename__ = "sms_received"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    transport: Mapped[str] = mapped_column(String(16))  # "modem" | "websms"
+    sender: Mapped[str] = mapped_column(String(32))  # as the network gave it (E.164 or name)
+    recipient: Mapped[str | None] = mapped_column(String(32))  # our number, when known
+    text: Mapped[str] = mapped_column(Text)
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    complete: Mapped[bool] = mapped_column(default=True)  # False: parts never arrived
+    # The provider's id (websms notificationId); duplicates of a webhook are stored once.
+    provider_ref: Mapped[str | None] = mapped_column(String(64))
+    mandant_id: Mapped[int | None] = mapped_column(ForeignKey("mandant.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # network stamp
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    forwarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_sms_received_received_at", "received_at"),
+        Index("uq_sms_received_transport_ref", "transport", "provider_ref", unique=True),
+    )

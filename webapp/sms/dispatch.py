@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from webapp.jobs.mail import send_mail
 from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
 from webapp.models.base import utcnow
+from webapp.sms.inbound import store_from_modem
 from webapp.sms.numbers import check_number
 from webapp.sms.prefixes import active_prefixes
 from webapp.sms.settings import GlobalNumber, get_global
@@ -278,6 +279,30 @@ def notify_number_problems(app: Flask, session: Session, now: datetime) -> int:
     return len(pending)
 
 
+def receives(job: Job) -> bool:
+    """Variante 1 with "Empfang" on: each run also reads the SMS the modem received."""
+    from webapp.jobs.jobs import VARIANT_MODEM, stored_settings
+
+    stored = stored_settings(job)
+    return stored["variant"] == VARIANT_MODEM and bool(stored["modem"]["receive"])
+
+
+def collect_received(session: Session, transport: Transport, log) -> int:  # type: ignore[no-untyped-def]
+    """Store what the modem received, deleting each SMS from the SIM only once it is stored;
+    a failure here is logged and does not fail the sending run."""
+    receive_into = getattr(transport, "receive_into", None)
+    if receive_into is None:
+        return 0
+    try:
+        count = receive_into(lambda received: store_from_modem(session, received))
+    except TransportUnavailable as error:
+        log.error(f"Empfangene SMS konnten nicht gelesen werden: {error.reason}")
+        return 0
+    if count:
+        log.info(f"{count} empfangene SMS gespeichert.")
+    return count
+
+
 def open_transport(app: Flask, job: Job) -> Transport:
     """The transport of the job's Einstellungen (Variante 1 modem, Variante 2 websms)."""
     from webapp.jobs.jobs import job_settings
@@ -334,6 +359,8 @@ def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # ty
             run.sent, run.failed, run.retried = totals.sent, totals.failed, totals.retried
             ctx.heartbeat()
             session.commit()
+        if stop_reason is None and receives(job):
+            collect_received(session, transport, log)
     finally:
         transport.close()
     notify_number_problems(app, session, utcnow())
