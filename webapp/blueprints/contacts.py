@@ -20,7 +20,7 @@ from sqlalchemy import select
 from wtforms import EmailField, SelectField, StringField, TelField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.forms import attach_error
+from webapp.blueprints.forms import attach_error, is_partial
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.models import Company, Mandant, MessageSource, Person
@@ -121,11 +121,6 @@ def _record_or_404(kind: Kind, record_id: int) -> Person | Company:
     return record
 
 
-def _partial(target: str) -> bool:
-    """An htmx request that swaps only `target` (a history restore wants the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request and htmx.target == target
-
-
 @bp.context_processor
 def _helpers() -> dict[str, Any]:
     region = _region()
@@ -176,7 +171,7 @@ def _list(kind: Kind):  # type: ignore[no-untyped-def]
         )
         if value not in (None, "")
     }
-    template = "contacts/_results.html" if _partial("contact-results") else "contacts/list.html"
+    template = "contacts/_results.html" if is_partial("contact-results") else "contacts/list.html"
     return render_template(
         template,
         kind=kind,
@@ -253,9 +248,9 @@ def _record_context(kind: Kind, record: Person | Company) -> dict[str, Any]:
 def _show(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
     record = _record_or_404(kind, record_id)
     context = _record_context(kind, record)
-    if _partial("sms-history"):  # reloaded after "SMS senden" queued one
+    if is_partial("sms-history"):  # reloaded after "SMS senden" queued one
         return render_template("contacts/_history.html", **context)
-    template = "contacts/_record.html" if _partial("record") else "contacts/record.html"
+    template = "contacts/_record.html" if is_partial("record") else "contacts/record.html"
     return render_template(template, mode="view", form=None, **context)
 
 
@@ -274,7 +269,7 @@ def _edit(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
             body += render_template("_flash_oob.html")
             return make_response(body, push_url=view_url)
     status = 422 if form.errors or form.form_errors else 200
-    template = "contacts/_record.html" if _partial("record") else "contacts/record.html"
+    template = "contacts/_record.html" if is_partial("record") else "contacts/record.html"
     context = {"kind": kind, "record": record, "action": None, "history": []}
     return render_template(template, mode="edit", form=form, **context), status
 

@@ -33,7 +33,7 @@ from wtforms import (
     TextAreaField,
 )
 
-from webapp.blueprints.forms import MultiCheckboxField, attach_error
+from webapp.blueprints.forms import MultiCheckboxField, attach_error, filter_date, is_partial
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.formatting import to_local
@@ -86,11 +86,6 @@ def _job_or_404(job_id: int) -> Job:
     if job is None:
         abort(404)
     return job
-
-
-def _partial(target: str) -> bool:
-    """An htmx request that swaps only `target` (a history restore wants the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request and htmx.target == target
 
 
 @bp.context_processor
@@ -377,7 +372,7 @@ def _tab_context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[s
 
 def _render(job: Job, tab: str, mode: str = "view", status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
     context = _context(job, tab, mode, **extra)
-    template = "jobs/_tab.html" if _partial("job-tab") else "jobs/dialog.html"
+    template = "jobs/_tab.html" if is_partial("job-tab") else "jobs/dialog.html"
     return render_template(template, **context), status
 
 
@@ -490,7 +485,7 @@ def index():  # type: ignore[no-untyped-def]
         "log_level_labels": domain.log_level_labels(),
         "priority_labels": domain.priority_labels(),
     }
-    template = "jobs/_results.html" if _partial("job-results") else "jobs/list.html"
+    template = "jobs/_results.html" if is_partial("job-results") else "jobs/list.html"
     return render_template(template, **context)
 
 
@@ -650,14 +645,7 @@ def _log_filter(problems: list[str]) -> domain.LogFilter:
     args = request.args
 
     def day(name: str) -> date | None:
-        raw = args.get(name, "").strip()
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            problems.append(_("Bitte ein gültiges Datum eingeben (TT.MM.JJJJ)."))
-            return None
+        return filter_date(args, name, problems)
 
     level = args.get("level", "")
     run = args.get("run", "").strip().lstrip("#")
@@ -687,7 +675,7 @@ def log_tab(job_id: int):  # type: ignore[no-untyped-def]
         "entry_levels": domain.entry_level_labels(),
         "log_level_label": domain.log_level_labels()[LogLevel(record.log_level)],
     }
-    if _partial("job-log-results"):
+    if is_partial("job-log-results"):
         return render_template("jobs/_log_results.html", job=record, **extra)
     return _render(record, "log", **extra)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -17,9 +15,9 @@ from webapp.blueprints.compose import (
     prepare_form,
     queue_from_form,
 )
-from webapp.blueprints.forms import attach_error
+from webapp.blueprints.forms import attach_error, filter_date, is_partial
 from webapp.errors import InputError
-from webapp.extensions import db, htmx
+from webapp.extensions import db
 from webapp.models import MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
 from webapp.sms import outbox
@@ -28,17 +26,6 @@ from webapp.sms.search import MessageFilter, search_messages
 bp = Blueprint("messages", __name__, url_prefix="/admin/sms")
 
 sms_messages = requires(Permission.SMS_MESSAGES)
-
-
-def _parse_date(name: str, problems: list[str]) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        problems.append(_("Bitte ein gültiges Datum eingeben (TT.MM.JJJJ)."))
-        return None
 
 
 def _member(enum_class, raw: str):  # type: ignore[no-untyped-def]
@@ -58,8 +45,8 @@ def _parse_filter(problems: list[str]) -> MessageFilter:
         status=_member(MessageStatus, status),
         number=args.get("number", "").strip()[:40],
         text=args.get("text", "").strip()[:200],
-        created_from=_parse_date("created_from", problems),
-        created_to=_parse_date("created_to", problems),
+        created_from=filter_date(args, "created_from", problems),
+        created_to=filter_date(args, "created_to", problems),
         mandant_id=int(mandant) if mandant.isdigit() else None,
         source=_member(MessageSource, source),
     )
@@ -102,7 +89,7 @@ def index():  # type: ignore[no-untyped-def]
         "mandanten": selectable_mandanten(db.session, current_user),
         "query": {k: v for k, v in request.args.items() if k not in ("before", "after") and v},
     }
-    if htmx and htmx.target == "message-results":
+    if is_partial("message-results"):
         return render_template("messages/_results.html", **context)
     return render_template("messages/index.html", **context)
 

@@ -10,7 +10,6 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import TimestampMixin, utcnow
+from webapp.models.base import TimestampMixin, str_enum, utcnow
 from webapp.models.mandanten import Mandant
 
 
@@ -57,17 +56,6 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 job_mandant = Table(
     "job_mandant",
     db.metadata,
@@ -89,7 +77,7 @@ class Job(TimestampMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=False)
     system: Mapped[bool] = mapped_column(default=False)  # cannot be deleted
     log_level: Mapped[LogLevel] = mapped_column(
-        _enum(LogLevel, "job_log_level"), default=LogLevel.ERRORS
+        str_enum(LogLevel, "job_log_level"), default=LogLevel.ERRORS
     )
     dialog_name: Mapped[str] = mapped_column(String(120), default="")  # not used by Service SMS
     user_name: Mapped[str] = mapped_column(String(80), default="")  # not used by Service SMS
@@ -101,7 +89,7 @@ class Job(TimestampMixin, db.Model):
 
     # Zeitplan
     schedule_kind: Mapped[ScheduleKind] = mapped_column(
-        _enum(ScheduleKind, "job_schedule_kind"), default=ScheduleKind.MINUTES
+        str_enum(ScheduleKind, "job_schedule_kind"), default=ScheduleKind.MINUTES
     )
     interval_minutes: Mapped[int] = mapped_column(Integer, default=5)
     run_once_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -111,7 +99,7 @@ class Job(TimestampMixin, db.Model):
     day_of_month: Mapped[int] = mapped_column(Integer, default=1)
     cron_expression: Mapped[str] = mapped_column(String(120), default="")
     priority: Mapped[Priority] = mapped_column(
-        _enum(Priority, "job_priority"), default=Priority.NORMAL
+        str_enum(Priority, "job_priority"), default=Priority.NORMAL
     )
 
     # Einstellungen: plain settings as JSON, secrets encrypted (Fernet) as one token
@@ -140,7 +128,7 @@ class JobRun(db.Model):
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
     run_key: Mapped[str] = mapped_column(String(64), unique=True)  # also the lease owner id
     status: Mapped[RunStatus] = mapped_column(
-        _enum(RunStatus, "job_run_status"), default=RunStatus.RUNNING
+        str_enum(RunStatus, "job_run_status"), default=RunStatus.RUNNING
     )
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,7 +8,6 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -18,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import utcnow
+from webapp.models.base import str_enum, utcnow
 from webapp.models.mandanten import Mandant
 from webapp.models.users import User
 
@@ -71,17 +70,6 @@ class MessageSource(enum.StrEnum):
     RESEND = "resend"  # Erneut versenden
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Message(db.Model):
     __tablename__ = "sms_message"
 
@@ -95,7 +83,7 @@ class Message(db.Model):
     encoding: Mapped[str] = mapped_column(String(8))
     segments: Mapped[int] = mapped_column(Integer)
     status: Mapped[MessageStatus] = mapped_column(
-        _enum(MessageStatus, "sms_message_status"), default=MessageStatus.QUEUED
+        str_enum(MessageStatus, "sms_message_status"), default=MessageStatus.QUEUED
     )
     reason: Mapped[str | None] = mapped_column(Text)  # German, shown to users
     error_code: Mapped[str | None] = mapped_column(String(32))
@@ -107,7 +95,7 @@ class Message(db.Model):
     run_key: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempt_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    source: Mapped[MessageSource] = mapped_column(_enum(MessageSource, "sms_message_source"))
+    source: Mapped[MessageSource] = mapped_column(str_enum(MessageSource, "sms_message_source"))
     source_ref: Mapped[str | None] = mapped_column(String(64))  # id of the record it came from
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_by_module: Mapped[str | None] = mapped_column(String(40))
