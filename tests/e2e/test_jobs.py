@@ -180,3 +180,74 @@ def test_run_now_shows_a_live_progress_bar(page: Page, login, live_app) -> None:
         expect(page.locator('dd[data-field="run_count"]')).to_have_text(str(int(runs_before) + 1))
     finally:
         _remove_queued_run(live_app)
+
+
+def test_run_now_sends_the_queued_sms_through_a_real_worker(
+    page: Page, login, live_app, monkeypatch
+) -> None:
+    """Jetzt ausführen → an RQ worker runs Service SMS → websms sandbox → "Versendet"."""
+    import uuid
+
+    from rq import SimpleWorker
+    from sqlalchemy import select
+
+    from tests.e2e.support import MANDANT
+    from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings
+    from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue
+    from webapp.models import Mandant, MessageSource
+    from webapp.simulators.websms import WebsmsSandbox
+    from webapp.sms.outbox import queue_sms
+
+    _remove_queued_run(live_app)
+    tag = uuid.uuid4().hex[:8]
+    with WebsmsSandbox(token="e2e-token", latency=0.01) as sandbox:
+        with live_app.app_context():
+            job = db.session.get(Job, SERVICE_SMS)
+            save_settings(
+                db.session,
+                job,
+                SettingsInput(
+                    variant="2",
+                    websms_base_url=sandbox.url,
+                    websms_auth=AUTH_TOKEN,
+                    websms_access_token="e2e-token",
+                ),
+                "e2e",
+                live_app.config["SMS_SECRET_KEY"],
+            )
+            job.active = True
+            mandant = db.session.scalar(select(Mandant).where(Mandant.name == MANDANT))
+            for i in range(12):
+                queue_sms(
+                    db.session,
+                    recipient="0664 1234567",
+                    text=f"Lauf {tag} Nr. {i}",
+                    mandant_id=mandant.id,
+                    source=MessageSource.MANUAL,
+                )
+            db.session.commit()
+            db.session.remove()
+        # The worker builds its app from the environment, as in production.
+        for name, value in {
+            "DATABASE_URL": live_app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": live_app.config["REDIS_URL"],
+            "SECRET_KEY": live_app.config["SECRET_KEY"],
+            "SMS_SECRET_KEY": live_app.config["SMS_SECRET_KEY"],
+        }.items():
+            monkeypatch.setenv(name, value)
+        login("admin")
+        _open_service_sms(page)
+        page.get_by_role("button", name="Jetzt ausführen").click()
+        status = page.locator("#job-run-status")
+        expect(status).to_contain_text("Lauf angefordert")
+        with live_app.app_context():
+            queues = [get_queue(HIGH_QUEUE, live_app), get_queue(DEFAULT_QUEUE, live_app)]
+            assert any(f"job-{SERVICE_SMS}" in q.job_ids for q in queues)
+            SimpleWorker(queues, connection=redis_connection(live_app)).work(burst=True)
+        expect(status).to_have_attribute("data-state", "finished", timeout=15_000)
+        expect(status).to_contain_text("versendet")
+        assert len([a for a in sandbox.accepted if tag in a.text]) == 12
+    page.goto(f"/admin/sms/?text={tag}")
+    rows = page.locator("#messages tbody tr")
+    expect(rows).to_have_count(12)
+    expect(page.locator("#messages .status-sent")).to_have_count(12)
