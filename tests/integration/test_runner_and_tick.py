@@ -43,14 +43,8 @@ def test_types(monkeypatch):
 
 
 def _job(db, name="Test", job_type="succeed", **kw) -> Job:
-    job = Job(
-        job_type=job_type,
-        name=name,
-        active=kw.pop("active", True),
-        schedule_kind=ScheduleKind.MINUTES,
-        interval_minutes=5,
-        **kw,
-    )
+    kw = {"schedule_kind": ScheduleKind.MINUTES, "interval_minutes": 5, "active": True, **kw}
+    job = Job(job_type=job_type, name=name, **kw)
     db.add(job)
     db.commit()
     return job
@@ -160,3 +154,65 @@ def test_mandanten_can_be_assigned(db):
     job.mandanten = [accounts.save_mandant(db, "HV Wien")]
     db.commit()
     assert [m.name for m in db.get(Job, job.id).mandanten] == ["HV Wien"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "now", "expected_next"),
+    [
+        # alle 15 Minuten
+        (
+            {"schedule_kind": ScheduleKind.MINUTES, "interval_minutes": 15},
+            datetime(2026, 11, 25, 13, 7, tzinfo=UTC),
+            datetime(2026, 11, 25, 13, 15, tzinfo=UTC),
+        ),
+        # stündlich zur Minute 30
+        (
+            {"schedule_kind": ScheduleKind.HOURLY, "minute_of_hour": 30},
+            datetime(2026, 11, 25, 13, 31, tzinfo=UTC),
+            datetime(2026, 11, 25, 14, 30, tzinfo=UTC),
+        ),
+        # täglich 08:00 Wien, über die Sommerzeit-Umstellung (29.03.2026)
+        (
+            {"schedule_kind": ScheduleKind.DAILY, "time_of_day": "08:00"},
+            datetime(2026, 3, 28, 7, 0, tzinfo=UTC),
+            datetime(2026, 3, 29, 6, 0, tzinfo=UTC),
+        ),
+        # wöchentlich Mo und Fr 07:30 Wien
+        (
+            {"schedule_kind": ScheduleKind.WEEKLY, "weekdays": "0,4", "time_of_day": "07:30"},
+            datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+            datetime(2026, 11, 27, 6, 30, tzinfo=UTC),
+        ),
+        # monatlich am 31. um 06:00 Wien: im Februar der 28.
+        (
+            {"schedule_kind": ScheduleKind.MONTHLY, "day_of_month": 31, "time_of_day": "06:00"},
+            datetime(2027, 1, 31, 6, 0, tzinfo=UTC),
+            datetime(2027, 2, 28, 5, 0, tzinfo=UTC),
+        ),
+        # Cron, Werktage alle 20 Minuten 7–8 Uhr Wien
+        (
+            {"schedule_kind": ScheduleKind.CRON, "cron_expression": "*/20 7-8 * * 1-5"},
+            datetime(2026, 11, 27, 7, 45, tzinfo=UTC),
+            datetime(2026, 11, 30, 6, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_each_schedule_kind_runs_when_due_and_gets_its_next_time(
+    app, db, test_types, fields, now, expected_next
+):
+    job = _job(db, next_run_at=now - timedelta(seconds=1), **fields)
+    assert enqueue_due_jobs(app, db, now) == [job.id]
+    db.expire_all()
+    assert db.get(Job, job.id).next_run_at.replace(tzinfo=UTC) == expected_next
+    assert enqueue_due_jobs(app, db, now + timedelta(seconds=30)) == []  # not due again yet
+
+
+def test_a_one_off_job_runs_once(app, db, test_types):
+    job = _job(db, schedule_kind=ScheduleKind.ONCE, run_once_at=NOW, next_run_at=NOW)
+    assert enqueue_due_jobs(app, db, NOW) == [job.id]
+    db.expire_all()
+    assert db.get(Job, job.id).next_run_at is None
+    get_queue(DEFAULT_QUEUE, app).empty()
+    for key in redis_connection(app).scan_iter("rq:job:job-*"):
+        redis_connection(app).delete(key)
+    assert enqueue_due_jobs(app, db, NOW + timedelta(days=1)) == []
