@@ -82,17 +82,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from webapp.blueprints import (
+        admin_api_tokens,
         admin_users,
+        api,
         auth,
         compose,
         config_tables,
         contacts,
         globals_,
+        inbox,
         jobs,
         main,
         messages,
+        orders,
         quicksend,
         texts,
+        tickets,
+        webhooks,
     )
 
     for module in (
@@ -106,7 +112,13 @@ def register_blueprints(app: Flask) -> None:
         quicksend,
         texts,
         contacts,
+        orders,
+        tickets,
         jobs,
+        api,
+        admin_api_tokens,
+        inbox,
+        webhooks,
     ):
         app.register_blueprint(module.bp)
 
@@ -120,9 +132,24 @@ def register_errorhandlers(app: Flask) -> None:
     def forbidden(_error: Exception):  # type: ignore[no-untyped-def]
         return render_error(403, g.get("refusal_reason"))
 
+    def api_error(status: int, code: str, de: str, en: str):  # type: ignore[no-untyped-def]
+        from webapp.blueprints.api import error_response
+
+        return error_response(status, code, de, en)
+
     @app.errorhandler(404)
     def not_found(_error: Exception):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/api/"):
+            return api_error(404, "not_found", "Nicht gefunden.", "Not found.")
         return render_error(404)
+
+    @app.errorhandler(405)
+    def method_not_allowed(error: Exception):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/api/"):
+            return api_error(
+                405, "method_not_allowed", "Methode nicht erlaubt.", "Method not allowed."
+            )
+        return error
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
@@ -139,6 +166,8 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(_error: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
+        if request.path.startswith("/api/"):
+            return api_error(500, "server_error", "Interner Fehler.", "Internal server error.")
         return render_error(500)
 
 

@@ -83,6 +83,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": _flag("SMTP_STARTTLS", False),
         "SMTP_FROM": os.environ.get("SMTP_FROM", "sms-modul@localhost"),
+        # The address users open the app at (links in forwarded SMS e-mails), e.g. https://sms.hv.at
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", ""),
         # Session cookie: never readable by scripts, not sent on cross-site requests.
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

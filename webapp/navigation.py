@@ -28,10 +28,13 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry(_l("SMS senden"), "quicksend.send"),
     MenuEntry(_l("Personen"), "contacts.persons"),
     MenuEntry(_l("Firmen"), "contacts.companies"),
+    MenuEntry(_l("Aufträge"), "orders.index"),
+    MenuEntry(_l("Tickets"), "tickets.index"),
     MenuEntry(
         _l("Administration"),
         children=(
             MenuEntry(_l("SMS Nachrichten"), "messages.index"),
+            MenuEntry(_l("Empfangene SMS"), "inbox.index"),
             MenuEntry(_l("Smstexte"), "texts.index"),
             MenuEntry(_l("Job Liste"), "jobs.index"),
             MenuEntry(_l("Globale Variablen"), "globals.index"),
@@ -39,6 +42,7 @@ MENU: tuple[MenuEntry, ...] = (
             MenuEntry(_l("Benutzer"), "admin_users.users"),
             MenuEntry(_l("Rollen"), "admin_users.roles"),
             MenuEntry(_l("Mandanten"), "admin_users.mandanten"),
+            MenuEntry(_l("API-Zugänge"), "admin_api_tokens.index"),
         ),
     ),
 )

@@ -69,6 +69,9 @@ class AccessRule:
     public: bool = False
     permission: Permission | None = None
     condition: Callable[[], str | None] | None = None
+    # Public for the login guard, but the view authenticates the caller itself (JSON API by
+    # bearer token, websms webhooks by their secret): anonymous requests get 401.
+    own_authentication: bool = False
 
     def refusal(self, user: Any) -> tuple[int, str | None] | None:
         """None when `user` may pass, else (HTTP status, reason)."""
@@ -118,6 +121,11 @@ def requires(
 def public(view: F) -> F:
     """Mark a view as open to everybody (login page, health check)."""
     return _guard(AccessRule(public=True))(view)
+
+
+def own_authentication(view: F) -> F:
+    """Mark a view that needs no login but authenticates the caller itself (API, webhooks)."""
+    return _guard(AccessRule(public=True, own_authentication=True))(view)
 
 
 def access_rule(endpoint: str) -> AccessRule | None:

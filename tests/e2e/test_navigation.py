@@ -9,6 +9,7 @@ from tests.e2e.support import MANDANT, header_nav, open_dropdown
 
 ADMIN_ENTRIES = [
     "SMS Nachrichten",
+    "Empfangene SMS",
     "Smstexte",
     "Job Liste",
     "Globale Variablen",
@@ -16,6 +17,7 @@ ADMIN_ENTRIES = [
     "Benutzer",
     "Rollen",
     "Mandanten",
+    "API-Zugänge",
 ]
 
 
@@ -43,7 +45,7 @@ def test_clerk_sees_sms_senden_and_sms_nachrichten_only(page: Page, login) -> No
     nav = header_nav(page)
     expect(quick_entries(page)).to_have_text(["SMS senden"])
     menu = open_dropdown(page, "Administration")
-    expect(menu.get_by_role("link")).to_have_text(["SMS Nachrichten"])
+    expect(menu.get_by_role("link")).to_have_text(["SMS Nachrichten", "Empfangene SMS"])
     menu.locator("summary").click()  # close it again: an open dropdown covers the page
     for label in ["Globale Variablen", "Benutzer", "Rollen", "Konfigurationstabellen"]:
         expect(nav.get_by_role("link", name=label, exact=True)).to_have_count(0)

@@ -15,8 +15,8 @@ def _menu(client) -> set[str]:
     return set(re.findall(r"<a href=\"[^\"]*\"[^>]*>([^<]+)</a>", header)) - {"SMS-Modul"}
 
 
-# Personen and Firmen are open to every user (within their Mandanten).
-CONTACTS = {"Personen", "Firmen"}
+# Personen, Firmen, Aufträge and Tickets are open to every user (within their Mandanten).
+CONTACTS = {"Personen", "Firmen", "Aufträge", "Tickets"}
 
 
 def test_administrator_sees_all_built_dialogs(app, db, admin_client):
@@ -25,6 +25,7 @@ def test_administrator_sees_all_built_dialogs(app, db, admin_client):
     assert _menu(admin_client) == CONTACTS | {
         "SMS senden",
         "SMS Nachrichten",
+        "Empfangene SMS",
         "Smstexte",
         "Job Liste",
         "Globale Variablen",
@@ -32,6 +33,7 @@ def test_administrator_sees_all_built_dialogs(app, db, admin_client):
         "Benutzer",
         "Rollen",
         "Mandanten",
+        "API-Zugänge",
     }
 
 
@@ -55,4 +57,4 @@ def test_user_without_permissions_sees_only_the_records(app, client, make_user):
 
 def test_sms_nachrichten_and_smstexte_follow_their_permissions(app, client, make_user):
     login_as(client, make_user("texte", Permission.SMS_TEXTS, Permission.SMS_MESSAGES))
-    assert _menu(client) == CONTACTS | {"SMS Nachrichten", "Smstexte"}
+    assert _menu(client) == CONTACTS | {"SMS Nachrichten", "Empfangene SMS", "Smstexte"}

@@ -76,9 +76,17 @@ def test_public_routes_open_without_login(app, client):
     public = [rule.rule for rule, _, access in _routes(app) if access.public]
     assert "/login" in public and "/healthz" in public
     for rule, method, access in _routes(app):
-        if access.public:
+        if access.public and not access.own_authentication:
             response = _call(client, method, _url(rule))
             assert response.status_code not in (401, 403), rule.rule
+
+
+def test_routes_with_their_own_authentication_refuse_anonymous_callers(app, client):
+    own = [(r, m) for r, m, a in _routes(app) if a.own_authentication]
+    assert any(r.rule.startswith("/api/v1/") for r, _ in own)
+    assert any(r.rule.startswith("/webhooks/") for r, _ in own)
+    for rule, method in own:
+        assert _call(client, method, _url(rule)).status_code == 401, rule.rule
 
 
 def _holder(make_user, permission: Permission | None):

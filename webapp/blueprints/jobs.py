@@ -546,6 +546,20 @@ def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
     return _render(record, "settings", "edit", status, form=form)
 
 
+@bp.route("/<int:job_id>/settings/webhook-secret", methods=["POST"])
+@admin_only
+def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
+    """Button "neu erzeugen": a new webhook secret (the old webhook URL stops working)."""
+    from webapp.sms.inbound import set_webhook_secret
+
+    record = _job_or_404(job_id)
+    set_webhook_secret(record)
+    record.updated_by = current_user.username
+    db.session.commit()
+    flash(_("Eine neue Webhook-URL wurde erzeugt. Bitte bei websms eintragen."), "success")
+    return redirect(url_for("jobs.settings", job_id=record.id))
+
+
 @bp.route("/<int:job_id>/settings/test", methods=["POST"])
 @admin_only
 def settings_test(job_id: int):  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from webapp.extensions import db
 from webapp.models import MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
 from webapp.sms import outbox
+from webapp.sms.inbox import reply_counts
 from webapp.sms.search import MessageFilter, search_messages
 
 bp = Blueprint("messages", __name__, url_prefix="/admin/sms")
@@ -88,6 +89,7 @@ def index():  # type: ignore[no-untyped-def]
         "sources": _source_labels(),
         "mandanten": selectable_mandanten(db.session, current_user),
         "query": {k: v for k, v in request.args.items() if k not in ("before", "after") and v},
+        "replies": reply_counts(db.session, [m.id for m in page.rows]),
     }
     if is_partial("message-results"):
         return render_template("messages/_results.html", **context)

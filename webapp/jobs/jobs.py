@@ -10,7 +10,7 @@ Einstellungen are stored as JSON (`job.settings`):
      "modem":  {"url", "baudrate", "cmgs_timeout", "receive"},
      "websms": {"base_url", "auth" ("token" | "password"), "username", "sender_address",
                 "sender_address_type", "signature", "test_mode", "max_sms_per_message",
-                "notification_callback_url", "inbound_email"},
+                "notification_callback_url", "inbound_email", "webhook_secret"},
      "stored_secrets": [names of the secrets that are set]}
 
 and the secrets (SECRET_NAMES) as one Fernet token in `job.secrets` (webapp.jobs.secrets).
@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -529,6 +530,7 @@ WEBSMS_DEFAULTS: dict[str, Any] = {
     "max_sms_per_message": 10,
     "notification_callback_url": "",
     "inbound_email": "",
+    "webhook_secret": "",  # generated; part of the webhook URL (webapp.sms.inbound)
 }
 
 
@@ -763,6 +765,8 @@ def save_settings(
             clean_email, data.websms_inbound_email, "websms_inbound_email"
         )
         or "",
+        # kept across saves; generated once (the webhook URL of webapp.blueprints.webhooks)
+        "webhook_secret": old["websms"].get("webhook_secret") or token_urlsafe(24),
     }
     if variant == VARIANT_WEBSMS and auth == AUTH_TOKEN and "websms_access_token" not in present:
         problems.add(

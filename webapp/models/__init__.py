@@ -1,5 +1,6 @@
 """The database models, one module per aggregate. Import from here."""
 
+from webapp.models.api import API_SCOPES, ApiIdempotencyKey, ApiToken
 from webapp.models.contacts import Company, Person
 from webapp.models.jobs import (
     Job,
@@ -11,6 +12,7 @@ from webapp.models.jobs import (
     ScheduleKind,
 )
 from webapp.models.mandanten import Mandant
+from webapp.models.orders import Ticket, WorkOrder
 from webapp.models.settings import GlobalVariable, GlobalVariableType, MobilePrefix
 from webapp.models.sms import (
     RESENDABLE,
@@ -19,11 +21,15 @@ from webapp.models.sms import (
     MessageStatus,
     ReceivedMessage,
     SmsText,
+    WebhookNotification,
 )
 from webapp.models.users import Role, RolePermission, User
 
 __all__ = [
+    "API_SCOPES",
     "RESENDABLE",
+    "ApiIdempotencyKey",
+    "ApiToken",
     "Company",
     "GlobalVariable",
     "GlobalVariableType",
@@ -44,5 +50,8 @@ __all__ = [
     "RunStatus",
     "ScheduleKind",
     "SmsText",
+    "Ticket",
     "User",
+    "WebhookNotification",
+    "WorkOrder",
 ]

@@ -111,6 +111,10 @@ class Message(db.Model):
     )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last delivery report (websms deliveryReportMessageStatus, modem "delivered"/"failed"/
+    # "pending") and when it came; `accepted` is recorded here without a status change.
+    report_status: Mapped[str | None] = mapped_column(String(16))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     mandant: Mapped[Mandant] = relationship(lazy="joined")
     created_by: Mapped[User | None] = relationship(lazy="joined")
@@ -169,8 +173,34 @@ class ReceivedMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # network stamp
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     forwarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # E-mail forwarding (R2.2): retried by each run of Service SMS until it succeeds.
+    forward_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    forward_error: Mapped[str | None] = mapped_column(Text)
+    # The last SMS sent to the sender before this one arrived, and the record with that number.
+    reply_to_message_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("sms_message.id", ondelete="SET NULL")
+    )
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="SET NULL"))
+    contact_name: Mapped[str | None] = mapped_column(String(160))
+
+    reply_to: Mapped[Message | None] = relationship()
+    mandant: Mapped[Mandant | None] = relationship()
 
     __table_args__ = (
         Index("ix_sms_received_received_at", "received_at"),
         Index("uq_sms_received_transport_ref", "transport", "provider_ref", unique=True),
+        Index("ix_sms_received_reply_to_message_id", "reply_to_message_id"),
+        Index("ix_sms_received_sender_id", "sender", "id"),
     )
+
+
+class WebhookNotification(db.Model):
+    """A websms notification already handled: a repeat (same notificationId) is only answered."""
+
+    __tablename__ = "sms_webhook_notification"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    notification_id: Mapped[str] = mapped_column(String(64), unique=True)
+    message_type: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

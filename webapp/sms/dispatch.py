@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 from webapp.jobs.mail import send_mail
 from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
 from webapp.models.base import utcnow
-from webapp.sms.inbound import store_from_modem
+from webapp.sms.inbound import (
+    apply_status_reports,
+    forward_pending,
+    settle_early_reports,
+    store_from_modem,
+)
 from webapp.sms.numbers import check_number
 from webapp.sms.prefixes import active_prefixes
 from webapp.sms.settings import GlobalNumber, get_global
@@ -287,20 +292,59 @@ def receives(job: Job) -> bool:
     return stored["variant"] == VARIANT_MODEM and bool(stored["modem"]["receive"])
 
 
-def collect_received(session: Session, transport: Transport, log) -> int:  # type: ignore[no-untyped-def]
+def collect_received(
+    session: Session,
+    transport: Transport,
+    log,  # type: ignore[no-untyped-def]
+    default_region: str = "AT",
+) -> int:
     """Store what the modem received, deleting each SMS from the SIM only once it is stored;
     a failure here is logged and does not fail the sending run."""
     receive_into = getattr(transport, "receive_into", None)
     if receive_into is None:
         return 0
     try:
-        count = receive_into(lambda received: store_from_modem(session, received))
+        count = receive_into(lambda received: store_from_modem(session, received, default_region))
     except TransportUnavailable as error:
         log.error(f"Empfangene SMS konnten nicht gelesen werden: {error.reason}")
         return 0
     if count:
         log.info(f"{count} empfangene SMS gespeichert.")
     return count
+
+
+def collect_status_reports(
+    session: Session,
+    job: Job,
+    transport: Transport,
+    log,  # type: ignore[no-untyped-def]
+    default_region: str = "AT",
+) -> int:
+    """Variante 1: apply the modem's status reports (+CDS and stored ones) to sent SMS and
+    delete the stored ones from the SIM once applied (E2)."""
+    take = getattr(transport, "take_status_reports", None)
+    if take is None:
+        return 0
+    poll = getattr(transport, "poll", None)
+    try:
+        if poll is not None:
+            poll(0.0)  # +CDS that arrived since the last answer
+    except TransportUnavailable:
+        pass
+    reports = take()
+    if not reports:
+        return 0
+    applied = apply_status_reports(session, job, reports, log, default_region)
+    stored = [r.index for r in reports if r.index is not None]
+    delete = getattr(transport, "delete", None)
+    if stored and delete is not None:
+        try:
+            delete(stored)
+        except TransportUnavailable as error:
+            log.error(f"Statusberichte konnten nicht vom Modem gelöscht werden: {error.reason}")
+    if applied:
+        log.info(f"{applied} Statusberichte des Modems verarbeitet.")
+    return applied
 
 
 def open_transport(app: Flask, job: Job) -> Transport:
@@ -349,6 +393,9 @@ def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # ty
                 break
             run.total += len(batch)
             outcomes = send_claimed(session, transport, batch, utcnow(), region, totals)
+            settle_early_reports(
+                session, [o.message_id for o in outcomes if o.kind is OutcomeKind.ACCEPTED]
+            )
             for outcome in outcomes:
                 if outcome.kind is OutcomeKind.PERMANENT:
                     log.warning(f"SMS {outcome.message_id}: {outcome.reason}")
@@ -360,9 +407,12 @@ def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # ty
             ctx.heartbeat()
             session.commit()
         if stop_reason is None and receives(job):
-            collect_received(session, transport, log)
+            collect_received(session, transport, log, region)
+        if stop_reason is None:
+            collect_status_reports(session, job, transport, log, region)
     finally:
         transport.close()
+    forward_pending(app, session, job, log)
     notify_number_problems(app, session, utcnow())
     log.info(
         f"Lauf beendet: {totals.sent} versendet, {totals.failed} Fehler, "

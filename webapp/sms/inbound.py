@@ -1,22 +1,597 @@
-"""Received SMS: stored first (the inbound issue adds the list, webhooks and forwarding)."""
+"""Received SMS and delivery reports (SPEC R2.2, E2, E5; reference/websms-api.md §5, §8).
+
+- websms posts notifications to `/webhooks/websms/<secret>` (webapp.blueprints.webhooks):
+  `text` / `binary` (an SMS to our number) and `deliveryReport` (what became of a sent SMS).
+  `handle_notification` validates the whole body before it stores anything, and stores each
+  `notificationId` once (a repeat is acknowledged, not applied twice).
+- The modem (Variante 1) hands received SMS and status reports to each run of Service SMS.
+- A received SMS is matched to the last SMS sent to its sender and to the Person/Firma with
+  that mobile number, and forwarded by e-mail to the job's "Empfangene SMS weiterleiten an";
+  a failed forward is retried by the next run of Service SMS, never dropped.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
+import logging
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, has_request_context, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from webapp.models import ReceivedMessage
+from webapp.jobs.mail import send_mail
+from webapp.models import (
+    Company,
+    Job,
+    JobLogEntry,
+    Message,
+    MessageStatus,
+    Person,
+    ReceivedMessage,
+    WebhookNotification,
+)
+from webapp.models.base import utcnow
+from webapp.sms.numbers import format_display, parse_number
+
+SERVICE_SMS = "service_sms"
+# Delivery reports and replies belong to an SMS sent at most this long before.
+MATCH_WINDOW = timedelta(days=7)
+MESSAGE_TYPES = ("text", "binary", "deliveryReport")
+REPORT_STATES = ("delivered", "undelivered", "expired", "deleted", "accepted", "rejected")
+NOT_DELIVERED = {"undelivered", "expired", "deleted", "rejected"}
+# States a delivery report may change (a report proves an `unknown` one left the building).
+REPORTABLE = (
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.UNKNOWN,
+)
+REPORT_REASONS = {
+    "undelivered": "Laut Zustellbericht nicht zugestellt.",
+    "expired": "Laut Zustellbericht nicht zugestellt: Gültigkeitsdauer abgelaufen.",
+    "deleted": "Laut Zustellbericht nicht zugestellt: vom Anbieter gelöscht.",
+    "rejected": "Laut Zustellbericht nicht zugestellt: vom Netzbetreiber abgelehnt.",
+}
+INBOX_PATH = "/admin/sms/inbox"
 
 
-def store_from_modem(session: Session, received) -> ReceivedMessage:  # type: ignore[no-untyped-def]
+class BadNotification(ValueError):
+    """The body is not a notification we understand (HTTP 400, statusCode 4000)."""
+
+
+# --- the webhook secret ------------------------------------------------------------------------
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def webhook_secret(job: Job) -> str:
+    raw = job.settings if isinstance(job.settings, dict) else {}
+    return str((raw.get("websms") or {}).get("webhook_secret") or "")
+
+
+def set_webhook_secret(job: Job, secret: str | None = None) -> str:
+    """Store a (new) webhook secret in the job's WEB SMS settings and return it."""
+    secret = secret or new_webhook_secret()
+    raw = dict(job.settings) if isinstance(job.settings, dict) else {}
+    websms = dict(raw.get("websms") or {})
+    websms["webhook_secret"] = secret
+    raw["websms"] = websms
+    job.settings = raw
+    return secret
+
+
+def job_for_secret(session: Session, secret: str) -> Job | None:
+    """The Service SMS job whose webhook secret is `secret` (compared in constant time)."""
+    if not secret:
+        return None
+    found = None
+    for job in session.scalars(select(Job).where(Job.job_type == SERVICE_SMS)):
+        stored = webhook_secret(job)
+        if stored and hmac.compare_digest(stored.encode(), secret.encode()):
+            found = job
+    return found
+
+
+def service_job(session: Session) -> Job | None:
+    return session.scalar(select(Job).where(Job.job_type == SERVICE_SMS).order_by(Job.id))
+
+
+def inbound_email(job: Job | None) -> str:
+    if job is None:
+        return ""
+    from webapp.jobs.jobs import stored_settings
+
+    return str(stored_settings(job)["websms"].get("inbound_email") or "")
+
+
+# --- parsing a notification --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notification:
+    kind: str  # text | binary | deliveryReport
+    notification_id: str
+    sender: str
+    recipient: str | None
+    text: str = ""
+    parts: int = 1
+    transfer_id: str | None = None
+    client_message_id: str | None = None
+    report_status: str | None = None
+    delivered_on: datetime | None = None
+
+
+def _string(body: dict[str, Any], key: str, required: bool = False, limit: int = 64) -> str | None:
+    value = body.get(key)
+    if value is None or value == "":
+        if required:
+            raise BadNotification(f"{key} fehlt")
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or len(value) > limit:
+        raise BadNotification(f"{key} ist ungültig")
+    return value
+
+
+def _timestamp(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _decode_binary(body: dict[str, Any]) -> tuple[str, int]:
+    segments = body.get("binaryMessageContent")
+    if not isinstance(segments, list) or not segments:
+        raise BadNotification("binaryMessageContent fehlt")
+    udh = bool(body.get("userDataHeaderPresent"))
+    data = b""
+    for segment in segments:
+        if not isinstance(segment, str):
+            raise BadNotification("binaryMessageContent ist ungültig")
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except (binascii.Error, ValueError):
+            try:
+                raw = base64.b64decode(segment + "=" * (-len(segment) % 4))
+            except (binascii.Error, ValueError) as error:
+                raise BadNotification("binaryMessageContent ist kein Base64") from error
+        if udh and raw:
+            raw = raw[raw[0] + 1 :]
+        data += raw
+    for encoding in ("utf-8", "utf-16-be"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
+            return text, len(segments)
+    return "[binär] " + data.hex(" "), len(segments)
+
+
+def parse_notification(body: Any) -> Notification:
+    """The notification in `body` (decoded JSON); BadNotification when anything is wrong."""
+    if not isinstance(body, dict):
+        raise BadNotification("kein JSON-Objekt")
+    kind = _string(body, "messageType", required=True)
+    if kind not in MESSAGE_TYPES:
+        raise BadNotification(f"messageType {kind!r} wird nicht unterstützt")
+    notification_id = _string(body, "notificationId", required=True)
+    if kind == "deliveryReport":
+        status = _string(body, "deliveryReportMessageStatus", required=True)
+        if status not in REPORT_STATES:
+            raise BadNotification(f"deliveryReportMessageStatus {status!r} ist unbekannt")
+        transfer_id = _string(body, "transferId")
+        client_id = _string(body, "clientMessageId", limit=200)
+        if not transfer_id and not client_id:
+            raise BadNotification("transferId fehlt")
+        return Notification(
+            kind,
+            notification_id or "",
+            _string(body, "senderAddress", limit=32) or "",
+            _string(body, "recipientAddress", limit=32),
+            transfer_id=transfer_id,
+            client_message_id=client_id,
+            report_status=status,
+            delivered_on=_timestamp(_string(body, "deliveredOn")),
+        )
+    sender = _string(body, "senderAddress", required=True, limit=32) or ""
+    recipient = _string(body, "recipientAddress", limit=32)
+    if kind == "text":
+        text = body.get("textMessageContent")
+        if not isinstance(text, str):
+            raise BadNotification("textMessageContent fehlt")
+        parts = 1
+    else:
+        text, parts = _decode_binary(body)
+    if sender.isdigit() and body.get("senderAddressType", "international") == "international":
+        sender = "+" + sender
+    if recipient and recipient.isdigit() and body.get("recipientAddressType") == "international":
+        recipient = "+" + recipient
+    return Notification(kind, notification_id or "", sender, recipient, text=text, parts=parts)
+
+
+# --- applying it -------------------------------------------------------------------------------
+
+
+@dataclass
+class Handled:
+    duplicate: bool = False
+    received: ReceivedMessage | None = None
+    message: Message | None = None
+
+
+def handle_notification(
+    app: Flask, session: Session, job: Job, body: Any, default_region: str = "AT"
+) -> Handled:
+    """Apply one websms notification and commit; a repeated notificationId changes nothing.
+
+    BadNotification (nothing stored) when the body is malformed. A received SMS is forwarded
+    after the commit; a failed forward stays pending for the next run of Service SMS.
+    """
+    note = parse_notification(body)
+    session.add(WebhookNotification(notification_id=note.notification_id, message_type=note.kind))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        return Handled(duplicate=True)
+    handled = Handled()
+    try:
+        if note.kind == "deliveryReport":
+            handled.message = apply_delivery_report(session, job, note)
+        else:
+            handled.received = store_received(
+                session,
+                transport="websms",
+                sender=note.sender,
+                recipient=note.recipient,
+                text=note.text,
+                parts=note.parts,
+                provider_ref=note.notification_id,
+                default_region=default_region,
+            )
+        session.commit()
+    except IntegrityError:  # a concurrent repeat of the same notification won
+        session.rollback()
+        return Handled(duplicate=True)
+    if handled.received is not None:
+        forward(app, session, job, handled.received)
+        session.commit()
+    return handled
+
+
+def _find_reported(session: Session, note: Notification) -> Message | None:
+    """The reported SMS, row-locked (PostgreSQL): a run committing its outcome at the same
+    moment either comes first (we see `sent`) or after us (it settles our report)."""
+    if note.transfer_id:
+        found = session.scalar(
+            select(Message)
+            .where(Message.provider_ref == note.transfer_id)
+            .order_by(Message.id.desc())
+            .limit(1)
+            .with_for_update(of=Message)
+        )
+        if found is not None:
+            return found
+    if (
+        note.client_message_id
+        and note.client_message_id.isdigit()
+        and len(note.client_message_id) < 19
+    ):
+        found = session.scalar(
+            select(Message)
+            .where(Message.id == int(note.client_message_id))
+            .with_for_update(of=Message)
+        )
+        if found is not None and (
+            not note.transfer_id or not found.provider_ref or found.provider_ref == note.transfer_id
+        ):
+            return found
+    return None
+
+
+def apply_delivery_report(session: Session, job: Job, note: Notification) -> Message | None:
+    """delivered → Zugestellt; undelivered/expired/deleted/rejected → Nicht zugestellt;
+    accepted is only recorded. An unknown message goes to the Errorlog of Service SMS."""
+    message = _find_reported(session, note)
+    status = note.report_status or ""
+    if message is None:
+        log_unknown_report(
+            session,
+            job,
+            None,
+            f"Zustellbericht „{status}“ für eine unbekannte SMS (transferId "
+            f"{note.transfer_id or '–'}, clientMessageId {note.client_message_id or '–'}, "
+            f"Empfänger {note.sender or '–'}).",
+        )
+        return None
+    record_report(message, status, note.delivered_on)
+    return message
+
+
+def log_unknown_report(session: Session, job: Job, run, text: str) -> None:  # type: ignore[no-untyped-def]
+    """A report for no known SMS: always an Errorlog entry (warning), whatever the Protokollart."""
+    logging.getLogger("webapp.jobs").warning("%s: %s", job.name, text)
+    session.add(
+        JobLogEntry(
+            job_id=job.id,
+            run_id=run.id if run is not None else None,
+            level="warning",
+            message=text,
+        )
+    )
+
+
+def record_report(message: Message, status: str, moment: datetime | None = None) -> None:
+    """Apply a delivery report (websms states; the modem path uses the same words)."""
+    now = utcnow()
+    message.report_status = status
+    message.reported_at = now
+    if message.status not in REPORTABLE:
+        return
+    if status == "delivered":
+        message.status = MessageStatus.DELIVERED
+        message.delivered_at = moment or now
+        message.reason = None
+    elif status in NOT_DELIVERED and message.status is not MessageStatus.DELIVERED:
+        message.status = MessageStatus.UNDELIVERED
+        message.reason = REPORT_REASONS[status]
+        message.error_code = f"DLR {status}"
+
+
+def settle_early_reports(session: Session, message_ids: Iterable[int]) -> int:
+    """Apply reports that arrived while their SMS was still `sending` (the webhook was faster
+    than the run's commit of the outcome); commits."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    early = list(
+        session.scalars(
+            select(Message).where(
+                Message.id.in_(ids),
+                Message.status == MessageStatus.SENT,
+                Message.report_status.in_(["delivered", *NOT_DELIVERED]),
+            )
+        )
+    )
+    for message in early:
+        record_report(message, message.report_status or "", message.reported_at)
+    session.commit()
+    return len(early)
+
+
+# --- received SMS ------------------------------------------------------------------------------
+
+
+def _e164(raw: str, default_region: str) -> str | None:
+    parsed = parse_number(raw, default_region)
+    return parsed.e164
+
+
+def match_contact(
+    session: Session, e164: str, mandant_id: int | None = None
+) -> Person | Company | None:
+    """The Person (else Firma) whose mobile number is `e164`, the reply's Mandant first."""
+    from webapp.sms.contacts import _stored_digits
+
+    tail = e164[-7:]
+    found: list[Person | Company] = []
+    for model in (Person, Company):
+        candidates = session.scalars(
+            select(model)
+            .where(_stored_digits(model.mobile).contains(tail, autoescape=True))
+            .order_by(model.id.desc())
+            .limit(200)
+        )
+        found.extend(c for c in candidates if _e164(c.mobile, "AT") == e164)
+    if not found:
+        return None
+    if mandant_id is not None:
+        for contact in found:
+            if contact.mandant_id == mandant_id:
+                return contact
+    return found[0]
+
+
+def last_sent_to(session: Session, e164: str, before: datetime) -> Message | None:
+    return session.scalar(
+        select(Message)
+        .where(
+            Message.recipient == e164,
+            Message.sent_at.is_not(None),
+            Message.sent_at >= before - MATCH_WINDOW,
+        )
+        .order_by(Message.sent_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+
+
+def store_received(
+    session: Session,
+    *,
+    transport: str,
+    sender: str,
+    text: str,
+    recipient: str | None = None,
+    parts: int = 1,
+    complete: bool = True,
+    provider_ref: str | None = None,
+    sent_at: datetime | None = None,
+    default_region: str = "AT",
+) -> ReceivedMessage:
+    """Add a received SMS, matched to the last SMS sent to its sender and to a Person/Firma."""
+    now = utcnow()
+    received = ReceivedMessage(
+        transport=transport,
+        sender=sender[:32],
+        recipient=(recipient or None) and recipient[:32],
+        text=text,
+        parts=parts,
+        complete=complete,
+        provider_ref=provider_ref,
+        sent_at=sent_at,
+        received_at=now,
+        forward_attempts=0,
+    )
+    e164 = _e164(sender, default_region)
+    if e164:
+        received.sender = e164
+        reply_to = last_sent_to(session, e164, now)
+        if reply_to is not None:
+            received.reply_to_message_id = reply_to.id
+            received.mandant_id = reply_to.mandant_id
+        contact = match_contact(session, e164, received.mandant_id)
+        if contact is not None:
+            received.contact_name = contact.name[:160]
+            received.mandant_id = received.mandant_id or contact.mandant_id
+            if isinstance(contact, Person):
+                received.person_id = contact.id
+            else:
+                received.company_id = contact.id
+    session.add(received)
+    session.flush()
+    return received
+
+
+def store_from_modem(session: Session, received, default_region: str = "AT") -> ReceivedMessage:  # type: ignore[no-untyped-def]
     """Store an SMS read from the modem and commit, so it may be deleted from the SIM."""
-    message = ReceivedMessage(
+    message = store_received(
+        session,
         transport="modem",
         sender=received.sender,
         text=received.text,
         parts=received.parts,
         complete=received.complete,
         sent_at=received.sent_at,
+        default_region=default_region,
     )
-    session.add(message)
     session.commit()
     return message
+
+
+# --- forwarding by e-mail ----------------------------------------------------------------------
+
+
+def forward(app: Flask, session: Session, job: Job | None, received: ReceivedMessage) -> bool:
+    """E-mail the SMS to the job's inbound address; records the attempt (caller commits)."""
+    if received.forwarded_at is not None:
+        return True
+    address = inbound_email(job)
+    if not address:
+        return False  # nothing configured: not an error, nothing to retry
+    who = format_display(received.sender)
+    name = received.contact_name
+    subject = f"SMS von {who}" + (f" ({name})" if name else "")
+    base = app.config.get("PUBLIC_URL") or (request.host_url if has_request_context() else "")
+    link = base.rstrip("/") + f"{INBOX_PATH}?id={received.id}"
+    lines = [
+        f"Von: {who}" + (f" – {name}" if name else ""),
+        f"An: {received.recipient or '–'}",
+        f"Empfangen: {received.received_at:%d.%m.%Y %H:%M} UTC",
+    ]
+    if received.reply_to is not None:
+        lines.append(f"Antwort auf SMS {received.reply_to.id}: {received.reply_to.text[:160]}")
+    body = "\n".join(lines) + f"\n\n{received.text}\n\nEmpfangene SMS: {link}\n"
+    received.forward_attempts = (received.forward_attempts or 0) + 1
+    if send_mail(app, address, subject, body):
+        received.forwarded_at = utcnow()
+        received.forward_error = None
+        return True
+    received.forward_error = f"E-Mail an {address} konnte nicht gesendet werden (SMTP)."
+    return False
+
+
+def forward_pending(app: Flask, session: Session, job: Job, log) -> int:  # type: ignore[no-untyped-def]
+    """Forward what is not forwarded yet (a failed attempt of an earlier run); commits."""
+    if not inbound_email(job):
+        return 0
+    pending = list(
+        session.scalars(
+            select(ReceivedMessage)
+            .where(ReceivedMessage.forwarded_at.is_(None))
+            .order_by(ReceivedMessage.id)
+            .limit(200)
+        )
+    )
+    done = 0
+    for received in pending:
+        if forward(app, session, job, received):
+            done += 1
+        else:
+            log.warning(
+                f"Empfangene SMS {received.id} konnte nicht weitergeleitet werden: "
+                f"{received.forward_error}"
+            )
+            session.commit()
+            break  # SMTP is down: the next run tries again
+        session.commit()
+    return done
+
+
+# --- modem status reports ----------------------------------------------------------------------
+
+
+def _references(provider_ref: str | None) -> set[int]:
+    refs = set()
+    for part in (provider_ref or "").split(","):
+        if part.strip().isdigit():
+            refs.add(int(part))
+    return refs
+
+
+def apply_status_reports(
+    session: Session, job: Job, reports: Iterable[Any], log, default_region: str = "AT"
+) -> int:  # type: ignore[no-untyped-def]
+    """Match modem status reports (TP-MR wraps at 256) to the most recent SMS sent to that
+    recipient within MATCH_WINDOW that carries the reference; unknown ones are logged."""
+    now = utcnow()
+    applied = 0
+    for report in reports:
+        e164 = _e164(report.recipient, default_region) or report.recipient
+        candidates = session.scalars(
+            select(Message)
+            .where(
+                Message.recipient == e164,
+                Message.sent_at.is_not(None),
+                Message.sent_at >= now - MATCH_WINDOW,
+            )
+            .order_by(Message.sent_at.desc(), Message.id.desc())
+            .limit(50)
+        )
+        message = next(
+            (m for m in candidates if report.message_reference in _references(m.provider_ref)),
+            None,
+        )
+        if message is None:
+            log_unknown_report(
+                session,
+                job,
+                getattr(log, "run", None),
+                f"Statusbericht des Modems für eine unbekannte SMS (Referenz "
+                f"{report.message_reference}, Empfänger {report.recipient}).",
+            )
+            continue
+        if report.delivered:
+            record_report(message, "delivered", report.discharge_time)
+        elif report.final:
+            record_report(message, "undelivered", report.discharge_time)
+        else:
+            message.report_status = "pending"
+            message.reported_at = now
+        applied += 1
+    session.commit()
+    return applied

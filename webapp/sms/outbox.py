@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from webapp.errors import InputError
 from webapp.models import RESENDABLE, Mandant, Message, MessageSource, MessageStatus, User
 from webapp.sms.encoding import SegmentInfo, analyze
 from webapp.sms.numbers import ParsedNumber, check_number
+from webapp.sms.prefixes import active_prefixes
 from webapp.sms.settings import GlobalNumber, get_global
 
 DEFAULT_MAX_SEGMENTS = 10
@@ -42,9 +43,17 @@ def compose_text(session: Session, text: str, signature: str | None = None) -> s
     """The final text of an SMS: the user's text, the signature of Variante 2 (websms, when
     one is configured; None: the one of the job "Service SMS"), then the fixed text of
     global 1402, each on a line of its own."""
+    return _compose(text, _endings(session, signature))
+
+
+def _endings(session: Session, signature: str | None) -> list[str]:
+    """The signature and the fixed text of global 1402 that every text gets (two queries)."""
     signature = _signature(session, signature)
+    return [part for part in ((signature or "").strip(), fixed_text(session)) if part]
+
+
+def _compose(text: str, endings: list[str]) -> str:
     body = (text or "").replace("\r\n", "\n").strip()
-    endings = [part for part in ((signature or "").strip(), fixed_text(session)) if part]
     return FIXED_TEXT_SEPARATOR.join([body, *endings]) if body else "\n".join(endings)
 
 
@@ -127,6 +136,86 @@ def queue_sms(
     session.add(message)
     session.flush()
     return message
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One SMS of a batch for `queue_many`."""
+
+    recipient: str
+    text: str
+    source_ref: str | None = None
+
+
+def queue_many(
+    session: Session,
+    items: Iterable[QueueItem],
+    *,
+    mandant_id: int,
+    source: MessageSource,
+    created_by: User | None = None,
+    created_by_module: str | None = None,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    default_region: str = "AT",
+    signature: str | None = None,
+) -> list[Message]:
+    """`queue_sms` for many messages of one Mandant: the Mandant, the signature, the fixed
+    text and the prefixes of table 93001 are loaded once, and the rows are flushed together.
+
+    All or nothing: an InputError for any item (field "<index>.<field>") stores none.
+    Numbers that fail the check are stored as `failed`, as `queue_sms` does.
+    """
+    if session.get(Mandant, mandant_id) is None:
+        raise InputError(_("Bitte einen Mandanten auswählen."), "mandant")
+    endings = _endings(session, signature)
+    prefixes = active_prefixes(session)
+    checked: dict[str, ParsedNumber] = {}  # a batch often repeats numbers
+    rows: list[dict] = []
+    for index, item in enumerate(items):
+        if not (item.recipient or "").strip():
+            raise InputError(_("Bitte eine Mobilfunknummer eingeben."), f"{index}.recipient")
+        final_text = _compose(item.text, endings)
+        try:
+            info = _check_text(item.text, final_text, max_segments)
+        except InputError as error:
+            raise InputError(error.message, f"{index}.{error.field}") from None
+        parsed = checked.get(item.recipient)
+        if parsed is None:
+            parsed = checked[item.recipient] = check_number(
+                session, item.recipient, default_region, prefixes
+            )
+        row = {
+            "mandant_id": mandant_id,
+            "recipient_raw": item.recipient.strip()[:64],
+            "text": final_text,
+            "encoding": info.encoding,
+            "segments": info.segments,
+            "source": source,
+            "source_ref": item.source_ref,
+            "created_by_id": created_by.id if created_by is not None else None,
+            "created_by_module": created_by_module,
+            "attempts": 0,
+        }
+        row.update(_number_columns(parsed))
+        rows.append(row)
+    if not rows:
+        return []
+    # One INSERT … RETURNING for the batch (executemany "insertmanyvalues"), in item order.
+    stmt = insert(Message).returning(Message, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, rows))
+
+
+def _number_columns(parsed: ParsedNumber) -> dict:
+    """The columns `_apply_number` sets, for a bulk insert."""
+    probe = Message()
+    _apply_number(probe, parsed)
+    return {
+        "recipient": probe.recipient,
+        "status": probe.status,
+        "reason": probe.reason,
+        "error_code": probe.error_code,
+        "error_notification_due": bool(probe.error_notification_due),
+    }
 
 
 @dataclass

@@ -1,0 +1,181 @@
+"""Tickets: list with Suchkriterien, the record dialog, the SMS after creation (SPEC R43).
+
+Records of other Mandanten answer 404, as for Personen and Firmen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_htmx import make_response
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+
+from webapp.accounts import selectable_mandanten, visible_mandant_ids
+from webapp.blueprints.contacts import _optional_int, _visible_mandanten
+from webapp.blueprints.forms import attach_error, is_partial
+from webapp.blueprints.orders import RecordKind
+from webapp.extensions import db, htmx
+from webapp.models import Mandant, MessageSource, Person, Ticket
+from webapp.permissions import requires
+from webapp.sms import notifications, orders
+from webapp.sms.contacts import mobile_display, sms_history
+from webapp.sms.outbox import status_label
+
+bp = Blueprint("tickets", __name__)
+
+MAX_QUERY = 160
+HISTORY_SIZE = 20
+KIND = RecordKind("tickets.ticket", _l("Zu diesem Ticket wurde noch keine SMS versendet."))
+
+
+class TicketForm(FlaskForm):
+    subject = StringField(_l("Betreff"))
+    mandant_id = SelectField(_l("Mandant"), coerce=_optional_int, validate_choice=False)
+    resident_id = SelectField(_l("Bestandsnehmer"), coerce=_optional_int, validate_choice=False)
+    description = TextAreaField(_l("Beschreibung"))
+
+
+def _region() -> str:
+    return str(current_app.config.get("DEFAULT_PHONE_REGION", "AT"))
+
+
+def _scope() -> set[int] | None:
+    return visible_mandant_ids(current_user)
+
+
+def _ticket_or_404(record_id: int) -> Ticket:
+    ticket = orders.get_visible(db.session, Ticket, record_id, _scope())  # type: ignore[arg-type]
+    if ticket is None:
+        abort(404)
+    return ticket  # type: ignore[return-value]
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    region = _region()
+    return {
+        "mobile_display": lambda raw: mobile_display(raw, region),
+        "status_label": status_label,
+    }
+
+
+@bp.route("/tickets")
+@requires()
+def index():  # type: ignore[no-untyped-def]
+    args = request.args
+    text = args.get("q", "")[:MAX_QUERY]
+    mandant_id = args.get("mandant", type=int)
+    page = orders.search_tickets(
+        db.session, _scope(), text, mandant_id, orders.PAGE_SIZE, args.get("before", type=int)
+    )
+    params = {k: v for k, v in (("q", text), ("mandant", mandant_id)) if v not in (None, "")}
+    template = "tickets/_results.html" if is_partial("ticket-results") else "tickets/list.html"
+    return render_template(
+        template,
+        page=page,
+        text=text,
+        mandant_id=mandant_id,
+        params=params,
+        mandanten=_visible_mandanten(),
+    )
+
+
+def _form(ticket: Ticket | None) -> tuple[TicketForm, list[Mandant]]:
+    form = TicketForm(obj=ticket) if request.method == "GET" and ticket else TicketForm()
+    choices = selectable_mandanten(db.session, current_user)
+    if ticket is not None and ticket.mandant_id not in {m.id for m in choices}:
+        choices = [ticket.mandant, *choices]
+    form.mandant_id.choices = [(m.id, m.name) for m in choices]
+    if ticket is None and len(choices) != 1:
+        form.mandant_id.choices.insert(0, ("", _("– bitte wählen –")))
+    if request.method == "GET" and ticket is None and len(choices) == 1:
+        form.mandant_id.data = choices[0].id
+    residents: list[tuple[Any, str]] = [("", _("– keine Auswahl –"))]
+    for person in orders.contact_choices(db.session, Person, _scope()):
+        residents.append((person.id, f"{person.name} ({person.mandant.name})"))
+    form.resident_id.choices = residents
+    return form, choices
+
+
+def _save(form: TicketForm, choices: list[Mandant], ticket: Ticket | None = None):  # type: ignore[no-untyped-def]
+    data = orders.TicketInput(
+        mandant_id=form.mandant_id.data,
+        subject=form.subject.data or "",
+        description=form.description.data or "",
+        resident_id=form.resident_id.data,
+    )
+    try:
+        saved = orders.save_ticket(
+            db.session, data, ticket, allowed_mandant_ids={m.id for m in choices}
+        )
+        if ticket is None:
+            notifications.ticket_created(
+                db.session, saved, created_by=current_user, default_region=_region()
+            )
+    except orders.RecordInputError as error:
+        db.session.rollback()
+        for problem in error.errors:
+            attach_error(form, problem)
+        return None
+    db.session.commit()
+    flash(_("Ticket %(number)s wurde gespeichert.", number=saved.number), "success")
+    return saved
+
+
+def _context(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "kind": KIND,
+        "record": ticket,
+        "history": sms_history(
+            db.session, MessageSource.TICKET, ticket.id, HISTORY_SIZE, mandant_ids=_scope()
+        ),
+    }
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+@requires()
+def ticket_new():  # type: ignore[no-untyped-def]
+    form, choices = _form(None)
+    if form.validate_on_submit():
+        saved = _save(form, choices)
+        if saved is not None:
+            return redirect(url_for("tickets.ticket", record_id=saved.id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("tickets/new.html", form=form, has_mandanten=bool(choices)), status
+
+
+@bp.route("/tickets/<int:record_id>")
+@requires()
+def ticket(record_id: int):  # type: ignore[no-untyped-def]
+    context = _context(_ticket_or_404(record_id))
+    if is_partial("sms-history"):
+        return render_template("contacts/_history.html", **context)
+    template = "tickets/_record.html" if is_partial("record") else "tickets/record.html"
+    return render_template(template, mode="view", form=None, **context)
+
+
+@bp.route("/tickets/<int:record_id>/edit", methods=["GET", "POST"])
+@requires()
+def ticket_edit(record_id: int):  # type: ignore[no-untyped-def]
+    record = _ticket_or_404(record_id)
+    form, choices = _form(record)
+    if form.validate_on_submit():
+        saved = _save(form, choices, record)
+        if saved is not None:
+            view_url = url_for("tickets.ticket", record_id=saved.id)
+            if not htmx:
+                return redirect(view_url)
+            body = render_template(
+                "tickets/_record.html", mode="view", form=None, **_context(saved)
+            )
+            body += render_template("_flash_oob.html")
+            return make_response(body, push_url=view_url)
+    status = 422 if form.errors or form.form_errors else 200
+    template = "tickets/_record.html" if is_partial("record") else "tickets/record.html"
+    context = {"kind": KIND, "record": record, "history": []}
+    return render_template(template, mode="edit", form=form, **context), status
