@@ -14,6 +14,13 @@ from webapp.sms import contacts, notifications, orders
 from webapp.sms.settings import set_global
 
 
+@pytest.fixture(autouse=True)
+def sms_service_on(db):
+    """Global 1400: the SMS service is switched on (one test switches it off)."""
+    set_global(db, 1400, "1", "test")
+    db.commit()
+
+
 @pytest.fixture
 def wien(db):
     mandant = accounts.save_mandant(db, "HV Wien")
@@ -518,3 +525,13 @@ def test_bearbeiten_in_place_with_htmx(admin_client, db, wien, people):
     assert saved.status_code == 200 and 'data-mode="view"' in saved.text
     assert saved.headers["HX-Push-Url"] == f"/orders/{order.id}"
     assert "Rohrbruch" in saved.text
+
+
+def test_no_module_sms_while_the_sms_service_is_off(db, wien, people, texts):
+    set_global(db, 1400, "0", "test")
+    set_global(db, 2890, "1", "test")
+    db.commit()
+    order = _order(db, wien, people)
+    result = notifications.send_order(db, order, inform_inspector=True, notify_resident=True)
+    assert _messages(db) == []
+    assert all("1400" in (o.reason or "") for o in result.outcomes)

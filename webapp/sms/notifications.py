@@ -20,7 +20,7 @@ from webapp.models import Company, Message, MessageSource, Person, SmsText, Tick
 from webapp.models.base import utcnow
 from webapp.sms.outbox import queue_sms
 from webapp.sms.placeholders import render, usage_label
-from webapp.sms.settings import GlobalNumber, get_flag
+from webapp.sms.settings import GlobalNumber, get_flag, sms_service_refusal
 
 ORDER_MODULE = "auftrag"
 TICKET_MODULE = "ticketing"
@@ -137,6 +137,9 @@ def _queue(
 ) -> Outcome:
     if recipient is None:
         return Outcome(role, "", reason=_("Kein %(role)s eingetragen.", role=role_label(role)))
+    refusal = sms_service_refusal(session)  # global 1400 switches the SMS service on
+    if refusal:
+        return Outcome(role, recipient.name, reason=refusal)
     if not (recipient.mobile or "").strip():
         return Outcome(role, recipient.name, reason=_("Keine Mobilnummer hinterlegt."))
     text = text_for(session, usage_key)
