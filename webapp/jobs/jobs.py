@@ -23,7 +23,7 @@ import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from secrets import token_urlsafe
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,14 +47,14 @@ from webapp.models import (
     ScheduleKind,
 )
 from webapp.models.base import utcnow
+from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
+from webapp.sms.search import escape_like, local_midnight_utc
 from webapp.validation import clean_email
 
 # --- shared --------------------------------------------------------------------------------------
 
 MAX_NAME = 120
 MAX_TEXT = 4000
-LOG_PAGE_SIZE = 50
-LOG_COUNT_CAP = 10_000
 # A run whose heartbeat is older than this is shown as "reagiert nicht mehr" (dispatch: 5 min).
 STALE_RUN_AFTER = timedelta(minutes=5)
 
@@ -1024,16 +1024,7 @@ class LogFilter:
         return {k: v for k, v in values.items() if v}
 
 
-@dataclass
-class LogPage:
-    rows: list[JobLogEntry]
-    total: int  # exact up to LOG_COUNT_CAP
-    total_capped: bool
-    older: int | None = None  # pass as `before_id` for the next (older) page
-
-
-def _midnight(day: date, timezone: str) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+LogPage = KeysetPage
 
 
 def search_log(
@@ -1041,7 +1032,7 @@ def search_log(
     job: Job,
     flt: LogFilter,
     before_id: int | None = None,
-    page_size: int = LOG_PAGE_SIZE,
+    page_size: int = PAGE_SIZE,
 ) -> LogPage:
     """One page of the job's Errorlog, newest first (keyset on the id), with a capped total."""
     stmt = select(JobLogEntry).where(JobLogEntry.job_id == job.id)
@@ -1051,27 +1042,14 @@ def search_log(
         stmt = stmt.where(JobLogEntry.run_id == flt.run_id)
     term = flt.text.strip()
     if term:
-        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(JobLogEntry.message.ilike(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(JobLogEntry.message.ilike(f"%{escape_like(term)}%", escape="\\"))
     if flt.date_from:
-        stmt = stmt.where(JobLogEntry.created_at >= _midnight(flt.date_from, flt.timezone))
+        start = local_midnight_utc(flt.date_from, flt.timezone)
+        stmt = stmt.where(JobLogEntry.created_at >= start)
     if flt.date_to:
-        end = _midnight(flt.date_to + timedelta(days=1), flt.timezone)
+        end = local_midnight_utc(flt.date_to + timedelta(days=1), flt.timezone)
         stmt = stmt.where(JobLogEntry.created_at < end)
-    page = stmt.order_by(JobLogEntry.id.desc())
-    if before_id is not None:
-        page = page.where(JobLogEntry.id < before_id)
-    rows = list(session.scalars(page.limit(page_size + 1)))
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    counted = session.scalar(
-        select(func.count()).select_from(
-            stmt.with_only_columns(JobLogEntry.id).limit(LOG_COUNT_CAP + 1).subquery()
-        )
-    )
-    return LogPage(
-        rows=rows,
-        total=min(counted, LOG_COUNT_CAP),
-        total_capped=counted > LOG_COUNT_CAP,
-        older=rows[-1].id if rows and more else None,
+    rows = walk(session, stmt, JobLogEntry.id, before=before_id, after=None, page_size=page_size)
+    return keyset_page(
+        session, rows, stmt, JobLogEntry.id, before=before_id, after=None, page_size=page_size
     )

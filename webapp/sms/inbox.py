@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import ReceivedMessage
-from webapp.sms.search import (
-    COUNT_CAP,
-    PAGE_SIZE,
-    _escape_like,
-    _local_midnight_utc,
-    _next_prefix,
-    number_prefix,
-)
+from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
+from webapp.sms.search import escape_like, local_midnight_utc, next_prefix, number_prefix
 
 
 @dataclass(frozen=True)
@@ -29,14 +23,7 @@ class InboxFilter:
     id: int | None = None  # one SMS (the link in the forwarded e-mail)
 
 
-@dataclass
-class InboxPage:
-    rows: list[ReceivedMessage]
-    total: int
-    total_capped: bool
-    newer: int | None = None
-    older: int | None = None
-    problems: list[str] = field(default_factory=list)
+InboxPage = KeysetPage
 
 
 def search_received(
@@ -61,46 +48,26 @@ def search_received(
     prefix = number_prefix(flt.number, default_region) if flt.number else None
     if prefix:
         stmt = stmt.where(
-            ReceivedMessage.sender >= prefix, ReceivedMessage.sender < _next_prefix(prefix)
+            ReceivedMessage.sender >= prefix, ReceivedMessage.sender < next_prefix(prefix)
         )
     if flt.text.strip():
         stmt = stmt.where(
-            ReceivedMessage.text.ilike(f"%{_escape_like(flt.text.strip())}%", escape="\\")
+            ReceivedMessage.text.ilike(f"%{escape_like(flt.text.strip())}%", escape="\\")
         )
     if flt.received_from:
-        start = _local_midnight_utc(flt.received_from, timezone)
+        start = local_midnight_utc(flt.received_from, timezone)
         stmt = stmt.where(ReceivedMessage.received_at >= start)
     if flt.received_to:
-        end = _local_midnight_utc(flt.received_to + timedelta(days=1), timezone)
+        end = local_midnight_utc(flt.received_to + timedelta(days=1), timezone)
         stmt = stmt.where(ReceivedMessage.received_at < end)
-    order = ReceivedMessage.id
-    walk = stmt.options(
+    loading = stmt.options(
         selectinload(ReceivedMessage.reply_to), selectinload(ReceivedMessage.mandant)
     )
-    walk = walk.order_by(order.asc() if after is not None else order.desc())
-    if after is not None:
-        walk = walk.where(order > after)
-    elif before is not None:
-        walk = walk.where(order < before)
-    rows = list(session.scalars(walk.limit(page_size + 1)))
-    has_more = len(rows) > page_size
-    rows = rows[:page_size]
-    if after is not None:
-        rows.reverse()
-        has_newer, has_older = has_more, True
-    else:
-        has_newer, has_older = before is not None, has_more
-    counted = session.scalar(
-        select(func.count()).select_from(
-            stmt.with_only_columns(ReceivedMessage.id).limit(COUNT_CAP + 1).subquery()
-        )
+    rows = walk(
+        session, loading, ReceivedMessage.id, before=before, after=after, page_size=page_size
     )
-    return InboxPage(
-        rows=rows,
-        total=min(counted, COUNT_CAP),
-        total_capped=counted > COUNT_CAP,
-        newer=rows[0].id if rows and has_newer else None,
-        older=rows[-1].id if rows and has_older else None,
+    return keyset_page(
+        session, rows, stmt, ReceivedMessage.id, before=before, after=after, page_size=page_size
     )
 
 

@@ -8,7 +8,7 @@ does not grow with the table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,9 +17,7 @@ from sqlalchemy import ColumnElement, Select, column, func, select, table
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import Message, MessageSource, MessageStatus
-
-PAGE_SIZE = 50
-COUNT_CAP = 10_000
+from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
 
 # SQLite: the FTS5 trigram index of migration 0003. It finds terms of 3+ characters; driving
 # the query from it (in rowid = id order) keeps rare and common terms alike fast.
@@ -48,14 +46,7 @@ class MessageFilter:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
 
 
-@dataclass
-class MessagePage:
-    rows: list[Message]
-    total: int  # exact up to COUNT_CAP
-    total_capped: bool  # more than COUNT_CAP matches
-    newer: int | None = None  # pass as `after` for the previous (newer) page
-    older: int | None = None  # pass as `before` for the next (older) page
-    problems: list[str] = field(default_factory=list)
+MessagePage = KeysetPage
 
 
 def number_prefix(raw: str, default_region: str = "AT") -> str | None:
@@ -77,17 +68,17 @@ def number_prefix(raw: str, default_region: str = "AT") -> str | None:
     return "+" + digits
 
 
-def _next_prefix(prefix: str) -> str:
+def next_prefix(prefix: str) -> str:
     # "+43669" → "+43670": an upper bound that sorts right in every collation (digits only).
     digits = prefix[1:]
     return "+" + str(int(digits) + 1).zfill(len(digits))
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _local_midnight_utc(day: date, tz: str) -> datetime:
+def local_midnight_utc(day: date, tz: str) -> datetime:
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
@@ -122,7 +113,7 @@ def filtered(
         stmt = stmt.where(Message.source == flt.source)
     prefix = number_prefix(flt.number, default_region) if flt.number else None
     if prefix:
-        stmt = stmt.where(Message.recipient >= prefix, Message.recipient < _next_prefix(prefix))
+        stmt = stmt.where(Message.recipient >= prefix, Message.recipient < next_prefix(prefix))
     term = flt.text.strip()
     if term:
         plain = not any(c in term for c in "%_\\")
@@ -134,11 +125,11 @@ def filtered(
         else:
             # An expression the trigram index does not cover forces the id-ordered scan.
             searched = (Message.text + "") if scan_text else Message.text
-            stmt = stmt.where(searched.ilike(f"%{_escape_like(term)}%", escape="\\"))
+            stmt = stmt.where(searched.ilike(f"%{escape_like(term)}%", escape="\\"))
     if flt.created_from:
-        stmt = stmt.where(Message.created_at >= _local_midnight_utc(flt.created_from, timezone))
+        stmt = stmt.where(Message.created_at >= local_midnight_utc(flt.created_from, timezone))
     if flt.created_to:
-        end = _local_midnight_utc(flt.created_to + timedelta(days=1), timezone)
+        end = local_midnight_utc(flt.created_to + timedelta(days=1), timezone)
         stmt = stmt.where(Message.created_at < end)
     return _Query(stmt, order)
 
@@ -167,31 +158,9 @@ def search_messages(
     query = filtered(flt, mandant_ids, scan_text=common, **options)
     base, order = query.stmt, query.order
     if rows is None:
-        walk = base.order_by(order.asc() if after is not None else order.desc())
-        if after is not None:
-            walk = walk.where(order > after)
-        elif before is not None:
-            walk = walk.where(order < before)
-        rows = list(session.scalars(walk.limit(page_size + 1)))
-    has_more = len(rows) > page_size
-    rows = rows[:page_size]
-    if after is not None:
-        # The newer page was walked forwards from `after`: show it newest first again.
-        rows.reverse()
-        has_more_newer, has_more_older = has_more, True
-    else:
-        has_more_newer, has_more_older = before is not None, has_more
-    counted = session.scalar(
-        select(func.count()).select_from(
-            base.with_only_columns(Message.id).limit(COUNT_CAP + 1).subquery()
-        )
-    )
-    return MessagePage(
-        rows=rows,
-        total=min(counted, COUNT_CAP),
-        total_capped=counted > COUNT_CAP,
-        newer=rows[0].id if rows and has_more_newer else None,
-        older=rows[-1].id if rows and has_more_older else None,
+        rows = walk(session, base, order, before=before, after=after, page_size=page_size)
+    return keyset_page(
+        session, rows, base, Message.id, before=before, after=after, page_size=page_size
     )
 
 
@@ -219,7 +188,7 @@ def _search_window(
             others = others.where(Message.id < before)
         others = others.order_by(Message.id.desc())
     window = aliased(Message, others.limit(probe_window).subquery())
-    matches = window.text.ilike(f"%{_escape_like(flt.text.strip())}%", escape="\\")
+    matches = window.text.ilike(f"%{escape_like(flt.text.strip())}%", escape="\\")
     size, hits = session.execute(
         select(func.count(), func.count().filter(matches)).select_from(window)
     ).one()
