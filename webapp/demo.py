@@ -46,6 +46,18 @@ DEMO_TEXTS: list[tuple[str, str, str]] = [
         "ticket_bn_erstellt",
         "Ihre Meldung wurde als Ticket {ticket.nummer} aufgenommen. Wir melden uns.",
     ),
+    (
+        "Auftrag an Kontrolleur",
+        "auftrag_kontrolleur",
+        "Auftrag {auftrag.nummer} an {auftrag.kreditor} vergeben: {auftrag.titel}, "
+        "{objekt.adresse}. Bitte kontrollieren.",
+    ),
+    (
+        "Bestandsnehmer verständigen",
+        "auftrag_bn",
+        "Sehr geehrte/r {person.name}, {auftrag.kreditor} kommt wegen „{auftrag.titel}“ "
+        "am {auftrag.termin}.",
+    ),
     ("Rückruf erbeten", "", "Bitte rufen Sie uns zurück. Danke!"),
 ]
 

@@ -54,6 +54,6 @@ def test_seed_demo_is_idempotent(app, db):
     assert len(list(db.scalars(select(Mandant)))) == 2
     assert {r.name for r in db.scalars(select(Role))} == {"Sachbearbeitung", "SMS-Verwaltung"}
     assert get_flag(db, 1400)
-    assert len(list(db.scalars(select(SmsText)))) == 3
+    assert len(list(db.scalars(select(SmsText)))) == 5
     assert len(list(db.scalars(select(Person)))) > 0
     assert len(list(db.scalars(select(Company)))) > 0
