@@ -233,3 +233,47 @@ def test_variante_1_sends_through_the_modem_and_collects_received_sms(app, db, j
             ("+436641112233", "Danke, passt! Lange Antwort " * 8, 2)
         ]
         assert modem.stored() == {}  # deleted from the SIM only after it was stored
+
+
+def test_a_refused_sim_pin_is_never_sent_again_by_later_runs(app, db, job, wien):
+    from webapp.jobs.jobs import SettingsInput, save_settings
+    from webapp.simulators.modem import ModemSimulator
+    from webapp.sms.transports import modem as modem_module
+
+    with ModemSimulator() as modem:
+        modem.require_pin("1234")
+
+        def configure(pin: str) -> None:
+            save_settings(
+                db,
+                job,
+                SettingsInput(variant="1", modem_url=modem.url, modem_pin=pin),
+                "test",
+                app.config["SMS_SECRET_KEY"],
+            )
+            db.commit()
+
+        def run_once():
+            run = JobRun(job_id=job.id, run_key=uuid.uuid4().hex, status=RunStatus.RUNNING)
+            db.add(run)
+            db.commit()
+            return run_service_sms(RunContext(app, db, job, run, RunLog(db, job, run)))
+
+        configure("0000")
+        message = _sms(db, wien)
+        with pytest.raises(TransportUnavailable, match="PIN"):
+            run_once()
+        assert modem.pin_attempts == ["0000"]
+        assert _reload(db, message).status is MessageStatus.QUEUED
+        # Each run may be a new worker process: nothing in memory may carry the refusal.
+        modem_module._REJECTED_PINS.clear()
+        with pytest.raises(TransportUnavailable, match="nicht erneut versucht"):
+            run_once()
+        configure("")  # saving other settings keeps the refusal
+        with pytest.raises(TransportUnavailable, match="nicht erneut versucht"):
+            run_once()
+        assert modem.pin_attempts == ["0000"]
+        configure("1234")  # a new PIN may be tried
+        assert run_once().sent == 1
+        assert modem.pin_attempts == ["0000", "1234"]
+        assert _reload(db, message).status is MessageStatus.SENT

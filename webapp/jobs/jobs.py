@@ -792,6 +792,9 @@ def save_settings(
         present = {n for n, v in values.items() if v}
         if entered["modem_pin"] or data.clears("modem_pin"):
             _forget_rejected_pin(modem["url"])
+    pin_changed = bool(entered["modem_pin"]) or data.clears("modem_pin")
+    if stored_settings(job)["modem"].get("pin_rejected") and not pin_changed:
+        modem["pin_rejected"] = True  # only a new PIN may be tried again
     job.settings = {
         "variant": variant,
         "modem": modem,

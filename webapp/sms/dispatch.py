@@ -347,9 +347,29 @@ def collect_status_reports(
     return applied
 
 
+PIN_REJECTED_REASON = (
+    "Die SIM-PIN wurde vom Modem abgelehnt und wird nicht erneut versucht (sonst sperrt die "
+    "SIM). Bitte die richtige PIN in den Job-Einstellungen eintragen."
+)
+
+
+def remember_rejected_pin(session: Session, job: Job) -> None:
+    """Store that the SIM refused the PIN: no later run (a new process) may send it again."""
+    session.rollback()
+    settings = dict(job.settings or {})
+    settings["modem"] = {**(settings.get("modem") or {}), "pin_rejected": True}
+    job.settings = settings
+    session.commit()
+
+
 def open_transport(app: Flask, job: Job) -> Transport:
     """The transport of the job's Einstellungen (Variante 1 modem, Variante 2 websms)."""
     from webapp.jobs.jobs import job_settings
+
+    if (job.settings or {}).get("modem", {}).get("pin_rejected") and (
+        (job.settings or {}).get("variant") == 1
+    ):
+        raise TransportUnavailable(PIN_REJECTED_REASON)
 
     settings = job_settings(job, app.config.get("SMS_SECRET_KEY", ""))
     if type(settings).__name__ == "ModemSettings":
@@ -410,6 +430,10 @@ def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # ty
             collect_received(session, transport, log, region)
         if stop_reason is None:
             collect_status_reports(session, job, transport, log, region)
+    except TransportUnavailable as error:
+        if getattr(error, "pin_rejected", False):
+            remember_rejected_pin(session, job)
+        raise
     finally:
         transport.close()
     forward_pending(app, session, job, log)

@@ -175,10 +175,19 @@ class ModemUnavailable(TransportUnavailable):
     """The modem cannot be used (unreachable, silent, SIM locked). `verdict` says whether the
     run must stop (`fails_run`, e.g. a wrong PIN); `code` is the modem's error code if any."""
 
-    def __init__(self, reason: str, verdict: Verdict | None = None, code: str | None = None):
+    def __init__(
+        self,
+        reason: str,
+        verdict: Verdict | None = None,
+        code: str | None = None,
+        pin_rejected: bool = False,
+    ):
         super().__init__(reason)
         self.verdict = verdict
         self.code = code
+        # The SIM refused the configured PIN: it must never be sent again (the caller stores
+        # this, as each run may be a new process) until someone enters a new PIN.
+        self.pin_rejected = pin_rejected
 
     @property
     def fails_run(self) -> bool:
@@ -757,7 +766,7 @@ class ModemTransport:
                         + str(_l("Die PIN wird nicht erneut versucht.")),
                         fails_run=True,
                     )
-                unavailable = ModemUnavailable(verdict.reason, verdict, err.code)
+                unavailable = ModemUnavailable(verdict.reason, verdict, err.code, pin_rejected=True)
                 with _REJECTED_LOCK:
                     _REJECTED_PINS[key] = unavailable
                 raise unavailable from err
