@@ -13,16 +13,15 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_htmx import make_response
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, SelectField, StringField, TelField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.forms import attach_error, is_partial
+from webapp.blueprints.forms import attach_error, is_partial, record_page, record_saved
 from webapp.errors import InputError
-from webapp.extensions import db, htmx
+from webapp.extensions import db
 from webapp.models import Company, Mandant, MessageSource, Person
 from webapp.permissions import requires
 from webapp.sms import contacts
@@ -250,8 +249,7 @@ def _show(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
     context = _record_context(kind, record)
     if is_partial("sms-history"):  # reloaded after "SMS senden" queued one
         return render_template("contacts/_history.html", **context)
-    template = "contacts/_record.html" if is_partial("record") else "contacts/record.html"
-    return render_template(template, mode="view", form=None, **context)
+    return record_page("contacts", "view", None, context)
 
 
 def _edit(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
@@ -261,17 +259,10 @@ def _edit(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
         saved = _save(kind, form, choices, record)
         if saved is not None:
             view_url = url_for(kind.endpoint(), record_id=saved.id)
-            if not htmx:
-                return redirect(view_url)
-            body = render_template(
-                "contacts/_record.html", mode="view", form=None, **_record_context(kind, saved)
-            )
-            body += render_template("_flash_oob.html")
-            return make_response(body, push_url=view_url)
+            return record_saved("contacts", view_url, _record_context(kind, saved))
     status = 422 if form.errors or form.form_errors else 200
-    template = "contacts/_record.html" if is_partial("record") else "contacts/record.html"
     context = {"kind": kind, "record": record, "action": None, "history": []}
-    return render_template(template, mode="edit", form=form, **context), status
+    return record_page("contacts", "edit", form, context, status)
 
 
 def _new(kind: Kind):  # type: ignore[no-untyped-def]

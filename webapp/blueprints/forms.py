@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask import redirect, render_template
 from flask_babel import gettext as _
+from flask_htmx import make_response
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import SelectMultipleField, widgets
@@ -44,3 +46,22 @@ def filter_date(args: MultiDict[str, str], name: str, problems: list[str]) -> da
     except ValueError:
         problems.append(_("Bitte ein gültiges Datum eingeben (TT.MM.JJJJ)."))
         return None
+
+
+# --- record dialogs (Personen, Firmen, Aufträge, Tickets): read-only, "Bearbeiten" in place ---
+
+
+def record_page(folder: str, mode: str, form: FlaskForm | None, context: dict, status: int = 200):  # type: ignore[no-untyped-def]
+    """The record dialog of `folder` in `mode` ("view"/"edit"): only the record part when htmx
+    swaps it, the whole page otherwise."""
+    template = f"{folder}/_record.html" if is_partial("record") else f"{folder}/record.html"
+    return render_template(template, mode=mode, form=form, **context), status
+
+
+def record_saved(folder: str, view_url: str, context: dict):  # type: ignore[no-untyped-def]
+    """After "Speichern": back to the read-only record (swapped in place, URL updated)."""
+    if not htmx:
+        return redirect(view_url)
+    body = render_template(f"{folder}/_record.html", mode="view", form=None, **context)
+    body += render_template("_flash_oob.html")
+    return make_response(body, push_url=view_url)

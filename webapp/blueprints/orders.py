@@ -11,16 +11,15 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_htmx import make_response
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
 from webapp.blueprints.contacts import _optional_int, _visible_mandanten
-from webapp.blueprints.forms import attach_error, is_partial
+from webapp.blueprints.forms import attach_error, is_partial, record_page, record_saved
 from webapp.errors import InputError
-from webapp.extensions import db, htmx
+from webapp.extensions import db
 from webapp.formatting import to_local
 from webapp.models import Company, Mandant, MessageSource, Person, WorkOrder
 from webapp.permissions import requires
@@ -200,8 +199,7 @@ def order(record_id: int):  # type: ignore[no-untyped-def]
     context = _context(_order_or_404(record_id))
     if is_partial("sms-history"):
         return render_template("contacts/_history.html", **context)
-    template = "orders/_record.html" if is_partial("record") else "orders/record.html"
-    return render_template(template, mode="view", form=None, **context)
+    return record_page("orders", "view", None, context)
 
 
 @bp.route("/orders/<int:record_id>/edit", methods=["GET", "POST"])
@@ -213,15 +211,10 @@ def order_edit(record_id: int):  # type: ignore[no-untyped-def]
         saved = _save(form, choices, record)
         if saved is not None:
             view_url = url_for("orders.order", record_id=saved.id)
-            if not htmx:
-                return redirect(view_url)
-            body = render_template("orders/_record.html", mode="view", form=None, **_context(saved))
-            body += render_template("_flash_oob.html")
-            return make_response(body, push_url=view_url)
+            return record_saved("orders", view_url, _context(saved))
     status = 422 if form.errors or form.form_errors else 200
-    template = "orders/_record.html" if is_partial("record") else "orders/record.html"
     context = {"kind": KIND, "record": record, "history": []}
-    return render_template(template, mode="edit", form=form, **context), status
+    return record_page("orders", "edit", form, context, status)
 
 
 # --- Auftrag versenden -------------------------------------------------------------------------

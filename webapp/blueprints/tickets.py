@@ -10,16 +10,15 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_htmx import make_response
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
 from webapp.blueprints.contacts import _optional_int, _visible_mandanten
-from webapp.blueprints.forms import attach_error, is_partial
+from webapp.blueprints.forms import attach_error, is_partial, record_page, record_saved
 from webapp.blueprints.orders import RecordKind
-from webapp.extensions import db, htmx
+from webapp.extensions import db
 from webapp.models import Mandant, MessageSource, Person, Ticket
 from webapp.permissions import requires
 from webapp.sms import notifications, orders
@@ -155,8 +154,7 @@ def ticket(record_id: int):  # type: ignore[no-untyped-def]
     context = _context(_ticket_or_404(record_id))
     if is_partial("sms-history"):
         return render_template("contacts/_history.html", **context)
-    template = "tickets/_record.html" if is_partial("record") else "tickets/record.html"
-    return render_template(template, mode="view", form=None, **context)
+    return record_page("tickets", "view", None, context)
 
 
 @bp.route("/tickets/<int:record_id>/edit", methods=["GET", "POST"])
@@ -168,14 +166,7 @@ def ticket_edit(record_id: int):  # type: ignore[no-untyped-def]
         saved = _save(form, choices, record)
         if saved is not None:
             view_url = url_for("tickets.ticket", record_id=saved.id)
-            if not htmx:
-                return redirect(view_url)
-            body = render_template(
-                "tickets/_record.html", mode="view", form=None, **_context(saved)
-            )
-            body += render_template("_flash_oob.html")
-            return make_response(body, push_url=view_url)
+            return record_saved("tickets", view_url, _context(saved))
     status = 422 if form.errors or form.form_errors else 200
-    template = "tickets/_record.html" if is_partial("record") else "tickets/record.html"
     context = {"kind": KIND, "record": record, "history": []}
-    return render_template(template, mode="edit", form=form, **context), status
+    return record_page("tickets", "edit", form, context, status)
