@@ -35,6 +35,7 @@ from requests.adapters import HTTPAdapter  # noqa: E402
 from webapp.simulators.websms import WebsmsSandbox  # noqa: E402
 from webapp.sms.transports.base import OutcomeKind, OutgoingSms  # noqa: E402
 from webapp.sms.transports.websms import WebsmsSettings, WebsmsTransport  # noqa: E402
+from webapp.sms.transports.window import send_all  # noqa: E402
 
 TOKEN = "bench-token"
 TEXT = "Sehr geehrte Damen und Herren, am Montag wird zwischen 8 und 12 Uhr das Wasser abgedreht."
@@ -74,11 +75,11 @@ def _transport_rate(url: str, count: int, batch_size: int, concurrency: int) -> 
     settings = WebsmsSettings(base_url=url, access_token=TOKEN, concurrency=concurrency)
     messages = [OutgoingSms(i, f"+4366{i:09d}", TEXT) for i in range(1, count + 1)]
     with WebsmsTransport(settings) as transport:
-        transport.send_batch(messages[: min(count, 2 * concurrency)])  # connect the pool
+        send_all(transport, messages[: min(count, 2 * concurrency)])  # connect the pool
         started = time.perf_counter()
         outcomes = []
         for start in range(0, count, batch_size):
-            outcomes += transport.send_batch(messages[start : start + batch_size])
+            outcomes += send_all(transport, messages[start : start + batch_size])
         elapsed = time.perf_counter() - started
     refused = [o for o in outcomes if o.kind is not OutcomeKind.ACCEPTED]
     if refused:

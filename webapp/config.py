@@ -70,10 +70,13 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "REDIS_URL": redis_url,
         "TIMEZONE": os.environ.get("TIMEZONE", "Europe/Vienna"),
         "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "AT"),
-        # Messages a run of Service SMS claims at once; the lease of a run (seconds) that a
-        # dead run's lock keeps the job from starting again.
+        # The most SMS a run of Service SMS claims at once (it claims about 2 s of sending at
+        # its pace); the lock of a run in seconds (renewed every quarter of it; a run on another
+        # host that died keeps the job from starting this long); the seconds a run may claim
+        # for before it leaves the rest to the next run (RQ's timeout is 5 minutes more).
         "SMS_DISPATCH_BATCH": int(os.environ.get("SMS_DISPATCH_BATCH", "200")),
-        "JOB_LOCK_SECONDS": int(os.environ.get("JOB_LOCK_SECONDS", "120")),
+        "JOB_LOCK_SECONDS": int(os.environ.get("JOB_LOCK_SECONDS", "60")),
+        "SMS_RUN_BUDGET_SECONDS": int(os.environ.get("SMS_RUN_BUDGET_SECONDS", "600")),
         # Longest SMS accepted, in segments (each 153 GSM-7 / 67 Unicode characters).
         "SMS_MAX_SEGMENTS": int(os.environ.get("SMS_MAX_SEGMENTS", "10")),
         "SMS_SECRET_KEY": overrides.get("SMS_SECRET_KEY") or _sms_secret_key(instance_path),

@@ -193,13 +193,15 @@ def test_claim_takes_at_most_the_batch_and_only_queued(db, job, wien):
 
     for i in range(25):
         _sms(db, wien, f"n{i}")
-    first = claim(db, job, "run-a", utcnow(), 10)
-    second = claim(db, job, "run-b", utcnow(), 10)
+    first = claim(db, [], "run-a", utcnow(), 10)
+    second = claim(db, [], "run-b", utcnow(), 10)
     assert len(first) == 10 and len(second) == 10
-    assert not {m.id for m in first} & {m.id for m in second}
-    assert {m.run_key for m in first} == {"run-a"}
-    assert all(m.status is MessageStatus.SENDING for m in first + second)
-    assert len(claim(db, job, "run-c", utcnow(), 10)) == 5
+    assert not {c.id for c in first} & {c.id for c in second}
+    db.expire_all()
+    rows = [db.get(Message, c.id) for c in first + second]
+    assert {m.run_key for m in rows[:10]} == {"run-a"}
+    assert all(m.status is MessageStatus.SENDING for m in rows)
+    assert len(claim(db, [], "run-c", utcnow(), 10)) == 5
 
 
 def test_variante_1_sends_through_the_modem_and_collects_received_sms(app, db, job, wien):

@@ -25,6 +25,7 @@ from webapp.sms.encoding import analyze
 from webapp.sms.transports import classify
 from webapp.sms.transports.base import OutcomeKind, OutgoingSms, TransportUnavailable
 from webapp.sms.transports.websms import WebsmsSettings, WebsmsTransport
+from webapp.sms.transports.window import send_all
 
 A, T, P, U = OutcomeKind.ACCEPTED, OutcomeKind.TRANSIENT, OutcomeKind.PERMANENT, OutcomeKind.UNKNOWN
 TOKEN = "sandbox-token"
@@ -115,7 +116,7 @@ def closed_port() -> int:
 
 
 def stopped(outcome: Any) -> bool:
-    return outcome.kind is T and (outcome.reason or "").startswith("Lauf abgebrochen: ")
+    return outcome.kind is T and (outcome.reason or "").startswith("Nicht versucht: ")
 
 
 # --- happy path ------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def test_sends_the_documented_json_with_bearer_auth(sandbox, make_transport):
         notification_callback_url="http://hooks.example/webhooks/websms/dlr?key=k1",
     )
 
-    [outcome] = transport.send_batch([sms(42, "Termin morgen 9 Uhr")])
+    [outcome] = send_all(transport, [sms(42, "Termin morgen 9 Uhr")])
 
     [record] = sandbox.wait_for(1)
     assert record.body == {
@@ -159,7 +160,7 @@ def test_basic_auth_and_a_minimal_body(sandbox, make_transport):
         access_token=None, username="api@example.at", password="pw-geheim", max_sms_per_message=0
     )
 
-    [outcome] = transport.send_batch([sms(7)])
+    [outcome] = send_all(transport, [sms(7)])
 
     assert outcome.kind is A
     [record] = sandbox.accepted
@@ -176,7 +177,7 @@ def test_basic_auth_and_a_minimal_body(sandbox, make_transport):
 @pytest.mark.parametrize("base", ["{url}/", "{url}/rest", "{url}/rest/"])
 def test_base_url_may_end_in_rest_or_a_slash(sandbox, make_transport, base):
     transport = make_transport(base_url=base.format(url=sandbox.url))
-    assert transport.send_batch([sms()])[0].kind is A
+    assert send_all(transport, [sms()])[0].kind is A
 
 
 @pytest.mark.parametrize(
@@ -200,7 +201,7 @@ def test_base_url_may_end_in_rest_or_a_slash(sandbox, make_transport, base):
 def test_texts_arrive_intact_and_segments_agree(sandbox, make_transport, text, segments):
     transport = make_transport(max_sms_per_message=0)
 
-    [outcome] = transport.send_batch([sms(1, text)])
+    [outcome] = send_all(transport, [sms(1, text)])
 
     [record] = sandbox.accepted
     assert record.text == text
@@ -217,7 +218,7 @@ def test_texts_arrive_intact_and_segments_agree(sandbox, make_transport, text, s
 def test_each_status_code_is_classified_in_one_place(sandbox, make_transport, code):
     sandbox.inject(Fault.status(code, "scripted"))
 
-    [outcome] = make_transport().send_batch([sms(3)])
+    [outcome] = send_all(make_transport(), [sms(3)])
 
     verdict = classify.websms_status(code, "scripted")
     assert (outcome.kind, outcome.fails_run, outcome.reason) == (
@@ -234,7 +235,7 @@ def test_each_status_code_is_classified_in_one_place(sandbox, make_transport, co
 def test_http_statuses(sandbox, make_transport, status):
     sandbox.inject(Fault.http(status))
 
-    [outcome] = make_transport().send_batch([sms()])
+    [outcome] = send_all(make_transport(), [sms()])
 
     verdict = classify.http_status(status)
     assert (outcome.kind, outcome.fails_run) == (verdict.kind, verdict.fails_run)
@@ -244,7 +245,7 @@ def test_http_statuses(sandbox, make_transport, status):
 def test_wrong_token_is_http_401_and_stops_the_run(sandbox, make_transport):
     transport = make_transport(access_token="falsch")
 
-    outcomes = transport.send_batch([sms(i) for i in range(1, 6)])
+    outcomes = send_all(transport, [sms(i) for i in range(1, 6)])
 
     assert outcomes[0].kind is classify.http_status(401).kind  # the message stays queued
     assert outcomes[0].fails_run and outcomes[0].code == "HTTP 401"
@@ -256,7 +257,7 @@ def test_wrong_token_is_http_401_and_stops_the_run(sandbox, make_transport):
 
 def test_wrong_basic_password_is_refused(sandbox, make_transport):
     transport = make_transport(access_token=None, username="api@example.at", password="nein")
-    [outcome] = transport.send_batch([sms()])
+    [outcome] = send_all(transport, [sms()])
     assert outcome.kind is classify.http_status(401).kind
     assert outcome.fails_run and outcome.code == "HTTP 401"
 
@@ -265,13 +266,14 @@ def test_sandbox_validation_reaches_the_transport(sandbox, make_transport):
     sandbox.blacklist("436601111111")
     transport = make_transport(max_sms_per_message=1)
 
-    outcomes = transport.send_batch(
+    outcomes = send_all(
+        transport,
         [
             sms(1, "Hallo", "+4366"),  # too short for an MSISDN
             sms(2, "Hallo", "+436601111111"),  # blacklisted
             sms(3, "a" * 161),  # 2 segments, 1 allowed
             sms(4, "Hallo"),
-        ]
+        ],
     )
 
     assert [(o.kind, o.code, o.fails_run) for o in outcomes] == [
@@ -284,7 +286,7 @@ def test_sandbox_validation_reaches_the_transport(sandbox, make_transport):
 
 
 def test_empty_text_is_4019_naming_the_parameter(make_transport):
-    [outcome] = make_transport().send_batch([sms(1, "")])
+    [outcome] = send_all(make_transport(), [sms(1, "")])
     assert (outcome.code, outcome.fails_run) == ("websms 4019", True)
     assert outcome.kind is classify.websms_status(4019).kind
     assert "messageContent" in outcome.reason
@@ -292,7 +294,7 @@ def test_empty_text_is_4019_naming_the_parameter(make_transport):
 
 def test_invalid_sender_is_4003_and_stops_the_run(sandbox, make_transport):
     transport = make_transport(sender_address="ZwölfZeichen", sender_address_type="alphanumeric")
-    outcomes = transport.send_batch([sms(1), sms(2)])
+    outcomes = send_all(transport, [sms(1), sms(2)])
     assert (outcomes[0].code, outcomes[0].fails_run) == ("websms 4003", True)
     assert stopped(outcomes[1])
     assert len(sandbox.requests) == 1
@@ -300,7 +302,7 @@ def test_invalid_sender_is_4003_and_stops_the_run(sandbox, make_transport):
 
 def test_malformed_json_in_a_200_is_unknown(sandbox, make_transport):
     sandbox.inject(Fault(malformed=True))
-    [outcome] = make_transport().send_batch([sms()])
+    [outcome] = send_all(make_transport(), [sms()])
     assert outcome.kind is U and outcome.provider_ref is None
     assert "angekommen" in outcome.reason
     assert sandbox.requests[0].http_status == 200
@@ -308,42 +310,43 @@ def test_malformed_json_in_a_200_is_unknown(sandbox, make_transport):
 
 def test_dropped_connection_after_sending_is_unknown(sandbox, make_transport):
     sandbox.inject(Fault(drop=True))
-    [outcome] = make_transport().send_batch([sms()])
+    [outcome] = send_all(make_transport(), [sms()])
     assert outcome.kind is U
     assert sandbox.requests[0].http_status is None
 
 
-def test_read_timeout_is_unknown_even_when_websms_took_it(sandbox, make_transport):
+def test_read_timeout_is_unknown_and_the_next_goes_alone_as_a_probe(sandbox, make_transport):
     sandbox.inject(Fault(hang=True, accept=True))  # accepted, but the answer never comes
     transport = make_transport(read_timeout=0.3)
 
     started = time.monotonic()
-    outcomes = transport.send_batch([sms(1), sms(2)])
+    outcomes = send_all(transport, [sms(1), sms(2)])
 
     assert time.monotonic() - started < 3
     assert outcomes[0].kind is U and outcomes[0].code == "websms timeout"
+    assert outcomes[0].halts  # the next one goes alone, as a probe
     # websms has it: resending would send it twice, so it is never retried automatically.
-    assert [r.client_message_id for r in sandbox.accepted] == ["1"]
-    # A provider that does not answer gets no more requests in this run. (The sandbox notes
-    # the unanswered request once the client has given up on it.)
-    assert stopped(outcomes[1])
-    assert len(sandbox.wait_for_requests(1)) == 1
+    assert [r.client_message_id for r in sandbox.accepted] == ["1", "2"]
+    assert outcomes[1].kind is A  # the probe got through: the link works again
 
 
 def test_slow_answer_within_the_timeout_is_fine(sandbox, make_transport):
     sandbox.inject(Fault.slow(0.2))
-    [outcome] = make_transport(read_timeout=2).send_batch([sms()])
+    [outcome] = send_all(make_transport(read_timeout=2), [sms()])
     assert outcome.kind is A
 
 
-def test_connection_refused_is_transient_and_stops_the_batch(make_transport):
+def test_connection_refused_is_transient_and_probed_three_times(make_transport):
     transport = make_transport(base_url=f"http://127.0.0.1:{closed_port()}")
 
-    outcomes = transport.send_batch([sms(1), sms(2), sms(3)])
+    outcomes = send_all(transport, [sms(i) for i in range(1, 6)])
 
     assert outcomes[0].kind is T and outcomes[0].code == "websms connect"
     assert "Verbindung fehlgeschlagen" in outcomes[0].reason
-    assert all(stopped(o) for o in outcomes[1:])
+    # One probe at a time; after three refused connections in a row the rest is not tried.
+    assert [o.code for o in outcomes[:3]] == ["websms connect"] * 3
+    assert all(o.halts for o in outcomes[:3])
+    assert all(stopped(o) for o in outcomes[3:])
 
 
 def test_connect_timeout_is_transient():
@@ -364,7 +367,7 @@ def test_connect_timeout_is_transient():
     try:
         with WebsmsTransport(settings) as transport:
             started = time.monotonic()
-            [outcome] = transport.send_batch([sms()])
+            [outcome] = send_all(transport, [sms()])
             elapsed = time.monotonic() - started
     finally:
         for s in [*fillers, listener]:
@@ -376,7 +379,7 @@ def test_connect_timeout_is_transient():
 def test_unknown_host_is_transient():
     settings = WebsmsSettings(base_url="http://websms-sandbox.invalid", access_token=TOKEN)
     with WebsmsTransport(settings) as transport:
-        [outcome] = transport.send_batch([sms()])
+        [outcome] = send_all(transport, [sms()])
     assert outcome.kind is T and "websms-sandbox.invalid" in outcome.reason
 
 
@@ -389,7 +392,7 @@ def test_fails_run_in_the_middle_stops_what_was_not_sent(make_transport):
         transport = make_transport(base_url=slow_box.url, concurrency=8)
         messages = [sms(i, "Hallo", f"+4366400000{i:02d}") for i in range(50)]
 
-        outcomes = transport.send_batch(messages)
+        outcomes = send_all(transport, messages)
 
         assert [o.message_id for o in outcomes] == list(range(50))
         assert outcomes[10].kind is classify.websms_status(4001).kind
@@ -406,7 +409,7 @@ def test_fails_run_in_the_middle_stops_what_was_not_sent(make_transport):
 
 def test_limit_reached_4013_stops_the_batch_transient(sandbox, make_transport):
     sandbox.inject(Fault.status(4013))
-    outcomes = make_transport().send_batch([sms(1), sms(2), sms(3)])
+    outcomes = send_all(make_transport(), [sms(1), sms(2), sms(3)])
     assert outcomes[0].kind is T and outcomes[0].fails_run
     assert all(stopped(o) for o in outcomes[1:])
 
@@ -415,7 +418,7 @@ def test_errors_of_one_message_do_not_stop_the_batch(sandbox, make_transport):
     sandbox.blacklist("436601111111")
     sandbox.add_rule("436602222222", Fault.http(503))
     numbers = ["+436641234567", "+436601111111", "+436602222222", "+436641234568"]
-    outcomes = make_transport().send_batch([sms(i, "x", n) for i, n in enumerate(numbers)])
+    outcomes = send_all(make_transport(), [sms(i, "x", n) for i, n in enumerate(numbers)])
     assert [o.kind for o in outcomes] == [A, P, T, A]
 
 
@@ -428,7 +431,7 @@ def test_batch_is_concurrent_bounded_and_keeps_the_order(make_transport):
         messages = [sms(i, f"Nachricht {i}", f"+4366400000{i:02d}") for i in range(40)]
 
         started = time.monotonic()
-        outcomes = transport.send_batch(messages)
+        outcomes = send_all(transport, messages)
         elapsed = time.monotonic() - started
 
         assert [o.message_id for o in outcomes] == list(range(40))
@@ -442,7 +445,7 @@ def test_batch_is_concurrent_bounded_and_keeps_the_order(make_transport):
 
 
 def test_empty_batch_sends_nothing(sandbox, make_transport):
-    assert make_transport().send_batch([]) == []
+    assert send_all(make_transport(), []) == []
     assert sandbox.requests == []
 
 
@@ -463,7 +466,7 @@ def test_unusable_settings_make_the_transport_unavailable(
 ):
     transport = make_transport(**overrides)
     with pytest.raises(TransportUnavailable) as raised:
-        transport.send_batch([sms()])
+        send_all(transport, [sms()])
     assert words in raised.value.reason
     assert sandbox.requests == []
 
@@ -472,7 +475,7 @@ def test_closed_transport_is_unavailable(make_transport):
     transport = make_transport()
     transport.close()
     with pytest.raises(TransportUnavailable):
-        transport.send_batch([sms()])
+        send_all(transport, [sms()])
 
 
 def test_secrets_never_reach_the_log_or_a_repr(sandbox, make_transport, caplog):
@@ -482,8 +485,8 @@ def test_secrets_never_reach_the_log_or_a_repr(sandbox, make_transport, caplog):
     basic = make_transport(access_token=None, username="api@example.at", password="pw-geheim")
     sandbox.inject(Fault.http(500))
 
-    bearer.send_batch([sms(1), sms(2)])
-    basic.send_batch([sms(3)])
+    send_all(bearer, [sms(1), sms(2)])
+    send_all(basic, [sms(3)])
 
     basic_value = base64.b64encode(b"api@example.at:pw-geheim").decode()
     for secret in (TOKEN, "pw-geheim", basic_value):
@@ -498,7 +501,7 @@ def test_secrets_never_reach_the_log_or_a_repr(sandbox, make_transport, caplog):
 def test_delivery_report_reaches_the_callback_url(sandbox, make_transport, receiver):
     callback = f"{receiver.url}/webhooks/websms/dlr?key=k1"
     transport = make_transport(notification_callback_url=callback)
-    [outcome] = transport.send_batch([sms(77)])
+    [outcome] = send_all(transport, [sms(77)])
 
     [result] = sandbox.send_delivery_report(outcome.provider_ref, "delivered")
 
@@ -517,7 +520,7 @@ def test_delivery_report_reaches_the_callback_url(sandbox, make_transport, recei
 
 def test_undelivered_report_has_no_delivered_on(sandbox, make_transport, receiver):
     transport = make_transport(notification_callback_url=f"{receiver.url}/dlr")
-    [outcome] = transport.send_batch([sms(5)])
+    [outcome] = send_all(transport, [sms(5)])
     sandbox.send_delivery_report(outcome.provider_ref, "undelivered")
     [(_, report)] = receiver.wait_for(1)
     assert report["deliveryReportMessageStatus"] == "undelivered"
@@ -528,7 +531,7 @@ def test_automatic_delivery_reports(make_transport, receiver):
     with WebsmsSandbox(token=TOKEN, auto_report=True, report_delay=0.05) as box:
         box.report_as("436640000002", "undelivered")
         transport = make_transport(base_url=box.url, notification_callback_url=receiver.url)
-        transport.send_batch([sms(1, "a", "+436640000001"), sms(2, "b", "+436640000002")])
+        send_all(transport, [sms(1, "a", "+436640000001"), sms(2, "b", "+436640000002")])
 
         reports = {p["clientMessageId"]: p for _, p in receiver.wait_for(2)}
 
@@ -542,7 +545,7 @@ def test_test_mode_messages_get_no_automatic_report(make_transport, receiver):
         transport = make_transport(
             base_url=box.url, test_mode=True, notification_callback_url=receiver.url
         )
-        [outcome] = transport.send_batch([sms()])
+        [outcome] = send_all(transport, [sms()])
         assert outcome.kind is A and box.accepted[0].test
         assert box.callbacks == []
 

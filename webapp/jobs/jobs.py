@@ -927,9 +927,9 @@ def _test_websms(settings: Any) -> tuple[bool, str]:
     )
     transport = WebsmsTransport(settings)
     try:
-        outcome = transport.send_batch(
-            [OutgoingSms(message_id=0, recipient=TEST_RECIPIENT, text="Verbindungstest SMS-Modul")]
-        )[0]
+        outcome = transport.send(
+            OutgoingSms(message_id=0, recipient=TEST_RECIPIENT, text="Verbindungstest SMS-Modul")
+        )
     except TransportUnavailable as error:
         return False, error.reason
     finally:

@@ -14,6 +14,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A stored time as aware UTC (SQLite gives naive datetimes back)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class TimestampMixin:
     """Audit times: angelegt am / geändert am."""
 

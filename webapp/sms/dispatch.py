@@ -1,23 +1,38 @@
-"""One run of the job "Service SMS" (SPEC R3–R5, E3, E4; DESIGN.md "Exactly once, nothing lost").
+"""One run of the job "Service SMS" (SPEC R3–R5, E3, E4, E9; DESIGN.md "Exactly once").
 
-Order of work: expire what is older than a week, recover the leases of dead runs, then claim
-due messages in batches, commit "attempt started", hand them to the transport, commit the
-outcomes. A message is only ever handed to a transport by the run that holds its lease, after
-the start of the attempt is committed: a crash leaves it `sending` with `attempt_started_at`,
-and the next run marks it `unknown` instead of sending it again.
+The unit is the SMS. A run expires what is older than a week and recovers the leases of dead
+runs; then it keeps the transport's window full (1 SMS for a modem, the websms concurrency):
+it claims a few due SMS under its lease, commits "attempt started" for an SMS just before it
+hands it to the transport, and commits each outcome as soon as the transport reports it.
+Outcomes that come back together share one commit with the attempt start of the SMS that take
+their slots, so a crash leaves at most the window `sending` with an attempt started: the next
+run marks those `unknown` (they may have reached the provider; never resent automatically) and
+puts every other claimed SMS back to `queued`.
+
+The run beats its heart every few seconds whatever the transport's pace, and no transaction
+stays open while it waits for the modem or websms. It stops claiming when its time budget is
+used (the next run goes on), when the process is asked to stop (SIGTERM), when an outcome says
+the run must stop (`fails_run`) or when the link stays broken; the SMS in flight are finished
+and every SMS claimed but not started goes back to `queued`.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from sqlalchemy import and_, or_, select, update
+from flask_babel import gettext as _
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.jobs.mail import send_mail
+from webapp.jobs.stopping import RunAborted, stop_requested
 from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
 from webapp.models.base import utcnow
 from webapp.sms.inbound import (
@@ -36,13 +51,30 @@ from webapp.sms.transports.base import (
     Transport,
     TransportUnavailable,
 )
+from webapp.sms.transports.window import Finished, Pace, SendWindow
+
+if TYPE_CHECKING:
+    from webapp.jobs.runner import RunContext
+
+logger = logging.getLogger(__name__)
 
 MAX_AGE = timedelta(days=7)  # R4: never send what waited longer than a week
-BATCH_SIZE = 200
+BATCH_SIZE = 200  # the most SMS a run claims at once (SMS_DISPATCH_BATCH)
 BACKOFF_FIRST = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
-# A lease whose run has not beaten its heart for this long belongs to a dead run.
-DEAD_RUN_AFTER = timedelta(minutes=5)
+# A lease whose run has not beaten its heart for this long belongs to a dead run (the runner
+# passes its own figure, derived from JOB_LOCK_SECONDS).
+DEAD_RUN_AFTER = timedelta(minutes=2)
+# A claim holds about this many seconds of sending at the run's pace (at least the window):
+# a modem claims one or two SMS at a time, websms up to SMS_DISPATCH_BATCH.
+CLAIM_SECONDS = 2.0
+# The counters of the run (progress of "Jetzt ausführen") are written at most this often.
+PROGRESS_EVERY = 0.5
+# Delivery reports that overtook the run's commit of "sent" are applied this often.
+SETTLE_EVERY = 1.0
+
+_table = Message.__table__
+_ACTIVE = (MessageStatus.SENDING, MessageStatus.UNKNOWN)
 
 
 @dataclass
@@ -54,12 +86,29 @@ class RunTotals:
     failed: int = 0
     retried: int = 0
     unknown: int = 0
+    handed_back: int = 0  # claimed, never started, back to `queued` at the end
+    budget_used: bool = False  # stopped claiming because the time budget was used
+    stopped: bool = False  # stopped because the process was asked to (SIGTERM)
 
 
-def _scope(job: Job):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Claimed:
+    """What a run needs of a claimed SMS (plain values: no ORM object per SMS)."""
+
+    id: int
+    recipient_raw: str
+    recipient: str | None
+    text: str
+    attempts: int  # before this attempt
+
+
+def _scope(mandant_ids: Sequence[int]) -> Any:
     """The job's Mandanten: none chosen means all of them."""
-    ids = [m.id for m in job.mandanten]
-    return Message.mandant_id.in_(ids) if ids else True
+    return Message.mandant_id.in_(mandant_ids) if mandant_ids else True
+
+
+def _mandant_ids(job: Job) -> list[int]:
+    return [m.id for m in job.mandanten]
 
 
 def expire_old(session: Session, job: Job, now: datetime) -> int:
@@ -69,7 +118,7 @@ def expire_old(session: Session, job: Job, now: datetime) -> int:
         .where(
             Message.status == MessageStatus.QUEUED,
             Message.created_at < now - MAX_AGE,
-            _scope(job),
+            _scope(_mandant_ids(job)),
         )
         .values(
             status=MessageStatus.EXPIRED,
@@ -82,11 +131,15 @@ def expire_old(session: Session, job: Job, now: datetime) -> int:
     return result.rowcount or 0
 
 
-def recover_dead_leases(session: Session, own_run_key: str, now: datetime) -> tuple[int, list[int]]:
+def recover_dead_leases(
+    session: Session, own_run_key: str, now: datetime, dead_after: timedelta = DEAD_RUN_AFTER
+) -> tuple[int, list[int]]:
     """Leases of runs that died: never-started attempts go back to `queued`, started ones
-    become `unknown` (they may have reached the provider; never resent automatically)."""
+    become `unknown` (they may have reached the provider; never resent automatically). The
+    unknown ones keep the dead run's key: should that run still be alive after all, its
+    outcome still lands."""
     alive = select(JobRun.run_key).where(
-        JobRun.status == RunStatus.RUNNING, JobRun.heartbeat_at >= now - DEAD_RUN_AFTER
+        JobRun.status == RunStatus.RUNNING, JobRun.heartbeat_at >= now - dead_after
     )
     orphaned = and_(
         Message.status == MessageStatus.SENDING,
@@ -99,28 +152,45 @@ def recover_dead_leases(session: Session, own_run_key: str, now: datetime) -> tu
         .values(status=MessageStatus.QUEUED, run_key=None, claimed_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
-    unknown_ids = list(
-        session.scalars(select(Message.id).where(orphaned, Message.attempt_started_at.is_not(None)))
-    )
-    if unknown_ids:
-        session.execute(
+    unknown_ids = sorted(
+        session.scalars(
             update(Message)
-            .where(Message.id.in_(unknown_ids))
+            .where(orphaned, Message.attempt_started_at.is_not(None))
             .values(
                 status=MessageStatus.UNKNOWN,
                 reason="Der Versand wurde unterbrochen (Absturz oder Zeitüberschreitung); die "
                 "SMS kann angekommen sein. Bitte prüfen und bei Bedarf erneut versenden.",
-                run_key=None,
                 updated_at=now,
             )
+            .returning(Message.id)
             .execution_options(synchronize_session=False)
         )
+    )
     session.commit()
     return back or 0, unknown_ids
 
 
-def claim(session: Session, job: Job, run_key: str, now: datetime, limit: int) -> list[Message]:
-    """Take up to `limit` due messages under this run's lease (committed).
+def count_due(session: Session, mandant_ids: Sequence[int], now: datetime) -> int:
+    """How many SMS a run would send now (the total of its progress)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.status == MessageStatus.QUEUED,
+                or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                Message.created_at >= now - MAX_AGE,
+                _scope(mandant_ids),
+            )
+        )
+        or 0
+    )
+
+
+def claim(
+    session: Session, mandant_ids: Sequence[int], run_key: str, now: datetime, limit: int
+) -> list[Claimed]:
+    """Take up to `limit` due messages under this run's lease (committed), oldest first.
 
     One UPDATE of rows still `queued`: on PostgreSQL from a CTE that skips rows other runs have
     locked (FOR UPDATE SKIP LOCKED); on SQLite the statement is one write transaction.
@@ -131,7 +201,7 @@ def claim(session: Session, job: Job, run_key: str, now: datetime, limit: int) -
             Message.status == MessageStatus.QUEUED,
             or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
             Message.created_at >= now - MAX_AGE,
-            _scope(job),
+            _scope(mandant_ids),
         )
         .order_by(Message.id)
         .limit(limit)
@@ -152,107 +222,457 @@ def claim(session: Session, job: Job, run_key: str, now: datetime, limit: int) -
             .where(Message.id.in_(due.scalar_subquery()), Message.status == MessageStatus.QUEUED)
             .values(**claiming)
         )
-    claimed = list(
-        session.scalars(
-            statement.returning(Message.id).execution_options(synchronize_session=False)
-        )
-    )
+    rows = session.execute(
+        statement.returning(
+            Message.id, Message.recipient_raw, Message.recipient, Message.text, Message.attempts
+        ).execution_options(synchronize_session=False)
+    ).all()
     session.commit()
-    if not claimed:
-        return []
-    return list(
-        session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id))
-    )
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
 def _backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
 
 
-def record(session: Session, message: Message, outcome: Outcome, now: datetime) -> None:
-    """Apply one outcome to its message and release the lease."""
-    message.run_key = None
-    if outcome.kind is OutcomeKind.ACCEPTED:
-        message.status = MessageStatus.SENT
-        message.provider_ref = outcome.provider_ref
-        message.sent_at = now
-        message.reason = None
-        message.error_code = None
-        if outcome.segments:
-            message.segments = outcome.segments
-    elif outcome.kind is OutcomeKind.TRANSIENT:
-        message.status = MessageStatus.QUEUED
-        message.next_attempt_at = now + _backoff(message.attempts)
-        message.attempt_started_at = None
-        message.reason = outcome.reason
-        message.error_code = outcome.code
-    elif outcome.kind is OutcomeKind.PERMANENT:
-        message.status = MessageStatus.FAILED
-        message.reason = outcome.reason
-        message.error_code = outcome.code
-    else:
-        message.status = MessageStatus.UNKNOWN
-        message.reason = outcome.reason
-        message.error_code = outcome.code
+def _owned(run_key: str, statuses: Sequence[MessageStatus] = _ACTIVE) -> Any:
+    """The row `b_id`, still under this run's lease: nothing is ever written over another
+    run's SMS (a run declared dead that lives on only finishes its own)."""
+    # OR of equalities, not IN: executemany takes no expanding parameters.
+    return and_(
+        _table.c.id == bindparam("b_id"),
+        _table.c.run_key == run_key,
+        or_(*(_table.c.status == status for status in statuses)),
+    )
 
 
-def send_claimed(
-    session: Session,
-    transport: Transport,
-    messages: Sequence[Message],
-    now: datetime,
-    default_region: str,
-    totals: RunTotals,
-) -> list[Outcome]:
-    """Check numbers again, commit the attempt start, send, commit the outcomes."""
-    sendable: list[Message] = []
-    prefixes = active_prefixes(session)  # once per batch
-    for message in messages:
-        parsed = check_number(session, message.recipient_raw, default_region, prefixes)
-        if not parsed.ok:  # table 93001 changed since it was queued: no provider contact
-            message.status = MessageStatus.FAILED
-            message.reason = parsed.reason
-            message.error_code = str(parsed.problem)
-            message.error_notification_due = True
-            message.run_key = None
-            totals.failed += 1
-            continue
-        message.attempts += 1
-        message.attempt_started_at = now
-        sendable.append(message)
-    session.commit()  # "attempt started" is durable before anything leaves the building
-    if not sendable:
-        return []
-    try:
-        outcomes = transport.send_batch(
-            [OutgoingSms(m.id, m.recipient or "", m.text) for m in sendable]
-        )
-    except TransportUnavailable:
-        # Nothing was tried (the contract of TransportUnavailable): hand them back untouched.
-        for message in sendable:
-            message.status = MessageStatus.QUEUED
-            message.attempts -= 1
-            message.attempt_started_at = None
-            message.run_key = None
-        session.commit()
-        raise
-    by_id = {o.message_id: o for o in outcomes}
-    done = utcnow()
-    for message in sendable:
-        outcome = by_id.get(message.id) or Outcome(
-            message.id, OutcomeKind.UNKNOWN, reason="Der Transport meldete kein Ergebnis."
-        )
-        record(session, message, outcome, done)
+class Writes:
+    """The outcomes recorded since the last commit, written with one statement per kind."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.retry: list[dict[str, Any]] = []
+        self.failed: list[dict[str, Any]] = []
+        self.unknown: list[dict[str, Any]] = []
+        self.untried: list[dict[str, Any]] = []  # attempt started, but certainly not sent
+        self.refused: list[dict[str, Any]] = []  # number refused before any attempt
+
+    def __bool__(self) -> bool:
+        return any((self.sent, self.retry, self.failed, self.unknown, self.untried, self.refused))
+
+    def add(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
+        """Stage the outcome of one attempt (`claimed.attempts` + 1 is this attempt)."""
+        row = {"b_id": claimed.id, "b_at": now, "b_reason": outcome.reason, "b_code": outcome.code}
         if outcome.kind is OutcomeKind.ACCEPTED:
-            totals.sent += 1
+            row.update(b_ref=outcome.provider_ref, b_segments=outcome.segments)
+            self.sent.append(row)
         elif outcome.kind is OutcomeKind.TRANSIENT:
-            totals.retried += 1
+            row["b_next"] = now + _backoff(claimed.attempts + 1)
+            self.retry.append(row)
         elif outcome.kind is OutcomeKind.PERMANENT:
-            totals.failed += 1
+            self.failed.append(row)
         else:
-            totals.unknown += 1
+            self.unknown.append(row)
+
+    def add_untried(self, claimed: Claimed, reason: str, code: str | None, now: datetime) -> None:
+        self.untried.append({"b_id": claimed.id, "b_at": now, "b_reason": reason, "b_code": code})
+
+    def add_refused(self, claimed: Claimed, reason: str, code: str, now: datetime) -> None:
+        self.refused.append({"b_id": claimed.id, "b_at": now, "b_reason": reason, "b_code": code})
+
+    def execute(self, session: Session, run_key: str) -> None:
+        """Run the staged statements in the session's transaction (the caller commits)."""
+        t = _table
+        at, reason, code = bindparam("b_at"), bindparam("b_reason"), bindparam("b_code")
+        statements = (
+            (
+                self.sent,
+                update(t)
+                .where(_owned(run_key))
+                .values(
+                    status=MessageStatus.SENT,
+                    provider_ref=bindparam("b_ref"),
+                    segments=func.coalesce(bindparam("b_segments"), t.c.segments),
+                    sent_at=at,
+                    reason=None,
+                    error_code=None,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.retry,
+                update(t)
+                .where(_owned(run_key))
+                .values(
+                    status=MessageStatus.QUEUED,
+                    next_attempt_at=bindparam("b_next"),
+                    attempt_started_at=None,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    claimed_at=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.failed,
+                update(t)
+                .where(_owned(run_key))
+                .values(
+                    status=MessageStatus.FAILED,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.unknown,
+                update(t)
+                .where(_owned(run_key))
+                .values(
+                    status=MessageStatus.UNKNOWN,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.untried,
+                update(t)
+                .where(_owned(run_key))
+                .values(
+                    status=MessageStatus.QUEUED,
+                    attempts=t.c.attempts - 1,
+                    attempt_started_at=None,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    claimed_at=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.refused,
+                update(t)
+                .where(_owned(run_key, (MessageStatus.SENDING,)))
+                .values(
+                    status=MessageStatus.FAILED,
+                    reason=reason,
+                    error_code=code,
+                    error_notification_due=True,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+        )
+        for rows, statement in statements:
+            if rows:
+                session.execute(statement, rows, execution_options={"synchronize_session": False})
+                rows.clear()
+
+
+def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> set[int]:
+    """Mark the attempt of `ids` as started (in the caller's transaction); the ids this run
+    may hand to the transport once it is committed."""
+    if not ids:
+        return set()
+    started = session.scalars(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.run_key == run_key,
+            Message.status == MessageStatus.SENDING,
+            Message.attempt_started_at.is_(None),
+        )
+        .values(attempts=Message.attempts + 1, attempt_started_at=now, updated_at=now)
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(started)
+
+
+def hand_back(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> int:
+    """Claimed SMS whose attempt never started go back to `queued` (committed)."""
+    if not ids:
+        return 0
+    count = session.execute(
+        update(Message)
+        .where(
+            Message.id.in_(ids),
+            Message.run_key == run_key,
+            Message.status == MessageStatus.SENDING,
+            Message.attempt_started_at.is_(None),
+        )
+        .values(status=MessageStatus.QUEUED, run_key=None, claimed_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     session.commit()
-    return outcomes
+    return count or 0
+
+
+class SendRun:
+    """The sending part of one run: claims, keeps the window full, records outcomes."""
+
+    def __init__(self, ctx: RunContext, transport: Transport, totals: RunTotals) -> None:
+        app = ctx.app
+        self.ctx = ctx
+        self.session: Session = ctx.session
+        self.transport = transport
+        self.totals = totals
+        self.run_id: int = ctx.run.id
+        self.run_key: str = ctx.run.run_key
+        self.mandant_ids = _mandant_ids(ctx.job)
+        self.region: str = app.config["DEFAULT_PHONE_REGION"]
+        self.max_claim: int = max(1, int(app.config.get("SMS_DISPATCH_BATCH", BATCH_SIZE)))
+        self.heartbeat_every = ctx.heartbeat_seconds
+        budget = ctx.budget_seconds
+        self.started = time.monotonic()
+        self.deadline = self.started + budget if budget > 0 else None
+        self.window = SendWindow(transport)
+        self.claimed: deque[Claimed] = deque()
+        self.in_flight: dict[int, Claimed] = {}
+        self.writes = Writes()
+        self.sent_ids: list[int] = []  # for settle_early_reports
+        self.log_lines: list[tuple[str, str]] = []
+        self.prefixes: list[str] = []
+        self.queue_empty = False
+        self.stop_reason: str | None = None  # why no more SMS are handed over
+        self.failure: str | None = None  # the run fails with this reason
+        self.unavailable: TransportUnavailable | None = None
+        self.lock_lost = False
+        self.pace = Pace(self.window.size)
+        self.any_answer = False
+        self.total = 0
+        self.done = 0
+        now = time.monotonic()
+        self.next_heartbeat = now + self.heartbeat_every
+        self.next_progress = now
+        self.next_settle = now + SETTLE_EVERY
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        session = self.session
+        self.total = count_due(session, self.mandant_ids, utcnow())
+        self._write_progress(force=True)
+        session.commit()
+        failed = True
+        try:
+            while True:
+                self._check_stop()
+                self._hand_over()
+                if self.window.in_flight == 0 and (
+                    self.stop_reason is not None or (self.queue_empty and not self.claimed)
+                ):
+                    break
+                self._collect()
+                self._beat_if_due()
+            failed = False
+        finally:
+            self._finish(failed)
+
+    def _check_stop(self) -> None:
+        if self.stop_reason is not None:
+            return
+        if stop_requested():
+            self.totals.stopped = True
+            self._stop(_("Der Lauf wurde angehalten (Stopp-Signal, z. B. Neustart des Workers)."))
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            self.totals.budget_used = True
+            self._stop(
+                _("Das Zeitbudget des Laufs ist aufgebraucht; der nächste Lauf sendet weiter.")
+            )
+
+    def _stop(self, reason: str, failure: bool = False) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if failure and self.failure is None:
+            self.failure = reason
+
+    def _room(self) -> int:
+        return 0 if self.stop_reason is not None else self.pace.room(self.window.in_flight)
+
+    def _claim_size(self) -> int:
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 and self.done else 0.0
+        return max(self.window.size, min(self.max_claim, int(rate * CLAIM_SECONDS)))
+
+    def _hand_over(self) -> None:
+        """Commit what came back together with the attempt start of the SMS that fill the free
+        slots, then hand those to the transport."""
+        session = self.session
+        room = self._room()
+        if room > 0 and len(self.claimed) < room and not self.queue_empty:
+            self._flush()  # a claim is a transaction of its own
+            more = claim(session, self.mandant_ids, self.run_key, utcnow(), self._claim_size())
+            if not more:
+                self.queue_empty = True
+            self.claimed.extend(more)
+            if len(more):
+                self.prefixes = active_prefixes(session)  # table 93001 may have changed
+                session.commit()
+            claimed_so_far = self.done + len(self.in_flight) + len(self.claimed)
+            if claimed_so_far > self.total:
+                self.total = claimed_so_far  # queued meanwhile
+        now = utcnow()
+        chosen: list[Claimed] = []
+        while room > 0 and self.claimed:
+            candidate = self.claimed.popleft()
+            problem = self._number_problem(candidate)
+            if problem is not None:
+                self.writes.add_refused(candidate, *problem, now)
+                self.totals.failed += 1
+                self.done += 1
+                continue
+            chosen.append(candidate)
+            room -= 1
+        started = start_attempts(session, self.run_key, [c.id for c in chosen], now)
+        self._flush()
+        for candidate in chosen:
+            if candidate.id not in started:
+                continue  # no longer ours (our run was declared dead meanwhile): never send
+            self.in_flight[candidate.id] = candidate
+            self.window.submit(OutgoingSms(candidate.id, candidate.recipient or "", candidate.text))
+
+    def _number_problem(self, claimed: Claimed) -> tuple[str, str] | None:
+        """Why the number may not be sent to now (table 93001 changed since it was queued)."""
+        digits = (claimed.recipient or "").removeprefix("+")
+        if digits and any(digits.startswith(prefix) for prefix in self.prefixes):
+            return None
+        parsed = check_number(self.session, claimed.recipient_raw, self.region, self.prefixes)
+        if parsed.ok:
+            return None
+        return parsed.reason or "", str(parsed.problem)
+
+    def _collect(self) -> None:
+        """Wait for outcomes until the next heartbeat is due (or a probe may go out)."""
+        until = self.next_heartbeat
+        if self.pace.probing and self.window.in_flight == 0 and self.stop_reason is None:
+            until = min(until, self.pace.not_before)
+        timeout = max(0.0, until - time.monotonic())
+        if self.window.in_flight == 0:
+            if timeout > 0:
+                time.sleep(min(timeout, 0.5))  # pausing before a probe: keep beating
+            return
+        now = utcnow()
+        for finished in self.window.collect(timeout):
+            self._record(finished, now)
+
+    def _record(self, finished: Finished, now: datetime) -> None:
+        claimed = self.in_flight.pop(finished.sms.message_id)
+        error = finished.unavailable
+        if error is not None:  # certainly not sent: back to the queue as it was
+            reason = _("Nicht versucht: %(reason)s", reason=error.reason)
+            self.writes.add_untried(claimed, reason, getattr(error, "code", None), now)
+            self.totals.handed_back += 1
+            if error.fails_run:
+                self.unavailable = error
+                self._stop(error.reason, failure=True)
+            elif not self.any_answer:
+                self.unavailable = error  # unusable from the start: fail fast, as a whole
+                self._stop(error.reason, failure=True)
+            else:
+                self._halted(error.reason)
+            return
+        outcome = finished.outcome
+        assert outcome is not None
+        self.done += 1
+        self.any_answer = True
+        self.writes.add(claimed, outcome, now)
+        kind = outcome.kind
+        if kind is OutcomeKind.ACCEPTED:
+            self.totals.sent += 1
+            self.sent_ids.append(claimed.id)
+        elif kind is OutcomeKind.TRANSIENT:
+            self.totals.retried += 1
+        elif kind is OutcomeKind.PERMANENT:
+            self.totals.failed += 1
+            self.log_lines.append(("warning", f"SMS {claimed.id}: {outcome.reason}"))
+        else:
+            self.totals.unknown += 1
+            self.log_lines.append(("error", f"SMS {claimed.id}: {outcome.reason}"))
+        if outcome.fails_run:
+            self._stop(outcome.reason or "", failure=True)
+        elif outcome.halts:
+            self._halted(outcome.reason or "")
+        else:
+            self.pace.answered()
+
+    def _halted(self, reason: str) -> None:
+        """The link looks broken: the next SMS goes alone after a pause; stop after a few."""
+        if self.pace.halted():
+            self._stop(reason, failure=True)
+
+    def _flush(self) -> None:
+        """Write the staged outcomes, the log lines and the progress; commit."""
+        session = self.session
+        if self.writes:
+            self.writes.execute(session, self.run_key)
+        for level, line in self.log_lines:
+            getattr(self.ctx.log, level)(line)
+        self.log_lines.clear()
+        self._write_progress()
+        session.commit()
+        if self.sent_ids and time.monotonic() >= self.next_settle:
+            self._settle()
+
+    def _settle(self) -> None:
+        settle_early_reports(self.session, self.sent_ids)
+        self.sent_ids = []
+        self.next_settle = time.monotonic() + SETTLE_EVERY
+
+    def _write_progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self.next_progress:
+            return
+        self.next_progress = now + PROGRESS_EVERY
+        t = self.totals
+        self.session.execute(
+            update(JobRun)
+            .where(JobRun.id == self.run_id)
+            .values(total=self.total, sent=t.sent, failed=t.failed, retried=t.retried)
+            .execution_options(synchronize_session=False)
+        )
+
+    def _beat_if_due(self) -> None:
+        now = time.monotonic()
+        if now < self.next_heartbeat:
+            return
+        self.next_heartbeat = now + self.heartbeat_every
+        if self.ctx.heartbeat() is False:
+            self.lock_lost = True
+            self._stop(
+                _("Die Sperre des Jobs ging verloren: ein anderer Lauf sendet; dieser hört auf.")
+            )
+        self._flush()
+
+    def _finish(self, failed: bool) -> None:
+        """Let the SMS in flight finish and record them; hand back what was not started.
+        After an error (`failed`: the database may be gone) only the hand-back is tried: the
+        next run recovers whatever this one could not record."""
+        try:
+            if failed:
+                self.session.rollback()
+            else:
+                while self.window.in_flight:
+                    self._collect()
+                    self._beat_if_due()
+                self.next_progress = 0.0  # the final counts
+                self._flush()
+                if self.sent_ids:
+                    self._settle()
+            left = [c.id for c in self.claimed]
+            self.claimed.clear()
+            self.totals.handed_back += hand_back(self.session, self.run_key, left, utcnow())
+        except Exception:
+            if not failed:
+                raise
+            logger.exception("run %s: could not hand back its claimed SMS", self.run_key)
+        finally:
+            self.window.close()
 
 
 def notify_number_problems(app: Flask, session: Session, now: datetime) -> int:
@@ -381,54 +801,29 @@ def open_transport(app: Flask, job: Job) -> Transport:
     return WebsmsTransport(settings)
 
 
-def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # type: ignore[no-untyped-def]
+def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunTotals:
     """The job function of "Service SMS" (registered in webapp.jobs.registry)."""
     session, job, run, log, app = ctx.session, ctx.job, ctx.run, ctx.log, ctx.app
     region = app.config["DEFAULT_PHONE_REGION"]
-    batch_size = app.config.get("SMS_DISPATCH_BATCH", BATCH_SIZE)
+    dead_after = ctx.dead_after
     totals = RunTotals()
     now = utcnow()
     totals.expired = expire_old(session, job, now)
     if totals.expired:
         log.warning(f"{totals.expired} SMS älter als eine Woche: als „Abgelaufen“ markiert.")
     totals.recovered_queued, totals.recovered_unknown = recover_dead_leases(
-        session, run.run_key, now
+        session, run.run_key, now, dead_after
     )
     if totals.recovered_unknown:
-        ids = ", ".join(str(i) for i in totals.recovered_unknown)
-        log.error(f"Versand unterbrochen, Ergebnis unklar: SMS {ids}.")
-        send_mail(
-            app,
-            job.failure_email,
-            f"SMS-Modul: {len(totals.recovered_unknown)} SMS mit unklarem Ergebnis",
-            "Ein Lauf wurde während des Versands unterbrochen. Diese SMS können angekommen "
-            f"sein und werden nicht automatisch erneut versendet: {ids}.\n",
-        )
+        report_unknown(app, job, log, totals.recovered_unknown)
+    session.commit()
     transport = transport or open_transport(app, job)
-    stop_reason: str | None = None
+    sender = SendRun(ctx, transport, totals)
     try:
-        while stop_reason is None:
-            batch = claim(session, job, run.run_key, utcnow(), batch_size)
-            if not batch:
-                break
-            run.total += len(batch)
-            outcomes = send_claimed(session, transport, batch, utcnow(), region, totals)
-            settle_early_reports(
-                session, [o.message_id for o in outcomes if o.kind is OutcomeKind.ACCEPTED]
-            )
-            for outcome in outcomes:
-                if outcome.kind is OutcomeKind.PERMANENT:
-                    log.warning(f"SMS {outcome.message_id}: {outcome.reason}")
-                elif outcome.kind is OutcomeKind.UNKNOWN:
-                    log.error(f"SMS {outcome.message_id}: {outcome.reason}")
-                if outcome.fails_run:
-                    stop_reason = outcome.reason
-            run.sent, run.failed, run.retried = totals.sent, totals.failed, totals.retried
-            ctx.heartbeat()
-            session.commit()
-        if stop_reason is None and receives(job):
-            collect_received(session, transport, log, region)
-        if stop_reason is None:
+        sender.run()
+        if sender.stop_reason is None or totals.budget_used:
+            if receives(job):
+                collect_received(session, transport, log, region)
             collect_status_reports(session, job, transport, log, region)
     except TransportUnavailable as error:
         if getattr(error, "pin_rejected", False):
@@ -436,13 +831,46 @@ def run_service_sms(ctx, transport: Transport | None = None) -> RunTotals:  # ty
         raise
     finally:
         transport.close()
-    forward_pending(app, session, job, log)
-    notify_number_problems(app, session, utcnow())
+    if sender.unavailable is not None and getattr(sender.unavailable, "pin_rejected", False):
+        remember_rejected_pin(session, job)
+    if not totals.stopped:
+        forward_pending(app, session, job, log)
+        notify_number_problems(app, session, utcnow())
+    _log_end(session, job, log, totals, sender)
+    session.commit()
+    if sender.unavailable is not None:
+        raise sender.unavailable
+    if sender.failure is not None:
+        raise TransportUnavailable(sender.failure)
+    if sender.lock_lost:
+        raise RunAborted(sender.stop_reason or "")
+    return totals
+
+
+def report_unknown(app: Flask, job: Job, log: Any, ids: Sequence[int]) -> None:
+    """Errorlog line and e-mail to "Email an bei Fehler" for SMS a dead run left unclear."""
+    listed = ", ".join(str(i) for i in ids)
+    log.error(f"Versand unterbrochen, Ergebnis unklar: SMS {listed}.")
+    send_mail(
+        app,
+        job.failure_email,
+        f"SMS-Modul: {len(ids)} SMS mit unklarem Ergebnis",
+        "Ein Lauf wurde während des Versands unterbrochen. Diese SMS können angekommen "
+        f"sein und werden nicht automatisch erneut versendet: {listed}.\n",
+    )
+
+
+def _log_end(session: Session, job: Job, log: Any, totals: RunTotals, sender: SendRun) -> None:
+    if totals.handed_back:
+        log.info(
+            f"{totals.handed_back} SMS nicht versucht und zurück in die Warteschlange gestellt."
+        )
+    if totals.budget_used and count_due(session, sender.mandant_ids, utcnow()):
+        job.next_run_at = utcnow()  # the next tick goes on at once, whatever the Zeitplan says
+        log.info(str(sender.stop_reason))
+    elif totals.stopped:
+        log.warning(str(sender.stop_reason))
     log.info(
         f"Lauf beendet: {totals.sent} versendet, {totals.failed} Fehler, "
         f"{totals.retried} später erneut, {totals.unknown} unklar."
     )
-    session.commit()
-    if stop_reason:
-        raise TransportUnavailable(stop_reason)
-    return totals

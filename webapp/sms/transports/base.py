@@ -1,14 +1,14 @@
-"""The contract every transport keeps: a batch in, one outcome per message out.
+"""The contract every transport keeps: one SMS in, its outcome out, `window` of them at once.
 
-The send job (webapp.sms.dispatch) hands a transport the messages it claimed and records what
-comes back; it never looks at provider details. What an error code means is decided in one
-place, webapp.sms.transports.classify.
+The send job (webapp.sms.dispatch) hands a transport one SMS at a time, at most `window` in
+flight (webapp.sms.transports.window runs them), and records each outcome as it comes back; it
+never looks at provider details. What an error code means is decided in one place,
+webapp.sms.transports.classify.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +41,9 @@ class Outcome:
     reason: str | None = None  # German, shown in the list
     # The whole run must stop (wrong credentials, SIM PIN wrong): later messages would fail too.
     fails_run: bool = False
+    # The provider or the link looks broken (no connection, no answer): send the next SMS
+    # alone, as a probe, before the window opens again.
+    halts: bool = False
 
     @property
     def ok(self) -> bool:
@@ -69,10 +72,13 @@ class Transport(Protocol):
     """A way to send SMS. Implementations: ModemTransport, WebsmsTransport."""
 
     name: str
+    # How many SMS may be in flight at once: 1 for a modem, the concurrency for websms.
+    window: int
 
-    def send_batch(self, messages: Sequence[OutgoingSms]) -> list[Outcome]:
-        """Send `messages`; one outcome per message, in the same order. Never raises for a
-        message's failure; raises TransportUnavailable only when nothing could be tried."""
+    def send(self, sms: OutgoingSms) -> Outcome:
+        """Send one SMS and return what became of it. Called from up to `window` threads at
+        once. Never raises for the message's failure; raises TransportUnavailable only when
+        the SMS was certainly not handed to the provider."""
         ...
 
     def close(self) -> None:
@@ -81,9 +87,15 @@ class Transport(Protocol):
 
 
 class TransportUnavailable(Exception):
-    """Nothing could be sent at all (modem unreachable, configuration missing): the run fails,
-    every message stays queued. `reason` is German, for the Errorlog and the failure e-mail."""
+    """The SMS in hand was certainly not sent (modem unreachable, configuration missing): it goes
+    back to the queue untouched. `fails_run`: no other SMS can work either (settings, SIM), the
+    run stops at once. `reason` is German, for the Errorlog and the failure e-mail."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, fails_run: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self._fails_run = fails_run
+
+    @property
+    def fails_run(self) -> bool:
+        return self._fails_run

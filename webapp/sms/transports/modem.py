@@ -5,9 +5,10 @@ mode: the NPort does the serial settings itself), `rfc2217://host:port` (setting
 server) or a local device such as `/dev/ttyUSB0`. Everything is sent in PDU mode (AT+CMGF=0) with
 the PDUs of `webapp.sms.encoding.build_submit_pdus`; facts in `reference/gsm-modem.md`.
 
-What the send job can rely on (base.py): one outcome per message; `TransportUnavailable` only
-when nothing could be tried. A message is `UNKNOWN` as soon as the modem may have sent any part
-of it (Ctrl-Z written, a part accepted) and the answer did not say so; a message of which
+What the send job can rely on (base.py): one outcome per SMS, one SMS at a time (`window` 1);
+`TransportUnavailable` only when nothing could be tried. A message is `UNKNOWN` as soon as the
+modem may have sent any part of it (Ctrl-Z written, a part accepted) and the answer did not say
+so; a message of which
 nothing left the building is retried once on a fresh connection (dropped TCP link, hung modem)
 and otherwise `TRANSIENT`. Error codes are classified only in classify.py.
 
@@ -28,7 +29,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -599,6 +600,7 @@ class ModemTransport:
     """Variante 1. One connection at a time; opened on first use, kept until `close`."""
 
     name = "modem"
+    window = 1  # one serial line: one SMS at a time
 
     def __init__(
         self,
@@ -853,33 +855,12 @@ class ModemTransport:
 
     # sending
 
-    def send_batch(self, messages: Sequence[OutgoingSms]) -> list[Outcome]:
+    def send(self, sms: OutgoingSms) -> Outcome:
+        """One SMS (all its parts). ModemUnavailable (a TransportUnavailable) when it was not
+        handed to the modem: unreachable after one reconnect, SIM not ready, PIN refused."""
         with self._lock:
-            if not messages:
-                return []
-            self._ready()  # ModemUnavailable (a TransportUnavailable): nothing tried
-            outcomes: list[Outcome] = []
-            stop: ModemUnavailable | None = None
-            for sms in messages:
-                if stop is not None:
-                    outcomes.append(
-                        Outcome(
-                            message_id=sms.message_id,
-                            kind=OutcomeKind.TRANSIENT,
-                            code=stop.code,
-                            reason=str(_l("Nicht versucht: %(r)s", r=stop.reason)),
-                        )
-                    )
-                    continue
-                try:
-                    outcome = self._send_message(sms)
-                except ModemUnavailable as exc:
-                    stop = exc
-                    outcome = exc.outcome(sms.message_id)
-                outcomes.append(outcome)
-                if stop is None and outcome.fails_run:
-                    stop = ModemUnavailable(outcome.reason or "", None, outcome.code)
-            return outcomes
+            self._ready()
+            return self._send_message(sms)
 
     def _next_reference(self) -> int:
         self._reference = (self._reference + 1) % 256
@@ -919,7 +900,13 @@ class ModemTransport:
         total = len(pdus)
         references: list[int | None] = []
 
-        def finish(kind: OutcomeKind, code: str | None, reason: str | None, fails_run=False):
+        def finish(
+            kind: OutcomeKind,
+            code: str | None,
+            reason: str | None,
+            fails_run: bool = False,
+            halts: bool = False,
+        ) -> Outcome:
             return Outcome(
                 message_id=sms.message_id,
                 kind=kind,
@@ -928,6 +915,7 @@ class ModemTransport:
                 code=code,
                 reason=reason,
                 fails_run=fails_run,
+                halts=halts,
             )
 
         def unknown(detail: str, code: str) -> Outcome:
@@ -936,7 +924,8 @@ class ModemTransport:
                     _l("Teil %(n)d von %(t)d: %(d)s", n=len(references) + 1, t=total, d=detail)
                 )
             verdict = outcome_unknown(detail)
-            return finish(verdict.kind, code, verdict.reason)
+            # No answer or a lost link: the next SMS goes out only as a probe.
+            return finish(verdict.kind, code, verdict.reason, halts=True)
 
         for pdu in pdus:
             command = f"AT+CMGS={pdu.tpdu_length}"

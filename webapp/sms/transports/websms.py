@@ -2,18 +2,18 @@
 
 One `POST {base_url}/rest/smsmessaging/text` per message, so each message gets its own
 transferId and its own outcome; `clientMessageId` is our message id, so delivery reports map
-back even without the transferId. A batch goes out over one pooled `requests.Session`, at most
-`concurrency` requests at a time, and the outcomes come back in input order.
+back even without the transferId. Messages go out over one pooled `requests.Session`; the
+window (`concurrency`, default 8) is how many requests the send run keeps in flight at once
+(webapp.sms.transports.window).
 
 What a status code or an HTTP status means is decided in classify.py; this module only tells
 apart *when* something went wrong: before anything was sent (retry later) or after the request
 may have reached websms (unknown: never resent automatically, SPEC E4).
 
-A batch stops early when an outcome says every further message would fail the same way
-(`fails_run`: credentials, account, sender) or when websms cannot be reached or does not
-answer: the messages not yet sent come back TRANSIENT ("Lauf abgebrochen: …") and nothing else
-is sent. The first message of a batch goes out alone, so wrong credentials or a dead endpoint
-cost one request, not `concurrency` of them.
+An outcome says when every further message would fail the same way (`fails_run`: credentials,
+account, sender) or when websms cannot be reached or does not answer (`halts`): the run then
+sends nothing more, or only one message as a probe. The first message of a run goes out alone,
+so wrong credentials or a dead endpoint cost one request, not `concurrency` of them.
 
 Secrets (token, password) are never logged and never shown in a repr.
 """
@@ -21,12 +21,9 @@ Secrets (token, password) are never logged and never shown in a repr.
 from __future__ import annotations
 
 import base64
-import contextvars
+import dataclasses
 import json
 import logging
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -126,21 +123,6 @@ class _HeaderAuth(requests.auth.AuthBase):
         return "<websms auth>"
 
 
-@dataclass
-class _Halt:
-    """Shared by the requests of one batch: set once an outcome means "send no more"."""
-
-    event: threading.Event = field(default_factory=threading.Event)
-    reason: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def set(self, reason: str) -> None:
-        with self.lock:
-            if not self.event.is_set():
-                self.reason = reason
-                self.event.set()
-
-
 class WebsmsTransport:
     """Sends SMS through the websms REST API; see the module docstring."""
 
@@ -167,8 +149,6 @@ class WebsmsTransport:
         )
         if settings.problem() is None:
             self._session.auth = _HeaderAuth(settings.authorization())
-        self._executor: ThreadPoolExecutor | None = None
-        self._executor_lock = threading.Lock()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -182,80 +162,26 @@ class WebsmsTransport:
 
     # --- the contract ----------------------------------------------------------------------
 
-    def send_batch(self, messages: Sequence[OutgoingSms]) -> list[Outcome]:
-        messages = list(messages)
-        if not messages:
-            return []
+    @property
+    def window(self) -> int:
+        """Requests in flight at once (the pool has as many connections)."""
+        return self._workers
+
+    def send(self, sms: OutgoingSms) -> Outcome:
         problem = self.settings.problem()
         if problem is not None:
-            raise TransportUnavailable(problem)
+            raise TransportUnavailable(problem, fails_run=True)
         if self._closed:
             raise TransportUnavailable(_("websms: Die Verbindung ist bereits geschlossen."))
-        halt = _Halt()
-        # The first one alone: wrong credentials or a dead endpoint cost one request.
-        outcomes = [self._attempt(messages[0], halt)]
-        rest = messages[1:]
-        if rest and self._workers > 1:
-            executor = self._pool()
-            # Each task runs in a copy of the caller's context (app context, locale), so the
-            # German reasons come out the same from every thread.
-            futures = [
-                executor.submit(contextvars.copy_context().run, self._attempt, message, halt)
-                for message in rest
-            ]
-            outcomes += [future.result() for future in futures]
-        else:
-            outcomes += [self._attempt(message, halt) for message in rest]
-        log.info(
-            "websms: %d message(s): %s",
-            len(outcomes),
-            ", ".join(
-                f"{kind.value} {sum(o.kind is kind for o in outcomes)}"
-                for kind in OutcomeKind
-                if any(o.kind is kind for o in outcomes)
-            ),
-        )
-        return outcomes
+        outcome, halts = self._send(sms)
+        if halts:
+            outcome = dataclasses.replace(outcome, halts=True)
+        log.debug("websms: message %s -> %s %s", sms.message_id, outcome.kind.value, outcome.code)
+        return outcome
 
     def close(self) -> None:
         self._closed = True
-        with self._executor_lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
         self._session.close()
-
-    # --- one message -----------------------------------------------------------------------
-
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._executor_lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self._workers, thread_name_prefix="websms"
-                )
-            return self._executor
-
-    def _attempt(self, message: OutgoingSms, halt: _Halt) -> Outcome:
-        if halt.event.is_set():
-            return Outcome(
-                message_id=message.message_id,
-                kind=OutcomeKind.TRANSIENT,
-                reason=_("Lauf abgebrochen: %(reason)s", reason=halt.reason),
-            )
-        try:
-            outcome, stop = self._send(message)
-        except Exception as exc:  # a bug must not lose the batch: the request may have gone
-            log.exception("websms: unexpected error for message %s", message.message_id)
-            outcome = classify.outcome_unknown(
-                _("unerwarteter Fehler (%(error)s)", error=type(exc).__name__)
-            ).outcome(message.message_id, "websms")
-            stop = True
-        if stop or outcome.fails_run:
-            halt.set(outcome.reason or "")
-        log.debug(
-            "websms: message %s -> %s %s", message.message_id, outcome.kind.value, outcome.code
-        )
-        return outcome
 
     def body(self, message: OutgoingSms) -> dict[str, Any]:
         """The JSON body for `message` (reference §3)."""
@@ -277,7 +203,7 @@ class WebsmsTransport:
         return body
 
     def _send(self, message: OutgoingSms) -> tuple[Outcome, bool]:
-        """The outcome of one request, and whether the rest of the batch must not be sent."""
+        """The outcome of one request, and whether the link looks broken (`halts`)."""
         mid = message.message_id
         data = json.dumps(self.body(message), ensure_ascii=False).encode("utf-8")
         try:
