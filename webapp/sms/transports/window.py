@@ -72,9 +72,12 @@ class SendWindow:
             finished = Finished(sms, verdict.outcome(sms.message_id, "bug"), tag=tag)
         self._done.put(finished)
 
-    def collect(self, timeout: float | None) -> list[Finished]:
+    def collect(
+        self, timeout: float | None, gather: float = 0.0, enough: int = 1
+    ) -> list[Finished]:
         """What came back: waits up to `timeout` seconds for the first one (None: until one
-        comes), then takes whatever else is already there without waiting."""
+        comes); then up to `gather` seconds more until `enough` are in hand (outcomes that
+        share a commit); then takes whatever else is already there without waiting."""
         if self.in_flight == 0:
             return []
         try:
@@ -82,6 +85,17 @@ class SendWindow:
         except queue.Empty:
             first = None
         results = [first] if first is not None else []
+        if results and gather > 0:
+            wanted = min(enough, self.in_flight)
+            deadline = time.monotonic() + gather
+            while len(results) < wanted:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    results.append(self._done.get(timeout=left))
+                except queue.Empty:
+                    break
         while True:
             try:
                 results.append(self._done.get_nowait())
