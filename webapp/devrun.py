@@ -2,9 +2,9 @@
 
 Migrates the database, creates demo data and the admin, starts the embedded Redis when
 REDIS_URL is unset, then the web server (http://127.0.0.1:5000), the RQ worker, the scheduler
-tick (`rq cron`), the two simulators (websms sandbox on :8025, which "Service SMS" uses in
-the demo; GSM modem on :4001) and, when SMTP_HOST is unset, an SMTP sink on :8026 that prints
-every e-mail, under honcho. Ctrl-C stops all of them.
+tick (`python -m webapp.jobs.scheduler`), the two simulators (websms sandbox on :8025, which
+"Service SMS" uses in the demo; GSM modem on :4001) and, when SMTP_HOST is unset, an SMTP sink
+on :8026 that prints every e-mail, under honcho. Ctrl-C stops all of them.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def main() -> int:
         )
         manager.add_process(
             "scheduler",
-            f"{python} -m rq.cli cron webapp.jobs.cron_config --url {env['REDIS_URL']}",
+            f"{python} -m webapp.jobs.scheduler",
             env=env,
             cwd=str(PROJECT_ROOT),
         )

@@ -1,4 +1,4 @@
-"""Configuration for `rq cron webapp.jobs.cron_config`: one fixed tick per minute.
+"""Configuration of the scheduler (`python -m webapp.jobs.scheduler`): one fixed tick per minute.
 
 Schedules that admins edit live in SQL and are read by the tick, so no restart is needed when a
 Zeitplan changes (see DESIGN.md, reference/flask-rq-htmx.md §1). Run exactly one such process.

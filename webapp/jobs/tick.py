@@ -1,4 +1,5 @@
-"""The scheduler tick: `rq cron` enqueues it every minute (exactly one `rq cron` process).
+"""The scheduler tick: the scheduler (`python -m webapp.jobs.scheduler`, exactly one process)
+enqueues it every minute.
 
 It records a heartbeat and enqueues the jobs whose schedule (Zeitplan, stored in SQL) is due.
 """
@@ -61,7 +62,7 @@ def enqueue_due_jobs(app: Flask, session: Session, now: datetime | None = None) 
 
 
 def tick() -> None:
-    """Entry point for `rq cron`: runs in a worker, builds its own app like microblog's tasks."""
+    """What the scheduler enqueues: runs in a worker, builds its own app like microblog's tasks."""
     from webapp import create_app
     from webapp.extensions import db
 
