@@ -1,7 +1,12 @@
-"""Job functions for runner tests (registered as job types by the tests)."""
+"""Job functions for runner tests (registered as job types by the tests) and plain RQ jobs
+for the worker process tests."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
+from webapp.jobs import stopping
 from webapp.jobs.runner import RunContext
 from webapp.sms.transports.base import TransportUnavailable
 
@@ -22,3 +27,18 @@ def unavailable(ctx: RunContext) -> None:
 
 def crash(ctx: RunContext) -> None:
     raise RuntimeError("kaputt")
+
+
+def wait_for_stop(marker: str, seconds: float = 30.0) -> bool:
+    """An RQ job that runs until its process is asked to stop (webapp.jobs.stopping) or
+    `seconds` pass; writes "started", then "stopped" or "timed out" into the file `marker`."""
+    path = Path(marker)
+    path.write_text("started")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if stopping.stop_requested():
+            path.write_text("stopped")
+            return True
+        time.sleep(0.02)
+    path.write_text("timed out")
+    return False
