@@ -186,13 +186,14 @@ def _clear_dead_rq_job(redis: Redis, rq_id: str, job_id: int) -> bool:
     status = existing.get_status(refresh=False)
     if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, None):
         return False
-    if status == JobStatus.STARTED and not break_dead_lock(redis, job_id):
-        return False
     if status == JobStatus.STARTED:
-        # Started, yet nobody holds the lock: the run died, or its process is only starting
-        # (then the second run finds the lock taken and is skipped).
+        holder = redis.get(lock_key(job_id))
+        if holder is not None and not break_dead_lock(redis, job_id):
+            return False  # a living run
         started = existing.started_at
-        if started is not None and time.time() - started.timestamp() < 10:
+        if holder is None and started is not None and time.time() - started.timestamp() < 10:
+            # Started, yet no run holds the lock: its process is only starting (a second run
+            # would find the lock taken and be skipped, but there is no need for one).
             return False
     log.warning("job %s: the leftover RQ job (%s) of an ended run is cleared", job_id, status)
     existing.delete(remove_from_queue=True)
