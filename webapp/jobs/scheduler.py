@@ -21,7 +21,8 @@ from rq.cron import CronScheduler
 
 from webapp.jobs.outage import POLL_SECONDS, REDIS_DOWN, Outage, service_connection
 
-log = logging.getLogger(__name__)
+# Not __name__: run with -m, that is "__main__".
+log = logging.getLogger("webapp.jobs.scheduler")
 
 CONFIG = "webapp.jobs.cron_config"
 
