@@ -1,8 +1,9 @@
 """A whole run of Service SMS: 10,000 queued messages through the websms sandbox.
 
-Prints JSON: messages per second of the run (claim, attempt-start commit, send, outcomes) and
-the peak memory (RSS) of the process that ran it, beside the bare-transport ceiling of the same
-sandbox in the same run. Targets: ≥ 500/s, ≤ 150 MB.
+Prints JSON: messages per second of the run (claim, attempt-start commit per SMS, send through
+the window, outcome commit per SMS) and the peak memory (RSS) of the process that ran it,
+beside the bare-transport ceiling of the same sandbox in the same run (plain `requests` posts
+with the same concurrency) and their ratio. Targets: ratio ≥ 0.8, ≤ 150 MB.
 
     .venv/bin/python bench/dispatch.py [--database-url postgresql://postgres@127.0.0.1:5432/test]
 """
@@ -156,8 +157,9 @@ def main() -> None:
                 "messages": args.count,
                 "run": result,
                 "bare_transport_ceiling_per_second": round(ceiling, 1),
-                "targets": {"messages_per_second": 500, "peak_rss_mb": 150},
-                "meets_targets": result["messages_per_second"] >= 500
+                "ratio": round(result["messages_per_second"] / ceiling, 3),
+                "targets": {"ratio": 0.8, "peak_rss_mb": 150},
+                "meets_targets": result["messages_per_second"] >= 0.8 * ceiling
                 and result["peak_rss_mb"] <= 150,
             },
             indent=2,

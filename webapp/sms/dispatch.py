@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.jobs.mail import send_mail
@@ -250,15 +250,103 @@ def _owned(run_key: str, statuses: Sequence[MessageStatus] = _ACTIVE) -> Any:
 
 
 class Writes:
-    """The outcomes recorded since the last commit, written with one statement per kind."""
+    """The outcomes recorded since the last commit, written with one statement per kind (the
+    statements are built once per run: a run writes thousands of times)."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_key: str) -> None:
         self.sent: list[dict[str, Any]] = []
         self.retry: list[dict[str, Any]] = []
         self.failed: list[dict[str, Any]] = []
         self.unknown: list[dict[str, Any]] = []
         self.untried: list[dict[str, Any]] = []  # attempt started, but certainly not sent
         self.refused: list[dict[str, Any]] = []  # number refused before any attempt
+        t = _table
+        owned, owned_unstarted = _owned(run_key), _owned(run_key, (MessageStatus.SENDING,))
+        at, reason, code = bindparam("b_at"), bindparam("b_reason"), bindparam("b_code")
+        self._statements = (
+            (
+                self.sent,
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.SENT,
+                    provider_ref=bindparam("b_ref"),
+                    segments=func.coalesce(bindparam("b_segments"), t.c.segments),
+                    sent_at=at,
+                    reason=None,
+                    error_code=None,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.retry,
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.QUEUED,
+                    next_attempt_at=bindparam("b_next"),
+                    attempt_started_at=None,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    claimed_at=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.failed,
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.FAILED,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.unknown,
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.UNKNOWN,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.untried,
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.QUEUED,
+                    attempts=t.c.attempts - 1,
+                    attempt_started_at=None,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    claimed_at=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.refused,
+                update(t)
+                .where(owned_unstarted)
+                .values(
+                    status=MessageStatus.FAILED,
+                    reason=reason,
+                    error_code=code,
+                    error_notification_due=True,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
+        )
 
     def __bool__(self) -> bool:
         return any((self.sent, self.retry, self.failed, self.unknown, self.untried, self.refused))
@@ -283,97 +371,11 @@ class Writes:
     def add_refused(self, claimed: Claimed, reason: str, code: str, now: datetime) -> None:
         self.refused.append({"b_id": claimed.id, "b_at": now, "b_reason": reason, "b_code": code})
 
-    def execute(self, session: Session, run_key: str) -> None:
-        """Run the staged statements in the session's transaction (the caller commits)."""
-        t = _table
-        at, reason, code = bindparam("b_at"), bindparam("b_reason"), bindparam("b_code")
-        statements = (
-            (
-                self.sent,
-                update(t)
-                .where(_owned(run_key))
-                .values(
-                    status=MessageStatus.SENT,
-                    provider_ref=bindparam("b_ref"),
-                    segments=func.coalesce(bindparam("b_segments"), t.c.segments),
-                    sent_at=at,
-                    reason=None,
-                    error_code=None,
-                    run_key=None,
-                    updated_at=at,
-                ),
-            ),
-            (
-                self.retry,
-                update(t)
-                .where(_owned(run_key))
-                .values(
-                    status=MessageStatus.QUEUED,
-                    next_attempt_at=bindparam("b_next"),
-                    attempt_started_at=None,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    claimed_at=None,
-                    updated_at=at,
-                ),
-            ),
-            (
-                self.failed,
-                update(t)
-                .where(_owned(run_key))
-                .values(
-                    status=MessageStatus.FAILED,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    updated_at=at,
-                ),
-            ),
-            (
-                self.unknown,
-                update(t)
-                .where(_owned(run_key))
-                .values(
-                    status=MessageStatus.UNKNOWN,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    updated_at=at,
-                ),
-            ),
-            (
-                self.untried,
-                update(t)
-                .where(_owned(run_key))
-                .values(
-                    status=MessageStatus.QUEUED,
-                    attempts=t.c.attempts - 1,
-                    attempt_started_at=None,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    claimed_at=None,
-                    updated_at=at,
-                ),
-            ),
-            (
-                self.refused,
-                update(t)
-                .where(_owned(run_key, (MessageStatus.SENDING,)))
-                .values(
-                    status=MessageStatus.FAILED,
-                    reason=reason,
-                    error_code=code,
-                    error_notification_due=True,
-                    run_key=None,
-                    updated_at=at,
-                ),
-            ),
-        )
-        for rows, statement in statements:
+    def execute(self, connection: Connection) -> None:
+        """Run the staged statements in the connection's transaction (the caller commits)."""
+        for rows, statement in self._statements:
             if rows:
-                session.execute(statement, rows, execution_options={"synchronize_session": False})
+                connection.execute(statement, rows)
                 rows.clear()
 
 
@@ -382,19 +384,19 @@ def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: date
     may hand to the transport once it is committed."""
     if not ids:
         return set()
-    started = session.scalars(
-        update(Message)
+    t = _table
+    started = session.connection().execute(
+        update(t)
         .where(
-            Message.id.in_(ids),
-            Message.run_key == run_key,
-            Message.status == MessageStatus.SENDING,
-            Message.attempt_started_at.is_(None),
+            t.c.id.in_(ids),
+            t.c.run_key == run_key,
+            t.c.status == MessageStatus.SENDING,
+            t.c.attempt_started_at.is_(None),
         )
-        .values(attempts=Message.attempts + 1, attempt_started_at=now, updated_at=now)
-        .returning(Message.id)
-        .execution_options(synchronize_session=False)
+        .values(attempts=t.c.attempts + 1, attempt_started_at=now, updated_at=now)
+        .returning(t.c.id)
     )
-    return set(started)
+    return set(started.scalars())
 
 
 def hand_back(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> int:
@@ -437,7 +439,7 @@ class SendRun:
         self.window = SendWindow(transport)
         self.claimed: deque[Claimed] = deque()
         self.in_flight: dict[int, Claimed] = {}
-        self.writes = Writes()
+        self.writes = Writes(self.run_key)
         self.sent_ids: list[int] = []  # for settle_early_reports
         self.log_lines: list[tuple[str, str]] = []
         self.prefixes: list[str] = []
@@ -616,7 +618,7 @@ class SendRun:
         """Write the staged outcomes, the log lines and the progress; commit."""
         session = self.session
         if self.writes:
-            self.writes.execute(session, self.run_key)
+            self.writes.execute(session.connection())
         for level, line in self.log_lines:
             getattr(self.ctx.log, level)(line)
         self.log_lines.clear()
@@ -636,11 +638,11 @@ class SendRun:
             return
         self.next_progress = now + PROGRESS_EVERY
         t = self.totals
-        self.session.execute(
-            update(JobRun)
-            .where(JobRun.id == self.run_id)
+        runs = JobRun.__table__
+        self.session.connection().execute(
+            update(runs)
+            .where(runs.c.id == self.run_id)
             .values(total=self.total, sent=t.sent, failed=t.failed, retried=t.retried)
-            .execution_options(synchronize_session=False)
         )
 
     def _beat_if_due(self) -> None:
