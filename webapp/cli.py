@@ -78,7 +78,7 @@ def register(app: Flask) -> None:
     def run_job_command(job_id: int) -> None:
         """Run a job once in this process (default: "Service SMS") and print its result."""
         from webapp.jobs.runner import execute_job
-        from webapp.models import Job
+        from webapp.models import Job, RunStatus
 
         job = (
             db.session.get(Job, job_id)
@@ -91,7 +91,9 @@ def register(app: Flask) -> None:
         if run is None:
             raise click.ClickException("Der Job läuft bereits.")
         click.echo(f"Lauf {run.id}: {run.status} – {run.sent} versendet, {run.failed} Fehler.")
-        if run.error:
+        if run.status == RunStatus.STOPPED:  # asked to stop (SIGTERM): not an error
+            click.echo(run.error)
+        elif run.error:
             raise click.ClickException(run.error)
 
     @app.cli.command("tick")
