@@ -403,3 +403,38 @@ def _wait_for_run(db, job, check, seconds: float = 60) -> JobRun:
 
     _wait(look, seconds, "the run")
     return found[0]
+
+
+def test_a_deploy_sigterm_to_worker_py_stops_the_run_without_anything_unclear(app, db, tmp_path):
+    """SIGTERM to the RQ worker (what systemd or `make run`'s Ctrl-C does): the work-horse
+    finishes the SMS in flight, hands the rest back and the run is recorded as stopped."""
+    from webapp.jobs.runner import request_run
+
+    with ModemSimulator(latency=0.2) as sim:
+        job = _modem_job(app, db, sim)
+        ids = _queue_many(db, 60)
+        _clear_locks(app)
+        log = (tmp_path / "worker.log").open("w+")
+        worker = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **_environment(app)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            assert request_run(job, app)
+            sim.wait_for(3, timeout=60)
+            worker.terminate()
+            assert worker.wait(timeout=30) == 0
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        sent = len(sim.messages())
+    statuses = _statuses(db)
+    assert statuses[MessageStatus.UNKNOWN] == 0 and statuses[MessageStatus.SENDING] == 0
+    assert statuses[MessageStatus.SENT] == sent and sent < len(ids)
+    assert statuses[MessageStatus.QUEUED] == len(ids) - sent
+    db.expire_all()
+    run = db.scalar(select(JobRun).where(JobRun.job_id == job.id))
+    assert run.status is RunStatus.STOPPED
