@@ -646,6 +646,51 @@ def test_run_now_without_a_queue_says_so(admin_client, db, monkeypatch):
     assert "Warteschlange (Redis) ist nicht erreichbar" in response.text
 
 
+def test_the_job_statistics_follow_a_run(admin_client, db):
+    job = db.get(Job, SERVICE_SMS)
+    job.active = True
+    db.commit()
+    tab = admin_client.get("/admin/jobs/1").text
+    assert re.search(
+        r'<dl class="record-fields facts" id="job-statistics" hx-get="/admin/jobs/1/'
+        r'statistics\?mode=view"\s+hx-trigger="job-run-progress from:body"',
+        tab,
+    )
+    edit = admin_client.get("/admin/jobs/1/edit", headers={**HX, "HX-Target": "job-tab"}).text
+    assert "job-run-progress from:body, job-run-finished from:body" in edit
+    assert 'id="job-run-announce"' not in edit
+
+    run = JobRun(job_id=SERVICE_SMS, run_key="live-1", total=500, sent=120, failed=3, retried=7)
+    db.add(run)
+    db.commit()
+    running = admin_client.get("/admin/jobs/1/progress?since=0", headers=HX)
+    assert running.headers["HX-Trigger"] == "job-run-progress"
+    assert 'data-count="sent">120<' in running.text
+    assert 'data-count="failed">3<' in running.text
+    assert 'data-count="retried">7<' in running.text
+    assert 'data-count="remaining">370<' in running.text and "von 500" in running.text
+    run.sent = 300  # the send job updates its counters every second or so
+    db.commit()
+    assert (
+        'data-count="sent">300<'
+        in admin_client.get("/admin/jobs/1/progress?since=0", headers=HX).text
+    )
+
+    run.status, run.sent, run.finished_at = RunStatus.SUCCEEDED, 490, utcnow()
+    job.run_count, job.last_run_at, job.last_error = job.run_count + 1, run.started_at, "Timeout"
+    db.commit()
+    done = admin_client.get("/admin/jobs/1/progress?since=0", headers=HX)
+    assert done.headers["HX-Trigger"] == "job-run-finished"
+    assert 'id="job-run-announce" hx-swap-oob="innerHTML"' in done.text
+    assert f"Lauf {run.id} beendet: 490 versendet, 3 Fehler, 7 später erneut." in done.text
+
+    stats = admin_client.get("/admin/jobs/1/statistics?mode=edit", headers=HX).text
+    assert stats.lstrip().startswith('<dl class="record-fields facts" id="job-statistics"')
+    assert f'data-field="run_count">{job.run_count}<' in stats and "Timeout" in stats
+    assert "job-run-finished from:body" in stats  # stays in edit mode
+    assert "<form" not in stats and "<input" not in stats
+
+
 # --- Errorlog ------------------------------------------------------------------------------------
 
 

@@ -751,7 +751,23 @@ def progress(job_id: int):  # type: ignore[no-untyped-def]
     if state["state"] == "finished" and htmx:
         # The Job tab's statistics and the Errorlog are out of date now: reload them.
         return make_response(body, trigger="job-run-finished")
+    if state["state"] == "running" and htmx:
+        return make_response(body, trigger="job-run-progress")  # the statistics follow
     return body
+
+
+@bp.route("/<int:job_id>/statistics")
+@admin_only
+def statistics(job_id: int):  # type: ignore[no-untyped-def]
+    """The statistics of the tab "Job" alone, reloaded while a run runs (also in edit mode:
+    they are no inputs)."""
+    record = _job_or_404(job_id)
+    return render_template(
+        "jobs/_statistics.html",
+        job=record,
+        mode="edit" if request.args.get("mode") == "edit" else "view",
+        duration=domain.format_duration(record.last_duration_ms),
+    )
 
 
 @bp.route("/<int:job_id>/delete", methods=["POST"])
