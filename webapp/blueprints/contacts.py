@@ -19,7 +19,15 @@ from sqlalchemy import select
 from wtforms import EmailField, SelectField, StringField, TelField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.forms import attach_error, is_partial, record_page, record_saved
+from webapp.blueprints.forms import (
+    HISTORY_POLLER,
+    attach_error,
+    history_poll,
+    is_partial,
+    record_history,
+    record_page,
+    record_saved,
+)
 from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.models import Company, Mandant, MessageSource, Person
@@ -238,14 +246,14 @@ def _record_context(kind: Kind, record: Person | Company) -> dict[str, Any]:
         "kind": kind,
         "record": record,
         "action": contacts.sms_action(db.session, record, _region()),
-        "history": contacts.sms_history(
-            db.session, kind.source, record.id, HISTORY_SIZE, mandant_ids=_scope()
-        ),
+        **record_history(kind.source, record.id, HISTORY_SIZE),
     }
 
 
 def _show(kind: Kind, record_id: int):  # type: ignore[no-untyped-def]
     record = _record_or_404(kind, record_id)
+    if is_partial(HISTORY_POLLER):
+        return history_poll(kind, record, kind.source)
     context = _record_context(kind, record)
     if is_partial("sms-history"):  # reloaded after "SMS senden" queued one
         return render_template("contacts/_history.html", **context)

@@ -22,7 +22,14 @@ from webapp.models import MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
 from webapp.sms import outbox
 from webapp.sms.inbox import reply_counts
-from webapp.sms.search import MessageFilter, search_messages
+from webapp.sms.search import (
+    MessageFilter,
+    count_messages,
+    live_update,
+    parse_watch,
+    search_messages,
+    watch,
+)
 
 bp = Blueprint("messages", __name__, url_prefix="/admin/sms")
 
@@ -51,6 +58,11 @@ def _parse_filter(problems: list[str]) -> MessageFilter:
         mandant_id=int(mandant) if mandant.isdigit() else None,
         source=_member(MessageSource, source),
     )
+
+
+def _query() -> dict[str, str]:
+    """The list's filter as URL parameters (empty ones left out): for the pager and the poll."""
+    return {k: v for k, v in request.args.items() if k not in ("before", "after", "w") and v}
 
 
 def _source_labels() -> dict[str, str]:
@@ -88,12 +100,42 @@ def index():  # type: ignore[no-untyped-def]
         "status_label": outbox.status_label,
         "sources": _source_labels(),
         "mandanten": selectable_mandanten(db.session, current_user),
-        "query": {k: v for k, v in request.args.items() if k not in ("before", "after") and v},
+        "query": _query(),
         "replies": reply_counts(db.session, [m.id for m in page.rows]),
+        "live": watch(page.rows),
     }
     if is_partial("message-results"):
         return render_template("messages/_results.html", **context)
     return render_template("messages/index.html", **context)
+
+
+@bp.route("/live")
+@sms_messages
+def live():  # type: ignore[no-untyped-def]
+    """The list's poll: of the rows it watches (`w`), only those that changed — status, details
+    and time, out of band — and the count; 204 when nothing changed."""
+    mandant_ids = visible_mandant_ids(current_user)
+    update = live_update(
+        db.session, parse_watch(request.args.getlist("w")), mandant_ids=mandant_ids
+    )
+    if update.unchanged:
+        return "", 204
+    count = None
+    if update.changed:  # a row that changed may have left the filter (e.g. status Wartet)
+        count = count_messages(
+            db.session,
+            _parse_filter([]),
+            mandant_ids=mandant_ids,
+            default_region=current_app.config["DEFAULT_PHONE_REGION"],
+            timezone=current_app.config["TIMEZONE"],
+        )
+    return render_template(
+        "messages/_poll.html",
+        update=update,
+        count=count,
+        query=_query(),
+        status_label=outbox.status_label,
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -17,14 +17,22 @@ from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
 from webapp.blueprints.contacts import _optional_int, _visible_mandanten
-from webapp.blueprints.forms import attach_error, is_partial, record_page, record_saved
+from webapp.blueprints.forms import (
+    HISTORY_POLLER,
+    attach_error,
+    history_poll,
+    is_partial,
+    record_history,
+    record_page,
+    record_saved,
+)
 from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.formatting import to_local
 from webapp.models import Company, Mandant, MessageSource, Person, WorkOrder
 from webapp.permissions import requires
 from webapp.sms import notifications, orders
-from webapp.sms.contacts import mobile_display, sms_history
+from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
 
 bp = Blueprint("orders", __name__)
@@ -175,9 +183,7 @@ def _context(order: WorkOrder) -> dict[str, Any]:
     return {
         "kind": KIND,
         "record": order,
-        "history": sms_history(
-            db.session, MessageSource.WORK_ORDER, order.id, HISTORY_SIZE, mandant_ids=_scope()
-        ),
+        **record_history(MessageSource.WORK_ORDER, order.id, HISTORY_SIZE),
     }
 
 
@@ -196,7 +202,10 @@ def order_new():  # type: ignore[no-untyped-def]
 @bp.route("/orders/<int:record_id>")
 @requires()
 def order(record_id: int):  # type: ignore[no-untyped-def]
-    context = _context(_order_or_404(record_id))
+    record = _order_or_404(record_id)
+    if is_partial(HISTORY_POLLER):
+        return history_poll(KIND, record, MessageSource.WORK_ORDER)
+    context = _context(record)
     if is_partial("sms-history"):
         return render_template("contacts/_history.html", **context)
     return record_page("orders", "view", None, context)

@@ -27,6 +27,8 @@ from webapp.models import Company, MessageSource, Person
 from webapp.navigation import local_url
 from webapp.permissions import Permission, requires
 from webapp.sms import contacts
+from webapp.sms.outbox import status_label
+from webapp.sms.search import live_update, parse_watch, watch
 from webapp.sms.settings import sms_service_refusal
 
 bp = Blueprint("quicksend", __name__, url_prefix="/sms")
@@ -107,8 +109,31 @@ def send():  # type: ignore[no-untyped-def]
     db.session.commit()
     flash_queued(message)
     if htmx:
-        return make_response(render_template("_flash_oob.html"), trigger={"sms-queued": message.id})
+        # The confirmation shows the SMS's status and follows it live (`status` below).
+        body = render_template(
+            "quicksend/_queued.html",
+            message=message,
+            live=watch([message]),
+            status_label=status_label,
+        )
+        return make_response(body, trigger={"sms-queued": message.id})
     return redirect(_back())
+
+
+@bp.route("/senden/status")
+@requires(Permission.SMS_SEND)  # not the service switch: an SMS already queued goes on anyway
+def status():  # type: ignore[no-untyped-def]
+    """The poll of the confirmation: the status of the SMS this user queued, out of band, when
+    it changed; 204 when it did not."""
+    update = live_update(
+        db.session,
+        parse_watch(request.args.getlist("w")),
+        mandant_ids=visible_mandant_ids(current_user),
+        created_by_id=current_user.id,
+    )
+    if update.unchanged:
+        return "", 204
+    return render_template("quicksend/_status_poll.html", update=update, status_label=status_label)
 
 
 @bp.route("/senden/kontakte")

@@ -16,13 +16,21 @@ from wtforms import SelectField, StringField, TextAreaField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
 from webapp.blueprints.contacts import _optional_int, _visible_mandanten
-from webapp.blueprints.forms import attach_error, is_partial, record_page, record_saved
+from webapp.blueprints.forms import (
+    HISTORY_POLLER,
+    attach_error,
+    history_poll,
+    is_partial,
+    record_history,
+    record_page,
+    record_saved,
+)
 from webapp.blueprints.orders import RecordKind
 from webapp.extensions import db
 from webapp.models import Mandant, MessageSource, Person, Ticket
 from webapp.permissions import requires
 from webapp.sms import notifications, orders
-from webapp.sms.contacts import mobile_display, sms_history
+from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
 
 bp = Blueprint("tickets", __name__)
@@ -130,9 +138,7 @@ def _context(ticket: Ticket) -> dict[str, Any]:
     return {
         "kind": KIND,
         "record": ticket,
-        "history": sms_history(
-            db.session, MessageSource.TICKET, ticket.id, HISTORY_SIZE, mandant_ids=_scope()
-        ),
+        **record_history(MessageSource.TICKET, ticket.id, HISTORY_SIZE),
     }
 
 
@@ -151,7 +157,10 @@ def ticket_new():  # type: ignore[no-untyped-def]
 @bp.route("/tickets/<int:record_id>")
 @requires()
 def ticket(record_id: int):  # type: ignore[no-untyped-def]
-    context = _context(_ticket_or_404(record_id))
+    record = _ticket_or_404(record_id)
+    if is_partial(HISTORY_POLLER):
+        return history_poll(KIND, record, MessageSource.TICKET)
+    context = _context(record)
     if is_partial("sms-history"):
         return render_template("contacts/_history.html", **context)
     return record_page("tickets", "view", None, context)

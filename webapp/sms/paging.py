@@ -64,15 +64,21 @@ def keyset_page(
         has_newer, has_older = has_more, True
     else:
         has_newer, has_older = before is not None, has_more
-    counted = session.scalar(
-        select(func.count()).select_from(
-            count_stmt.with_only_columns(id_column).limit(COUNT_CAP + 1).subquery()
-        )
-    )
+    total, capped = capped_count(session, count_stmt, id_column)
     return KeysetPage(
         rows=rows,
-        total=min(counted, COUNT_CAP),
-        total_capped=counted > COUNT_CAP,
+        total=total,
+        total_capped=capped,
         newer=rows[0].id if rows and has_newer else None,
         older=rows[-1].id if rows and has_older else None,
     )
+
+
+def capped_count(session: Session, stmt: Select, id_column: ColumnElement[int]) -> tuple[int, bool]:
+    """How many rows `stmt` matches, counted only up to COUNT_CAP; and whether there are more."""
+    counted = session.scalar(
+        select(func.count()).select_from(
+            stmt.with_only_columns(id_column).limit(COUNT_CAP + 1).subquery()
+        )
+    )
+    return min(counted, COUNT_CAP), counted > COUNT_CAP

@@ -3,13 +3,18 @@
 Newest first is id order. Every filter is an index range walked backwards (keyset pagination:
 `before`/`after` an id), and the total is counted only up to COUNT_CAP, so the cost of a page
 does not grow with the table.
+
+The live status of a page (the list, a record's SMS-Verlauf, the confirmation of SMS senden)
+asks only for the messages it shows that may still change (`watch`, `live_update`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -17,7 +22,8 @@ from sqlalchemy import ColumnElement, Select, column, func, select, table
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import Message, MessageSource, MessageStatus
-from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
+from webapp.models.base import utcnow
+from webapp.sms.paging import PAGE_SIZE, KeysetPage, capped_count, keyset_page, walk
 
 # SQLite: the FTS5 trigram index of migration 0003. It finds terms of 3+ characters; driving
 # the query from it (in rowid = id order) keeps rare and common terms alike fast.
@@ -198,3 +204,155 @@ def _search_window(
     walk = window.id.asc() if after is not None else window.id.desc()
     rows = list(session.scalars(select(window).where(matches).order_by(walk).limit(page_size + 1)))
     return rows, common
+
+
+def count_messages(
+    session: Session,
+    flt: MessageFilter,
+    *,
+    mandant_ids: set[int] | None,
+    default_region: str = "AT",
+    timezone: str = "Europe/Vienna",
+    probe_window: int = PROBE_WINDOW,
+) -> tuple[int, bool]:
+    """The capped total of the list for `flt` (as `search_messages` counts it), and whether
+    there are more than COUNT_CAP."""
+    dialect = session.get_bind().dialect.name
+    options = {"dialect": dialect, "default_region": default_region, "timezone": timezone}
+    common = False
+    if dialect == "postgresql" and flt.text.strip():
+        _rows, common = _search_window(
+            session, flt, mandant_ids, options, None, None, PAGE_SIZE, probe_window
+        )
+    return capped_count(
+        session, filtered(flt, mandant_ids, scan_text=common, **options).stmt, Message.id
+    )
+
+
+# --- live status ---------------------------------------------------------------------------------
+
+# Waiting for a run or being sent: the page asks again every few seconds.
+ACTIVE_STATUSES = frozenset({MessageStatus.QUEUED, MessageStatus.SENDING})
+FAST_POLL_SECONDS = 3
+# Sent and waiting for a delivery report: asked for rarely, and only this long after sending —
+# modems without status reports never report.
+SLOW_POLL_SECONDS = 30
+REPORT_WAIT = timedelta(hours=48)
+# A page shows at most PAGE_SIZE messages; a longer watch list is a hand-made URL.
+MAX_WATCHED = 2 * PAGE_SIZE
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns naive UTC
+
+
+def state_token(status: MessageStatus | str, updated_at: datetime) -> str:
+    """What a page knows about a message: "sent.1767340800123456".
+
+    Every writer bumps `updated_at` (the column's onupdate); the status is part of the token
+    so that a status change shows even if one did not.
+    """
+    micros = (_aware(updated_at) - _EPOCH) // timedelta(microseconds=1)
+    return f"{MessageStatus(status).value}.{micros}"
+
+
+def may_change(
+    status: MessageStatus | str, sent_at: datetime | None, updated_at: datetime, now: datetime
+) -> bool:
+    """Whether a message is not final yet: queued, being sent, or sent recently and still
+    waiting for its delivery report."""
+    status = MessageStatus(status)
+    if status in ACTIVE_STATUSES:
+        return True
+    return status is MessageStatus.SENT and _aware(sent_at or updated_at) >= now - REPORT_WAIT
+
+
+@dataclass(frozen=True)
+class LiveWatch:
+    """The messages of a page that may still change, as the page shows them (id → state
+    token), and after how many seconds to ask again (None: all is final, stop asking)."""
+
+    tokens: dict[int, str]
+    interval: int | None
+
+    def params(self) -> list[str]:
+        """The watch list as URL values ("id:token"), read back by `parse_watch`."""
+        return [f"{message_id}:{token}" for message_id, token in self.tokens.items()]
+
+
+def watch(messages: Iterable[Any], now: datetime | None = None) -> LiveWatch:
+    """What a page showing `messages` (Message rows, or rows with id, status, updated_at and
+    sent_at) has to watch, and how often."""
+    now = now or utcnow()
+    tokens: dict[int, str] = {}
+    active = False
+    for m in messages:
+        if may_change(m.status, m.sent_at, m.updated_at, now):
+            tokens[m.id] = state_token(m.status, m.updated_at)
+            active = active or m.status in ACTIVE_STATUSES
+    if not tokens:
+        return LiveWatch({}, None)
+    return LiveWatch(tokens, FAST_POLL_SECONDS if active else SLOW_POLL_SECONDS)
+
+
+def parse_watch(values: Iterable[str]) -> dict[int, str]:
+    """The watch list a poll sends back ("id:token" values); malformed ones are left out."""
+    tokens: dict[int, str] = {}
+    for value in values:
+        message_id, _sep, token = value.partition(":")
+        if message_id.isdigit() and token and len(token) <= 40 and len(tokens) < MAX_WATCHED:
+            tokens[int(message_id)] = token
+    return tokens
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """The answer to a poll: the watched messages whose state changed (newest first) and
+    what to watch from now on."""
+
+    changed: list[Message]
+    watch: LiveWatch
+    unchanged: bool  # nothing changed and the watch list stays: nothing to answer
+
+
+def live_update(
+    session: Session,
+    tokens: dict[int, str],
+    *,
+    mandant_ids: set[int] | None,
+    source: MessageSource | None = None,
+    source_ref: str | None = None,
+    created_by_id: int | None = None,
+    now: datetime | None = None,
+) -> LiveUpdate:
+    """What changed among the watched messages since the page got `tokens`.
+
+    Only messages within `mandant_ids` (None: all) are looked at — and of one record
+    (`source` + `source_ref`) or one author (`created_by_id`) when given; others drop out of
+    the watch list as if they were gone. One query by primary key for the states, a second
+    one only for the rows that changed.
+    """
+    now = now or utcnow()
+    if not tokens:
+        return LiveUpdate([], LiveWatch({}, None), unchanged=False)
+    stmt = select(Message.id, Message.status, Message.updated_at, Message.sent_at).where(
+        Message.id.in_(list(tokens))
+    )
+    if mandant_ids is not None:
+        stmt = stmt.where(Message.mandant_id.in_(mandant_ids or {-1}))
+    if source is not None:
+        stmt = stmt.where(Message.source == source, Message.source_ref == source_ref)
+    if created_by_id is not None:
+        stmt = stmt.where(Message.created_by_id == created_by_id)
+    states = session.execute(stmt).all()
+    changed_ids = [s.id for s in states if state_token(s.status, s.updated_at) != tokens[s.id]]
+    following = watch(states, now)
+    changed: list[Message] = []
+    if changed_ids:
+        changed = list(
+            session.scalars(
+                select(Message).where(Message.id.in_(changed_ids)).order_by(Message.id.desc())
+            )
+        )
+    return LiveUpdate(changed, following, unchanged=not changed and following.tokens == tokens)
