@@ -291,13 +291,8 @@ def execute_job(app: Flask, job_id: int) -> JobRun | None:
     redis_down = False
 
     def heartbeat() -> bool:
+        """The lock first (it also holds while the database is away), then the database."""
         nonlocal redis_down
-        session.execute(
-            update(JobRun)
-            .where(JobRun.id == run_id)
-            .values(heartbeat_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
         try:
             try:
                 lock.extend(lock_seconds, replace_ttl=True)
@@ -313,6 +308,12 @@ def execute_job(app: Flask, job_id: int) -> JobRun | None:
             if not redis_down:
                 log.warning("job %s: Redis unreachable (%s); the run goes on", job_id, error)
                 redis_down = True
+        session.execute(
+            update(JobRun)
+            .where(JobRun.id == run_id)
+            .values(heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         return True
 
     context = RunContext(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask_babel import gettext as _
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from webapp.jobs.mail import send_mail
@@ -73,6 +74,8 @@ PROGRESS_EVERY = 0.5
 # With a window of several SMS, outcomes are gathered this long (or until half the window is
 # back) to share one commit: fewer commits keep the run's own work small beside the sending.
 GATHER_SECONDS = 0.002
+# How long a run waits for a database that went away (restart, failover) before it gives up.
+DATABASE_OUTAGE_SECONDS = 120.0
 # Delivery reports that overtook the run's commit of "sent" are applied this often.
 SETTLE_EVERY = 1.0
 
@@ -372,11 +375,15 @@ class Writes:
         self.refused.append({"b_id": claimed.id, "b_at": now, "b_reason": reason, "b_code": code})
 
     def execute(self, connection: Connection) -> None:
-        """Run the staged statements in the connection's transaction (the caller commits)."""
+        """Run the staged statements in the connection's transaction (the caller commits, then
+        calls `clear`: if the commit fails, the same rows are written again later)."""
         for rows, statement in self._statements:
             if rows:
                 connection.execute(statement, rows)
-                rows.clear()
+
+    def clear(self) -> None:
+        for rows, _statement in self._statements:
+            rows.clear()
 
 
 def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> set[int]:
@@ -440,6 +447,7 @@ class SendRun:
         self.claimed: deque[Claimed] = deque()
         self.in_flight: dict[int, Claimed] = {}
         self.writes = Writes(self.run_key)
+        self.starting: list[Claimed] = []  # attempt start written, not committed yet
         self.sent_ids: list[int] = []  # for settle_early_reports
         self.log_lines: list[tuple[str, str]] = []
         self.prefixes: list[str] = []
@@ -467,14 +475,17 @@ class SendRun:
         failed = True
         try:
             while True:
-                self._check_stop()
-                self._hand_over()
-                if self.window.in_flight == 0 and (
-                    self.stop_reason is not None or (self.queue_empty and not self.claimed)
-                ):
-                    break
-                self._collect()
-                self._beat_if_due()
+                try:
+                    self._check_stop()
+                    self._hand_over()
+                    if self.window.in_flight == 0 and (
+                        self.stop_reason is not None or (self.queue_empty and not self.claimed)
+                    ):
+                        break
+                    self._collect()
+                    self._beat_if_due()
+                except DBAPIError as error:
+                    self._outage(error)
             failed = False
         finally:
             self._finish(failed)
@@ -534,8 +545,10 @@ class SendRun:
                 continue
             chosen.append(candidate)
             room -= 1
+        self.starting = chosen
         started = start_attempts(session, self.run_key, [c.id for c in chosen], now)
         self._flush()
+        self.starting = []
         for candidate in chosen:
             if candidate.id not in started:
                 continue  # no longer ours (our run was declared dead meanwhile): never send
@@ -615,17 +628,57 @@ class SendRun:
             self._stop(reason, failure=True)
 
     def _flush(self) -> None:
-        """Write the staged outcomes, the log lines and the progress; commit."""
+        """Write the staged outcomes, the log lines and the progress; commit. What was staged
+        is kept until the commit succeeded."""
         session = self.session
         if self.writes:
             self.writes.execute(session.connection())
         for level, line in self.log_lines:
             getattr(self.ctx.log, level)(line)
-        self.log_lines.clear()
         self._write_progress()
         session.commit()
+        self.writes.clear()
+        self.log_lines.clear()
         if self.sent_ids and time.monotonic() >= self.next_settle:
             self._settle()
+
+    def _outage(self, error: DBAPIError) -> None:
+        """The database went away (restart, failover, a lock held too long): hand over
+        nothing, keep the outcomes of the SMS in flight in memory, keep the lock, and write
+        everything once the database answers again (at most DATABASE_OUTAGE_SECONDS)."""
+        self.session.rollback()
+        if not _database_gone(error):
+            raise error
+        # The attempt start of these was rolled back: they were not handed over.
+        self.claimed.extendleft(reversed(self.starting))
+        self.starting = []
+        began = time.monotonic()
+        logger.warning("run %s: database unreachable (%s); waiting", self.run_key, error.orig)
+        pause = 0.5
+        while True:
+            if self.window.in_flight:
+                for finished in self.window.collect(pause):
+                    self._record(finished, utcnow())
+            else:
+                time.sleep(pause)
+            try:
+                if time.monotonic() >= self.next_heartbeat:
+                    self.next_heartbeat = time.monotonic() + self.heartbeat_every
+                    self.ctx.heartbeat()  # the lock first, then the database
+                self._flush()
+            except DBAPIError as again:
+                self.session.rollback()
+                if not _database_gone(again) or time.monotonic() - began > DATABASE_OUTAGE_SECONDS:
+                    raise
+                pause = min(pause * 2, 5.0)
+                continue
+            break
+        seconds = time.monotonic() - began
+        logger.warning("run %s: database back after %.1f s", self.run_key, seconds)
+        self.ctx.log.warning(
+            f"Die Datenbank war {seconds:.0f} s nicht erreichbar; der Lauf hat gewartet und "
+            "nichts verloren."
+        )
 
     def _settle(self) -> None:
         settle_early_reports(self.session, self.sent_ids)
@@ -666,8 +719,11 @@ class SendRun:
                 self.session.rollback()
             else:
                 while self.window.in_flight:
-                    self._collect()
-                    self._beat_if_due()
+                    try:
+                        self._collect()
+                        self._beat_if_due()
+                    except DBAPIError as error:
+                        self._outage(error)
                 self.next_progress = 0.0  # the final counts
                 self._flush()
                 if self.sent_ids:
@@ -681,6 +737,12 @@ class SendRun:
             logger.exception("run %s: could not hand back its claimed SMS", self.run_key)
         finally:
             self.window.close()
+
+
+def _database_gone(error: DBAPIError) -> bool:
+    """A lost connection or a server that does not answer (OperationalError), as opposed to a
+    wrong statement or a broken constraint."""
+    return bool(error.connection_invalidated) or isinstance(error, OperationalError)
 
 
 def notify_number_problems(app: Flask, session: Session, now: datetime) -> int:
