@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask_babel import gettext as _
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -264,24 +264,11 @@ class Writes:
         self.untried: list[dict[str, Any]] = []  # attempt started, but certainly not sent
         self.refused: list[dict[str, Any]] = []  # number refused before any attempt
         t = _table
+        self._run_key = run_key
+        self._sent_statements: dict[int, Any] = {}
         owned, owned_unstarted = _owned(run_key), _owned(run_key, (MessageStatus.SENDING,))
         at, reason, code = bindparam("b_at"), bindparam("b_reason"), bindparam("b_code")
         self._statements = (
-            (
-                self.sent,
-                update(t)
-                .where(owned)
-                .values(
-                    status=MessageStatus.SENT,
-                    provider_ref=bindparam("b_ref"),
-                    segments=func.coalesce(bindparam("b_segments"), t.c.segments),
-                    sent_at=at,
-                    reason=None,
-                    error_code=None,
-                    run_key=None,
-                    updated_at=at,
-                ),
-            ),
             (
                 self.retry,
                 update(t)
@@ -377,13 +364,59 @@ class Writes:
     def execute(self, connection: Connection) -> None:
         """Run the staged statements in the connection's transaction (the caller commits, then
         calls `clear`: if the commit fails, the same rows are written again later)."""
+        if self.sent:
+            self._write_sent(connection)
         for rows, statement in self._statements:
             if rows:
                 connection.execute(statement, rows)
 
     def clear(self) -> None:
+        self.sent.clear()
         for rows, _statement in self._statements:
             rows.clear()
+
+    def _write_sent(self, connection: Connection) -> None:
+        """The accepted SMS in one UPDATE (their provider references through CASE), not one
+        statement per row: each call into the database driver lets the sending threads run,
+        and getting back from them costs more than the statement itself."""
+        params: dict[str, Any] = {"b_at": self.sent[0]["b_at"]}
+        for k, row in enumerate(self.sent):
+            params[f"i{k}"] = row["b_id"]
+            params[f"r{k}"] = row["b_ref"]
+            params[f"s{k}"] = row["b_segments"]
+        connection.execute(self._sent_statement(len(self.sent)), params)
+
+    def _sent_statement(self, count: int) -> Any:
+        statement = self._sent_statements.get(count)
+        if statement is None:
+            t = _table
+            ids = [bindparam(f"i{k}", type_=t.c.id.type) for k in range(count)]
+            refs = [bindparam(f"r{k}", type_=t.c.provider_ref.type) for k in range(count)]
+            parts = [bindparam(f"s{k}", type_=t.c.segments.type) for k in range(count)]
+            at = bindparam("b_at", type_=t.c.sent_at.type)
+            statement = (
+                update(t)
+                .where(
+                    or_(*(t.c.id == i for i in ids)),
+                    t.c.run_key == self._run_key,
+                    or_(*(t.c.status == status for status in _ACTIVE)),
+                )
+                .values(
+                    status=MessageStatus.SENT,
+                    provider_ref=case(*((t.c.id == i, r) for i, r in zip(ids, refs, strict=True))),
+                    segments=func.coalesce(
+                        case(*((t.c.id == i, n) for i, n in zip(ids, parts, strict=True))),
+                        t.c.segments,
+                    ),
+                    sent_at=at,
+                    reason=None,
+                    error_code=None,
+                    run_key=None,
+                    updated_at=at,
+                )
+            )
+            self._sent_statements[count] = statement
+        return statement
 
 
 def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> set[int]:
@@ -392,18 +425,17 @@ def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: date
     if not ids:
         return set()
     t = _table
-    started = session.connection().execute(
+    ours = and_(t.c.id.in_(ids), t.c.run_key == run_key, t.c.status == MessageStatus.SENDING)
+    connection = session.connection()
+    started = connection.execute(
         update(t)
-        .where(
-            t.c.id.in_(ids),
-            t.c.run_key == run_key,
-            t.c.status == MessageStatus.SENDING,
-            t.c.attempt_started_at.is_(None),
-        )
+        .where(ours, t.c.attempt_started_at.is_(None))
         .values(attempts=t.c.attempts + 1, attempt_started_at=now, updated_at=now)
-        .returning(t.c.id)
-    )
-    return set(started.scalars())
+    ).rowcount
+    if started == len(ids):
+        return set(ids)  # the usual case, without a row-by-row answer from the database
+    # Some are no longer ours (this run was declared dead meanwhile): only the ones it started.
+    return set(connection.scalars(select(t.c.id).where(ours, t.c.attempt_started_at == now)))
 
 
 def hand_back(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> int:
