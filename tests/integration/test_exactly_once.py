@@ -370,15 +370,16 @@ def test_the_next_tick_runs_a_job_whose_process_was_killed(app, db, tmp_path):
             first = _wait_for_run(db, job, lambda r: r.pid is not None)
             os.kill(first.pid, signal.SIGKILL)  # the run's process, mid-SMS
             # The next tick (the scheduler ticks every minute) queues the job again.
-            db.expire_all()
-            job = db.get(Job, job.id)
-            job.next_run_at = now()
-            db.commit()
-            _wait(lambda: enqueue_due_jobs(app, db, now()) == [job.id], 30, "the job queued")
+
+            def tick() -> bool:
+                db.expire_all()
+                db.get(Job, job.id).next_run_at = now()  # due again at every tick of this test
+                db.commit()
+                return enqueue_due_jobs(app, db, now()) == [job.id]
+
+            _wait(tick, 30, "the job queued")
             _wait(lambda: len(sim.messages()) >= len(ids) - 1, 60, "the rest sent")
-            second = _wait_for_run(
-                db, job, lambda r: r.id != first.id and r.status is RunStatus.SUCCEEDED
-            )
+            _wait_for_run(db, job, lambda r: r.id != first.id and r.status is RunStatus.SUCCEEDED)
         finally:
             worker.terminate()
             worker.wait(timeout=30)
