@@ -4,6 +4,9 @@ secrets at rest, Verbindung testen, Jetzt ausführen with its progress, delete (
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -644,6 +647,61 @@ def test_run_now_without_a_queue_says_so(admin_client, db, monkeypatch):
     response = admin_client.post("/admin/jobs/1/run", headers=HX)
     assert response.status_code == 200
     assert "Warteschlange (Redis) ist nicht erreichbar" in response.text
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_run_now_after_a_killed_run_starts_at_once_and_says_what_happened(admin_client, db, queued):
+    _activate(db)
+    killed = JobRun(
+        job_id=SERVICE_SMS,
+        run_key="killed",
+        host=socket.gethostname(),
+        pid=_dead_pid(),
+        heartbeat_at=utcnow(),  # it beat a second ago, then its process was killed
+    )
+    db.add(killed)
+    db.commit()
+    page = admin_client.get("/admin/jobs/1").text
+    assert 'data-state="stale"' in page and "läuft nicht mehr" in page
+    assert "Der Job läuft gerade." not in page  # "Jetzt ausführen" is not refused
+    response = admin_client.post("/admin/jobs/1/run", headers=HX)
+    assert queued == [SERVICE_SMS]
+    assert f"Der vorige Lauf {killed.id}" in response.text
+    assert "nicht versuchte SMS gehen zurück in die Warteschlange" in response.text
+
+    # The new run ends the dead one on its start and says what became of its SMS.
+    killed.status, killed.finished_at = RunStatus.FAILED, utcnow()
+    killed.error = (
+        "Lauf abgebrochen: der Prozess wurde beendet (Absturz, Neustart oder Zeitlimit). "
+        "3 nicht versuchte SMS gehen zurück in die Warteschlange, 1 SMS haben ein unklares "
+        "Ergebnis."
+    )
+    db.add(JobRun(job_id=SERVICE_SMS, run_key="next", total=5, started_at=utcnow()))
+    db.commit()
+    running = admin_client.get(f"/admin/jobs/1/progress?since={killed.id}", headers=HX).text
+    assert 'data-state="running"' in running
+    assert f"Vorheriger Lauf {killed.id}:" in running and "1 SMS haben ein unklares" in running
+
+
+def test_a_stopped_run_is_shown_as_stopped(admin_client, db):
+    run = JobRun(
+        job_id=SERVICE_SMS,
+        run_key="stopped",
+        status=RunStatus.STOPPED,
+        sent=4,
+        finished_at=utcnow(),
+        error="Lauf angehalten (Stopp-Signal, z. B. Neustart des Workers).",
+    )
+    db.add(run)
+    db.commit()
+    finished = admin_client.get("/admin/jobs/1/progress?since=0", headers=HX).text
+    assert f"Lauf {run.id} angehalten" in finished and "4 versendet" in finished
+    assert "angehalten –" in admin_client.get("/admin/jobs/1").text
 
 
 def test_the_job_statistics_follow_a_run(admin_client, db):

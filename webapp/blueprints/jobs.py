@@ -14,7 +14,7 @@ that tab to edit mode (Speichern / Abbrechen). Every tab has its own URL and loa
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -36,7 +36,7 @@ from wtforms import (
 from webapp.blueprints.forms import MultiCheckboxField, attach_error, filter_date, is_partial
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
-from webapp.formatting import to_local
+from webapp.formatting import format_datetime, to_local
 from webapp.jobs import jobs as domain
 from webapp.jobs import schedule as zeitplan
 from webapp.models import Job, JobRun, LogLevel, Mandant, Priority, RunStatus, ScheduleKind
@@ -300,7 +300,11 @@ def _tab_url(job: Job, tab: str, mode: str = "view") -> str:
 
 def _run_refusal(job: Job, run: JobRun | None) -> str | None:
     """Why "Jetzt ausführen" does not apply now, or None."""
-    if run is not None and run.status == RunStatus.RUNNING and not domain.run_is_stale(run):
+    if (
+        run is not None
+        and run.status == RunStatus.RUNNING
+        and not domain.run_is_stale(run, _dead_after())
+    ):
         return _("Der Job läuft gerade.")
     if not job.active:
         return _("Der Job ist nicht aktiv. Bitte zuerst im Register „Job“ „Aktiv“ ankreuzen.")
@@ -420,7 +424,7 @@ def _progress(
             if newer.status != RunStatus.RUNNING:
                 state = "finished"
             else:
-                state = "stale" if domain.run_is_stale(newer, now) else "running"
+                state = "stale" if domain.run_is_stale(newer, _dead_after()) else "running"
         elif requested is not None and now.timestamp() - requested < PICKUP_WAIT_SECONDS:
             state = "pending"
         elif requested is not None:
@@ -428,7 +432,7 @@ def _progress(
         else:
             state = "last" if run is not None else "none"
     elif run is not None and run.status == RunStatus.RUNNING:
-        state = "stale" if domain.run_is_stale(run, now) else "running"
+        state = "stale" if domain.run_is_stale(run, _dead_after()) else "running"
         since = run.id - 1
     elif run is not None:
         state = "last"
@@ -440,6 +444,11 @@ def _progress(
     return {
         "state": state,
         "run": shown,
+        "outcome": _run_outcome(shown) if shown is not None else "",
+        # A run that died and was cleaned up when this one started: say what became of it.
+        "ended_dead": domain.runs_ended_by(db.session, shown)
+        if shown is not None and state in ("running", "finished")
+        else [],
         "poll": poll,
         "poll_url": url_for("jobs.progress", job_id=job.id, **params) if poll else None,
         "poll_every": POLL_EVERY,
@@ -455,6 +464,20 @@ def _progress(
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _dead_after() -> timedelta:
+    """A run that has not beaten its heart for this long is dead (it does every few seconds)."""
+    return timedelta(seconds=current_app.config["JOB_LOCK_SECONDS"])
+
+
+def _run_outcome(run: JobRun) -> str:
+    """ "Lauf 12 beendet" / "… fehlgeschlagen" / "… angehalten" (stopped by a stop signal)."""
+    if run.status == RunStatus.FAILED:
+        return _("Lauf %(id)d fehlgeschlagen", id=run.id)
+    if run.status == RunStatus.STOPPED:
+        return _("Lauf %(id)d angehalten", id=run.id)
+    return _("Lauf %(id)d beendet", id=run.id)
 
 
 # --- Job Liste -----------------------------------------------------------------------------------
@@ -566,7 +589,11 @@ def settings_test(job_id: int):  # type: ignore[no-untyped-def]
     """Verbindung testen: the stored settings, live (modem: AT, SIM, signal; websms: test)."""
     record = _job_or_404(job_id)
     run = domain.latest_run(db.session, record)
-    busy = run is not None and run.status == RunStatus.RUNNING and not domain.run_is_stale(run)
+    busy = (
+        run is not None
+        and run.status == RunStatus.RUNNING
+        and not domain.run_is_stale(run, _dead_after())
+    )
     if busy and domain.stored_settings(record)["variant"] == domain.VARIANT_MODEM:
         ok, answer = False, _("Das Modem ist gerade durch einen Lauf belegt. Bitte danach testen.")
     else:
@@ -704,6 +731,11 @@ def run_now(job_id: int):  # type: ignore[no-untyped-def]
     record = _job_or_404(job_id)
     before = domain.latest_run(db.session, record)
     refusal = _run_refusal(record, before)
+    dead = (
+        before
+        if refusal is None and before is not None and domain.run_is_stale(before, _dead_after())
+        else None
+    )
     requested: float | None = None
     if refusal:
         flash(refusal, "error")
@@ -723,6 +755,18 @@ def run_now(job_id: int):  # type: ignore[no-untyped-def]
             )
         else:
             requested = utcnow().timestamp()
+            if dead is not None:
+                flash(
+                    _(
+                        "Der vorige Lauf %(id)d (gestartet %(at)s) läuft nicht mehr: sein Prozess "
+                        "wurde beendet (Absturz, Neustart oder Zeitlimit). Der neue Lauf räumt ihn "
+                        "auf: nicht versuchte SMS gehen zurück in die Warteschlange, SMS mit "
+                        "unklarem Ergebnis werden gemeldet.",
+                        id=dead.id,
+                        at=format_datetime(dead.started_at),
+                    ),
+                    "info",
+                )
             if queued:
                 flash(_("Der Lauf wurde angefordert."), "success")
             else:

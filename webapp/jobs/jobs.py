@@ -46,7 +46,7 @@ from webapp.models import (
     RunStatus,
     ScheduleKind,
 )
-from webapp.models.base import utcnow
+from webapp.models.base import as_utc, utcnow
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
 from webapp.sms.search import escape_like, local_midnight_utc
 from webapp.validation import clean_email
@@ -55,8 +55,6 @@ from webapp.validation import clean_email
 
 MAX_NAME = 120
 MAX_TEXT = 4000
-# A run whose heartbeat is older than this is shown as "reagiert nicht mehr" (dispatch: 5 min).
-STALE_RUN_AFTER = timedelta(minutes=5)
 
 
 class InputErrors(InputError):
@@ -995,12 +993,31 @@ def run_remaining(run: JobRun) -> int:
     return max(run.total - run.sent - run.failed - run.retried, 0)
 
 
-def run_is_stale(run: JobRun, now: datetime | None = None) -> bool:
-    """A running run that has not beaten its heart for a while (its worker died)."""
-    if run.status != RunStatus.RUNNING:
-        return False
-    beat = run.heartbeat_at if run.heartbeat_at.tzinfo else run.heartbeat_at.replace(tzinfo=UTC)
-    return (now or utcnow()) - beat > STALE_RUN_AFTER
+def runs_ended_by(session: Session, run: JobRun) -> list[JobRun]:
+    """The runs of the same job found dead and ended when `run` started (their error says
+    what became of their SMS)."""
+    return list(
+        session.scalars(
+            select(JobRun)
+            .where(
+                JobRun.job_id == run.job_id,
+                JobRun.id < run.id,
+                JobRun.status == RunStatus.FAILED,
+                JobRun.error.like("Lauf abgebrochen%"),
+                JobRun.finished_at >= as_utc(run.started_at) - timedelta(seconds=30),
+                JobRun.finished_at <= as_utc(run.started_at),
+            )
+            .order_by(JobRun.id)
+        )
+    )
+
+
+def run_is_stale(run: JobRun, dead_after: timedelta) -> bool:
+    """A run still marked running whose process is gone or that stopped beating (it does every
+    few seconds): shown as "reagiert nicht mehr"; it does not keep "Jetzt ausführen" back."""
+    from webapp.jobs.runner import run_is_dead
+
+    return run.status == RunStatus.RUNNING and run_is_dead(run, dead_after)
 
 
 @dataclass(frozen=True)
