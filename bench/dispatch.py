@@ -2,8 +2,9 @@
 
 Prints JSON: messages per second of the run (claim, attempt-start commit per SMS, send through
 the window, outcome commit per SMS) and the peak memory (RSS) of the process that ran it,
-beside the bare-transport ceiling of the same sandbox in the same run (plain `requests` posts
-with the same concurrency) and their ratio. Targets: ratio ≥ 0.8, ≤ 150 MB.
+beside the bare-transport ceiling of the same sandbox in the same run (WebsmsTransport alone,
+no database, the same window of 8, measured right before and after the run) and their ratio:
+the median of `--rounds` (3) rounds. Targets: ratio ≥ 0.8, ≤ 150 MB.
 
     .venv/bin/python bench/dispatch.py [--database-url postgresql://postgres@127.0.0.1:5432/test]
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,51 +118,64 @@ def run_only(url: str, sandbox_url: str) -> None:
     )
 
 
+def _database(url: str) -> str:
+    if not url.startswith("postgresql"):
+        return f"sqlite:///{tempfile.mkdtemp()}/dispatch.sqlite"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "sms_bench_dispatch" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "sms_bench_dispatch"'))
+    admin.dispose()
+    return make_url(url).set(database="sms_bench_dispatch").render_as_string(hide_password=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", default="")
     parser.add_argument("--count", type=int, default=COUNT)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--run-only", nargs=2, metavar=("DATABASE_URL", "SANDBOX_URL"))
     args = parser.parse_args()
     if args.run_only:
         run_only(*args.run_only)
         return
-    if args.database_url.startswith("postgresql"):
-        admin = create_engine(args.database_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text('DROP DATABASE IF EXISTS "sms_bench_dispatch" WITH (FORCE)'))
-            conn.execute(text('CREATE DATABASE "sms_bench_dispatch"'))
-        admin.dispose()
-        url = (
-            make_url(args.database_url)
-            .set(database="sms_bench_dispatch")
-            .render_as_string(hide_password=False)
-        )
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp()}/dispatch.sqlite"
-    prepare(url, args.count)
+    # A shared 2-core machine is noisy: each round is a fresh database and a whole run between
+    # two measurements of the ceiling (their mean is the round's ceiling); the median of the
+    # rounds' ratios is the figure, the best run is shown beside it.
+    runs, ceilings = [], []
     with _sandbox(in_process=False) as sandbox_url:
-        worker = subprocess.run(
-            [sys.executable, __file__, "--run-only", url, sandbox_url],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        ceiling = _transport_rate(sandbox_url, args.count, 200, 8)
-    result = json.loads(worker.stdout.strip().splitlines()[-1])
+        for _round in range(args.rounds):
+            url = _database(args.database_url)
+            prepare(url, args.count)
+            before = _transport_rate(sandbox_url, args.count, 200, 8)
+            worker = subprocess.run(
+                [sys.executable, __file__, "--run-only", url, sandbox_url],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs.append(json.loads(worker.stdout.strip().splitlines()[-1]))
+            after = _transport_rate(sandbox_url, args.count, 200, 8)
+            ceilings.append((before + after) / 2)
+    ratios = [r["messages_per_second"] / c for r, c in zip(runs, ceilings, strict=True)]
+    ratio = statistics.median(ratios)
+    best = max(runs, key=lambda r: r["messages_per_second"])
+    ceiling = statistics.median(ceilings)
+    peak = max(r["peak_rss_mb"] for r in runs)
     print(
         json.dumps(
             {
                 "benchmark": "dispatch",
                 "database": make_url(url).get_backend_name(),
                 "messages": args.count,
-                "run": result,
+                "rounds": args.rounds,
+                "run": {**best, "peak_rss_mb": peak},
                 "bare_transport_ceiling_per_second": round(ceiling, 1),
-                "ratio": round(result["messages_per_second"] / ceiling, 3),
+                "ratio": round(ratio, 3),  # median of the rounds
+                "ratio_per_round": [round(r, 3) for r in ratios],
                 "targets": {"ratio": 0.8, "peak_rss_mb": 150},
-                "meets_targets": result["messages_per_second"] >= 0.8 * ceiling
-                and result["peak_rss_mb"] <= 150,
+                "meets_targets": ratio >= 0.8 and peak <= 150,
             },
             indent=2,
         )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from flask_babel import gettext as _
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -265,7 +265,6 @@ class Writes:
         self.refused: list[dict[str, Any]] = []  # number refused before any attempt
         t = _table
         self._run_key = run_key
-        self._sent_statements: dict[int, Any] = {}
         owned, owned_unstarted = _owned(run_key), _owned(run_key, (MessageStatus.SENDING,))
         at, reason, code = bindparam("b_at"), bindparam("b_reason"), bindparam("b_code")
         self._statements = (
@@ -361,62 +360,120 @@ class Writes:
     def add_refused(self, claimed: Claimed, reason: str, code: str, now: datetime) -> None:
         self.refused.append({"b_id": claimed.id, "b_at": now, "b_reason": reason, "b_code": code})
 
-    def execute(self, connection: Connection) -> None:
-        """Run the staged statements in the connection's transaction (the caller commits, then
-        calls `clear`: if the commit fails, the same rows are written again later)."""
-        if self.sent:
-            self._write_sent(connection)
+    def execute(
+        self, connection: Connection, start: Sequence[int] = (), now: datetime | None = None
+    ) -> set[int]:
+        """Run the staged statements in the connection's transaction, and mark the attempt of
+        `start` as started (the caller commits, then calls `clear`: if the commit fails, the
+        same rows are written again later). Returns the ids whose attempt this run started."""
+        started: set[int] = set()
+        if start and self.sent and connection.dialect.name == "postgresql":
+            # One round trip for both: the run's every commit waits for the database.
+            count = connection.execute(
+                _sent_and_start(len(self.sent)),
+                {**self._sent_params(), "ids": list(start), "now": now},
+            ).rowcount
+            started = _started(connection, self._run_key, start, now, count)
+        else:
+            if self.sent:
+                connection.execute(_sent_statement(len(self.sent)), self._sent_params())
+            if start:
+                count = connection.execute(
+                    _START, {"ids": list(start), "now": now, "run": self._run_key}
+                ).rowcount
+                started = _started(connection, self._run_key, start, now, count)
         for rows, statement in self._statements:
             if rows:
                 connection.execute(statement, rows)
+        return started
 
     def clear(self) -> None:
         self.sent.clear()
         for rows, _statement in self._statements:
             rows.clear()
 
-    def _write_sent(self, connection: Connection) -> None:
-        """The accepted SMS in one UPDATE (their provider references through CASE), not one
-        statement per row: each call into the database driver lets the sending threads run,
-        and getting back from them costs more than the statement itself."""
-        params: dict[str, Any] = {"b_at": self.sent[0]["b_at"]}
+    def _sent_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"b_at": self.sent[0]["b_at"], "run": self._run_key}
         for k, row in enumerate(self.sent):
             params[f"i{k}"] = row["b_id"]
             params[f"r{k}"] = row["b_ref"]
             params[f"s{k}"] = row["b_segments"]
-        connection.execute(self._sent_statement(len(self.sent)), params)
+        return params
 
-    def _sent_statement(self, count: int) -> Any:
-        statement = self._sent_statements.get(count)
-        if statement is None:
-            t = _table
-            ids = [bindparam(f"i{k}", type_=t.c.id.type) for k in range(count)]
-            refs = [bindparam(f"r{k}", type_=t.c.provider_ref.type) for k in range(count)]
-            parts = [bindparam(f"s{k}", type_=t.c.segments.type) for k in range(count)]
-            at = bindparam("b_at", type_=t.c.sent_at.type)
-            statement = (
-                update(t)
-                .where(
-                    or_(*(t.c.id == i for i in ids)),
-                    t.c.run_key == self._run_key,
-                    or_(*(t.c.status == status for status in _ACTIVE)),
-                )
-                .values(
-                    status=MessageStatus.SENT,
-                    provider_ref=case(*((t.c.id == i, r) for i, r in zip(ids, refs, strict=True))),
-                    segments=func.coalesce(
-                        case(*((t.c.id == i, n) for i, n in zip(ids, parts, strict=True))),
-                        t.c.segments,
-                    ),
-                    sent_at=at,
-                    reason=None,
-                    error_code=None,
-                    run_key=None,
-                    updated_at=at,
-                )
+
+# The statements of every commit of a run, as plain SQL (the same on SQLite and PostgreSQL):
+# built once, not composed anew thousands of times per run. The accepted SMS of a commit are
+# one UPDATE (their provider references through CASE), not one statement per row.
+_START_SQL = (
+    "UPDATE sms_message SET attempts = attempts + 1, attempt_started_at = :now, "
+    "updated_at = :now WHERE id IN :ids AND run_key = :run AND status = 'sending' "
+    "AND attempt_started_at IS NULL"
+)
+_START = text(_START_SQL).bindparams(
+    bindparam("ids", expanding=True),
+    bindparam("now", type_=_table.c.attempt_started_at.type),
+)
+_SENT: dict[int, Any] = {}  # by the number of accepted SMS (a window: a handful)
+_SENT_AND_START: dict[int, Any] = {}
+
+
+def _sent_sql(count: int) -> str:
+    keys = range(count)
+    refs = " ".join(f"WHEN :i{k} THEN CAST(:r{k} AS VARCHAR(64))" for k in keys)
+    parts = " ".join(f"WHEN :i{k} THEN CAST(:s{k} AS INTEGER)" for k in keys)
+    ids = ", ".join(f":i{k}" for k in keys)
+    return (
+        "UPDATE sms_message SET status = 'sent', "
+        f"provider_ref = CASE id {refs} END, "
+        f"segments = COALESCE(CASE id {parts} END, segments), "
+        "sent_at = :b_at, reason = NULL, error_code = NULL, run_key = NULL, "
+        f"updated_at = :b_at WHERE id IN ({ids}) AND run_key = :run "
+        "AND status IN ('sending', 'unknown')"
+    )
+
+
+def _sent_statement(count: int) -> Any:
+    statement = _SENT.get(count)
+    if statement is None:
+        statement = _SENT[count] = text(_sent_sql(count)).bindparams(
+            bindparam("b_at", type_=_table.c.sent_at.type)
+        )
+    return statement
+
+
+def _sent_and_start(count: int) -> Any:
+    """PostgreSQL: the accepted SMS and the attempt start in one statement (a data-modifying
+    CTE; the two sets of rows never overlap)."""
+    statement = _SENT_AND_START.get(count)
+    if statement is None:
+        statement = _SENT_AND_START[count] = text(
+            f"WITH sent AS ({_sent_sql(count)} RETURNING 1) {_START_SQL}"
+        ).bindparams(
+            bindparam("b_at", type_=_table.c.sent_at.type),
+            bindparam("ids", expanding=True),
+            bindparam("now", type_=_table.c.attempt_started_at.type),
+        )
+    return statement
+
+
+def _started(
+    connection: Connection, run_key: str, ids: Sequence[int], now: datetime | None, count: int
+) -> set[int]:
+    """The ids whose attempt start was just written, from the statement's row count."""
+    if count == len(ids):
+        return set(ids)  # the usual case, without a row-by-row answer from the database
+    # Some are no longer ours (this run was declared dead meanwhile): only the ones it started.
+    t = _table
+    return set(
+        connection.scalars(
+            select(t.c.id).where(
+                t.c.id.in_(ids),
+                t.c.run_key == run_key,
+                t.c.status == MessageStatus.SENDING,
+                t.c.attempt_started_at == now,
             )
-            self._sent_statements[count] = statement
-        return statement
+        )
+    )
 
 
 def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> set[int]:
@@ -424,18 +481,9 @@ def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: date
     may hand to the transport once it is committed."""
     if not ids:
         return set()
-    t = _table
-    ours = and_(t.c.id.in_(ids), t.c.run_key == run_key, t.c.status == MessageStatus.SENDING)
     connection = session.connection()
-    started = connection.execute(
-        update(t)
-        .where(ours, t.c.attempt_started_at.is_(None))
-        .values(attempts=t.c.attempts + 1, attempt_started_at=now, updated_at=now)
-    ).rowcount
-    if started == len(ids):
-        return set(ids)  # the usual case, without a row-by-row answer from the database
-    # Some are no longer ours (this run was declared dead meanwhile): only the ones it started.
-    return set(connection.scalars(select(t.c.id).where(ours, t.c.attempt_started_at == now)))
+    count = connection.execute(_START, {"ids": list(ids), "now": now, "run": run_key}).rowcount
+    return _started(connection, run_key, ids, now, count)
 
 
 def hand_back(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> int:
@@ -578,8 +626,7 @@ class SendRun:
             chosen.append(candidate)
             room -= 1
         self.starting = chosen
-        started = start_attempts(session, self.run_key, [c.id for c in chosen], now)
-        self._flush()
+        started = self._flush([c.id for c in chosen], now)
         self.starting = []
         for candidate in chosen:
             if candidate.id not in started:
@@ -659,12 +706,14 @@ class SendRun:
         if self.pace.halted():
             self._stop(reason, failure=True)
 
-    def _flush(self) -> None:
-        """Write the staged outcomes, the log lines and the progress; commit. What was staged
-        is kept until the commit succeeded."""
+    def _flush(self, start: Sequence[int] = (), now: datetime | None = None) -> set[int]:
+        """Write the staged outcomes, the attempt start of `start`, the log lines and the
+        progress; commit. What was staged is kept until the commit succeeded. Returns the ids
+        of `start` this run may hand over."""
         session = self.session
-        if self.writes:
-            self.writes.execute(session.connection())
+        started: set[int] = set()
+        if self.writes or start:
+            started = self.writes.execute(session.connection(), start, now)
         for level, line in self.log_lines:
             getattr(self.ctx.log, level)(line)
         self._write_progress()
@@ -673,6 +722,7 @@ class SendRun:
         self.log_lines.clear()
         if self.sent_ids and time.monotonic() >= self.next_settle:
             self._settle()
+        return started
 
     def _outage(self, error: DBAPIError) -> None:
         """The database went away (restart, failover, a lock held too long): hand over
