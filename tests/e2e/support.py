@@ -63,6 +63,9 @@ def log_in(page: Page, username: str, password: str = PASSWORD) -> Page:
     expect(
         page.get_by_role("heading", name=f"Willkommen, {DISPLAY_NAMES[username]}")
     ).to_be_visible()
+    # The heading shows before htmx has taken over the links: a click then would be a plain
+    # page load (seen under load), not the dialog the tests expect.
+    page.wait_for_load_state("load")
     return page
 
 
