@@ -810,8 +810,11 @@ class SendRun:
                 self._flush()
                 if self.sent_ids:
                     self._settle()
-            left = [c.id for c in self.claimed]
+            # The SMS whose attempt start was not committed (an error in that very commit)
+            # go back too: they were never handed over.
+            left = [c.id for c in (*self.starting, *self.claimed)]
             self.claimed.clear()
+            self.starting = []
             self.totals.handed_back += hand_back(self.session, self.run_key, left, utcnow())
         except Exception:
             if not failed:
