@@ -18,6 +18,7 @@ and every SMS claimed but not started goes back to `queued`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -373,7 +374,7 @@ class Writes:
                 _sent_and_start(len(self.sent)),
                 {**self._sent_params(), "ids": list(start), "now": now},
             ).rowcount
-            started = _started(connection, self._run_key, start, now, count)
+            started = _started(connection, self._run_key, start, count)
         else:
             if self.sent:
                 connection.execute(_sent_statement(len(self.sent)), self._sent_params())
@@ -381,7 +382,7 @@ class Writes:
                 count = connection.execute(
                     _START, {"ids": list(start), "now": now, "run": self._run_key}
                 ).rowcount
-                started = _started(connection, self._run_key, start, now, count)
+                started = _started(connection, self._run_key, start, count)
         for rows, statement in self._statements:
             if rows:
                 connection.execute(statement, rows)
@@ -456,13 +457,13 @@ def _sent_and_start(count: int) -> Any:
     return statement
 
 
-def _started(
-    connection: Connection, run_key: str, ids: Sequence[int], now: datetime | None, count: int
-) -> set[int]:
+def _started(connection: Connection, run_key: str, ids: Sequence[int], count: int) -> set[int]:
     """The ids whose attempt start was just written, from the statement's row count."""
     if count == len(ids):
         return set(ids)  # the usual case, without a row-by-row answer from the database
-    # Some are no longer ours (this run was declared dead meanwhile): only the ones it started.
+    # Some are no longer ours (this run was declared dead meanwhile), or their start was
+    # written by an earlier try whose answer was lost (the database went away): `ids` are
+    # never in flight, so every one of them this run started may be handed over now.
     t = _table
     return set(
         connection.scalars(
@@ -470,7 +471,7 @@ def _started(
                 t.c.id.in_(ids),
                 t.c.run_key == run_key,
                 t.c.status == MessageStatus.SENDING,
-                t.c.attempt_started_at == now,
+                t.c.attempt_started_at.is_not(None),
             )
         )
     )
@@ -483,7 +484,7 @@ def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: date
         return set()
     connection = session.connection()
     count = connection.execute(_START, {"ids": list(ids), "now": now, "run": run_key}).rowcount
-    return _started(connection, run_key, ids, now, count)
+    return _started(connection, run_key, ids, count)
 
 
 def hand_back(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> int:
@@ -528,6 +529,11 @@ class SendRun:
         self.in_flight: dict[int, Claimed] = {}
         self.writes = Writes(self.run_key)
         self.starting: list[Claimed] = []  # attempt start written, not committed yet
+        # PostgreSQL: the SMS statements of each commit go through a connection of their own in
+        # autocommit mode, one round trip instead of BEGIN, statement, COMMIT (each statement is
+        # atomic by itself; nothing else of the run writes these rows meanwhile).
+        self.fast: Connection | None = None
+        self._connect_fast()
         self.sent_ids: list[int] = []  # for settle_early_reports
         self.log_lines: list[tuple[str, str]] = []
         self.prefixes: list[str] = []
@@ -544,6 +550,16 @@ class SendRun:
         self.next_heartbeat = now + self.heartbeat_every
         self.next_progress = now
         self.next_settle = now + SETTLE_EVERY
+
+    def _connect_fast(self) -> None:
+        engine = self.session.get_bind()
+        if engine.dialect.name != "postgresql":
+            return
+        fresh = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if self.fast is not None:
+            with contextlib.suppress(DBAPIError):
+                self.fast.close()
+        self.fast = fresh
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -713,7 +729,8 @@ class SendRun:
         session = self.session
         started: set[int] = set()
         if self.writes or start:
-            started = self.writes.execute(session.connection(), start, now)
+            connection = self.fast if self.fast is not None else session.connection()
+            started = self.writes.execute(connection, start, now)
         for level, line in self.log_lines:
             getattr(self.ctx.log, level)(line)
         self._write_progress()
@@ -731,7 +748,8 @@ class SendRun:
         self.session.rollback()
         if not _database_gone(error):
             raise error
-        # The attempt start of these was rolled back: they were not handed over.
+        # These were not handed over (their attempt start may or may not have been written:
+        # the next try finds out, see _started).
         self.claimed.extendleft(reversed(self.starting))
         self.starting = []
         began = time.monotonic()
@@ -747,6 +765,7 @@ class SendRun:
                 if time.monotonic() >= self.next_heartbeat:
                     self.next_heartbeat = time.monotonic() + self.heartbeat_every
                     self.ctx.heartbeat()  # the lock first, then the database
+                self._connect_fast()  # PostgreSQL: a fresh one, in autocommit mode again
                 self._flush()
             except DBAPIError as again:
                 self.session.rollback()
@@ -822,6 +841,8 @@ class SendRun:
             logger.exception("run %s: could not hand back its claimed SMS", self.run_key)
         finally:
             self.window.close()
+            if self.fast is not None:
+                self.fast.close()
 
 
 def _database_gone(error: DBAPIError) -> bool:
