@@ -31,7 +31,7 @@ from flask import Flask
 from flask_babel import gettext as _
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from webapp.jobs.mail import send_mail
 from webapp.jobs.stopping import RunAborted, stop_requested
@@ -529,14 +529,16 @@ class SendRun:
         self.in_flight: dict[int, Claimed] = {}
         self.writes = Writes(self.run_key)
         self.starting: list[Claimed] = []  # attempt start written, not committed yet
-        # PostgreSQL: the SMS statements of each commit go through a connection of their own in
-        # autocommit mode, one round trip instead of BEGIN, statement, COMMIT (each statement is
-        # atomic by itself; nothing else of the run writes these rows meanwhile).
-        self.fast: Connection | None = None
-        self._connect_fast()
+        # The SMS statements of each commit go through a connection of the run's own, not the
+        # ORM session (whose every commit costs more than the statements); on PostgreSQL in
+        # autocommit mode, one round trip instead of BEGIN, statement, COMMIT (each statement
+        # is atomic by itself; nothing else of the run writes these rows meanwhile).
+        self.autocommit = self.session.get_bind().dialect.name == "postgresql"
+        self.hot: Connection | None = None
+        self._connect_hot()
         self.sent_ids: list[int] = []  # for settle_early_reports
         self.log_lines: list[tuple[str, str]] = []
-        self.prefixes: list[str] = []
+        self.prefixes: tuple[str, ...] = ()
         self.queue_empty = False
         self.stop_reason: str | None = None  # why no more SMS are handed over
         self.failure: str | None = None  # the run fails with this reason
@@ -551,15 +553,22 @@ class SendRun:
         self.next_progress = now
         self.next_settle = now + SETTLE_EVERY
 
-    def _connect_fast(self) -> None:
+    def _session_busy(self) -> bool:
+        """Whether the ORM session has begun a transaction or holds new objects (then it has
+        something to commit; its commit is skipped otherwise: it costs more than a write)."""
+        session = self.session
+        inner = session.registry() if isinstance(session, scoped_session) else session
+        return inner.in_transaction() or bool(inner.new)
+
+    def _connect_hot(self) -> None:
         engine = self.session.get_bind()
-        if engine.dialect.name != "postgresql":
-            return
-        fresh = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        if self.fast is not None:
+        fresh = engine.connect()
+        if self.autocommit:
+            fresh = fresh.execution_options(isolation_level="AUTOCOMMIT")
+        if self.hot is not None:
             with contextlib.suppress(DBAPIError):
-                self.fast.close()
-        self.fast = fresh
+                self.hot.close()
+        self.hot = fresh
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -624,7 +633,7 @@ class SendRun:
                 self.queue_empty = True
             self.claimed.extend(more)
             if len(more):
-                self.prefixes = active_prefixes(session)  # table 93001 may have changed
+                self.prefixes = tuple(active_prefixes(session))  # 93001 may have changed
                 session.commit()
             claimed_so_far = self.done + len(self.in_flight) + len(self.claimed)
             if claimed_so_far > self.total:
@@ -653,7 +662,7 @@ class SendRun:
     def _number_problem(self, claimed: Claimed) -> tuple[str, str] | None:
         """Why the number may not be sent to now (table 93001 changed since it was queued)."""
         digits = (claimed.recipient or "").removeprefix("+")
-        if digits and any(digits.startswith(prefix) for prefix in self.prefixes):
+        if digits and self.prefixes and digits.startswith(self.prefixes):
             return None
         parsed = check_number(self.session, claimed.recipient_raw, self.region, self.prefixes)
         if parsed.ok:
@@ -727,16 +736,22 @@ class SendRun:
         progress; commit. What was staged is kept until the commit succeeded. Returns the ids
         of `start` this run may hand over."""
         session = self.session
-        started: set[int] = set()
-        if self.writes or start:
-            connection = self.fast if self.fast is not None else session.connection()
-            started = self.writes.execute(connection, start, now)
+        # The session's part first (Errorlog lines, progress, a heartbeat), committed before
+        # the SMS are written: SQLite has one writer at a time, and it must not be the session
+        # while the run's own connection writes.
         for level, line in self.log_lines:
             getattr(self.ctx.log, level)(line)
         self._write_progress()
-        session.commit()
-        self.writes.clear()
+        if self._session_busy():
+            session.commit()
         self.log_lines.clear()
+        started: set[int] = set()
+        if self.writes or start:
+            assert self.hot is not None
+            started = self.writes.execute(self.hot, start, now)
+            if not self.autocommit:
+                self.hot.commit()
+        self.writes.clear()
         if self.sent_ids and time.monotonic() >= self.next_settle:
             self._settle()
         return started
@@ -746,6 +761,9 @@ class SendRun:
         nothing, keep the outcomes of the SMS in flight in memory, keep the lock, and write
         everything once the database answers again (at most DATABASE_OUTAGE_SECONDS)."""
         self.session.rollback()
+        if self.hot is not None:
+            with contextlib.suppress(DBAPIError):
+                self.hot.rollback()
         if not _database_gone(error):
             raise error
         # These were not handed over (their attempt start may or may not have been written:
@@ -765,7 +783,7 @@ class SendRun:
                 if time.monotonic() >= self.next_heartbeat:
                     self.next_heartbeat = time.monotonic() + self.heartbeat_every
                     self.ctx.heartbeat()  # the lock first, then the database
-                self._connect_fast()  # PostgreSQL: a fresh one, in autocommit mode again
+                self._connect_hot()  # a fresh one (on PostgreSQL in autocommit mode again)
                 self._flush()
             except DBAPIError as again:
                 self.session.rollback()
@@ -818,6 +836,9 @@ class SendRun:
         try:
             if failed:
                 self.session.rollback()
+                if self.hot is not None:
+                    with contextlib.suppress(DBAPIError):
+                        self.hot.rollback()
             else:
                 while self.window.in_flight:
                     try:
@@ -841,8 +862,9 @@ class SendRun:
             logger.exception("run %s: could not hand back its claimed SMS", self.run_key)
         finally:
             self.window.close()
-            if self.fast is not None:
-                self.fast.close()
+            if self.hot is not None:
+                with contextlib.suppress(DBAPIError):
+                    self.hot.close()
 
 
 def _database_gone(error: DBAPIError) -> bool:

@@ -13,9 +13,9 @@ import contextvars
 import dataclasses
 import logging
 import queue
+import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
@@ -43,21 +43,38 @@ class Finished:
 
 
 class SendWindow:
-    """Runs `transport.send` for up to `transport.window` SMS at once."""
+    """Runs `transport.send` for up to `transport.window` SMS at once: one thread per slot,
+    started with the window and fed through a queue (a run hands over thousands of SMS; a
+    future and a context copy for each would cost the run's thread more than the rest)."""
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.size = max(1, int(getattr(transport, "window", 1) or 1))
-        self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="send")
+        self._todo: queue.SimpleQueue[tuple[OutgoingSms, object] | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[Finished] = queue.SimpleQueue()
         self.in_flight = 0
+        self._threads = [
+            threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(self._serve,),
+                name=f"send-{n}",
+                daemon=True,
+            )
+            for n in range(self.size)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, sms: OutgoingSms, tag: object = None) -> None:
         """Hand `sms` to the transport now (its attempt start must already be committed)."""
         if self.in_flight >= self.size:
             raise RuntimeError("send window is full")
         self.in_flight += 1
-        self._executor.submit(contextvars.copy_context().run, self._send, sms, tag)
+        self._todo.put((sms, tag))
+
+    def _serve(self) -> None:
+        while (item := self._todo.get()) is not None:
+            self._send(*item)
 
     def _send(self, sms: OutgoingSms, tag: object) -> None:
         try:
@@ -106,7 +123,10 @@ class SendWindow:
 
     def close(self) -> None:
         """Wait for the SMS in flight (their outcomes are dropped: collect them first)."""
-        self._executor.shutdown(wait=True)
+        for _thread in self._threads:
+            self._todo.put(None)
+        for thread in self._threads:
+            thread.join()
 
 
 # After this many broken-link outcomes in a row a run stops sending (the link is down).
