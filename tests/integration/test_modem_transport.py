@@ -249,6 +249,28 @@ def test_pin_is_entered_when_the_sim_asks(sim, make_transport):
     assert sim.pin_attempts == ["4711"]
 
 
+def test_error_codes_are_switched_on_again_after_the_pin(make_transport):
+    # ZTE: AT+CMEE=1 is refused while the SIM wants its PIN; without a second AT+CMEE=1 every
+    # later error would come as a bare ERROR without its code.
+    with ModemSimulator(cmee_needs_pin=True) as sim:
+        sim.require_pin("4711")
+        transport = make_transport(sim, pin="4711")
+        assert send_all(transport, [sms(1, "eins")])[0].ok
+        cmee = [i for i, command in enumerate(sim.commands) if command.startswith("AT+CMEE")]
+        assert [sim.commands[i] for i in cmee] == ["AT+CMEE=1", "AT+CMEE=1"]
+        assert cmee[0] < sim.commands.index('AT+CPIN="4711"') < cmee[1]
+        sim.fail_sends(cme=10)  # the SIM is gone
+        outcome = send_all(transport, [sms(2, "zwei")])[0]
+        assert outcome.code == "CME 10"
+        assert outcome.reason == "Keine SIM-Karte im Modem."
+
+
+def test_error_codes_are_switched_on_once_when_the_modem_takes_them_at_once(sim, make_transport):
+    sim.require_pin("4711")
+    assert send_all(make_transport(sim, pin="4711"), [sms(1, "eins")])[0].ok
+    assert [c for c in sim.commands if c.startswith("AT+CMEE")] == ["AT+CMEE=1"]
+
+
 def test_pin_required_but_not_configured(sim, transport):
     sim.require_pin("4711")
     with pytest.raises(TransportUnavailable) as caught:

@@ -251,6 +251,7 @@ class ModemSimulator:
         echo: bool = True,
         smsc: str = "+436640000000",
         status_reports: bool = False,
+        cmee_needs_pin: bool = False,
         on_message: Callable[[PhoneMessage], None] | None = None,
     ) -> None:
         self.host = host
@@ -270,6 +271,8 @@ class ModemSimulator:
         self.registration = 1
         # behaviour switches
         self.ignore_ate0 = False
+        # ZTE: AT+CMEE is refused (bare ERROR) while the SIM waits for its PIN or PUK
+        self.cmee_needs_pin = cmee_needs_pin
         self.cmee_override: int | None = None  # 0: bare ERROR always, 2: verbose always
         self.cpin_without_ok = False
         self.byte_by_byte = False
@@ -686,7 +689,7 @@ class ModemSimulator:
             self._reply(conn)
         elif upper.startswith("AT+CMEE="):
             value = upper.split("=", 1)[1]
-            if value not in ("0", "1", "2"):
+            if value not in ("0", "1", "2") or (self.cmee_needs_pin and self.sim_state != "READY"):
                 return self._reply(conn, final="ERROR")
             self.cmee = int(value)
             self._reply(conn)
@@ -879,7 +882,14 @@ def _parse_latency(value: str) -> float | tuple[float, float]:
 )
 @click.option("--pin", default=None, help="Die SIM verlangt diese PIN.")
 @click.option("--status-reports/--no-status-reports", default=True, show_default=True)
-def modem_command(host: str, port: int, latency: str, pin: str | None, status_reports: bool):
+@click.option(
+    "--cmee-needs-pin",
+    is_flag=True,
+    help="Wie ZTE-Modems: AT+CMEE wird abgelehnt, solange die SIM ihre PIN verlangt.",
+)
+def modem_command(
+    host: str, port: int, latency: str, pin: str | None, status_reports: bool, cmee_needs_pin: bool
+):
     """Modem-Simulator (GSM-Modem hinter einer Moxa NPort, TCP-Server) bis Strg-C."""
     try:
         parsed = _parse_latency(latency)
@@ -889,7 +899,14 @@ def modem_command(host: str, port: int, latency: str, pin: str | None, status_re
     def show(message: PhoneMessage) -> None:
         click.echo(f"SMS an {message.recipient} ({message.parts} Teil(e)): {message.text}")
 
-    sim = ModemSimulator(host, port, latency=parsed, status_reports=status_reports, on_message=show)
+    sim = ModemSimulator(
+        host,
+        port,
+        latency=parsed,
+        status_reports=status_reports,
+        cmee_needs_pin=cmee_needs_pin,
+        on_message=show,
+    )
     if pin:
         sim.require_pin(pin)
     try:

@@ -695,12 +695,12 @@ class ModemTransport:
             raise self._unavailable(str(_l("Das Modem antwortet nicht auf AT."))) from exc
         except _ModemSaidError as err:
             raise self._unavailable(err.line) from err
-        for optional in ("ATE0", "AT+CMEE=1"):
-            try:
-                self._retrying_busy(at, lambda c=optional: at.command(c, timeout))
-            except (_ModemSaidError, _NoAnswer) as exc:
-                log.info("modem: %s not accepted (%s)", optional, exc)
-        self._unlock(at)
+        self._optional(at, "ATE0")
+        error_codes = self._optional(at, "AT+CMEE=1")
+        if self._unlock(at) and not error_codes:
+            # Some modems (ZTE) refuse AT+CMEE while the SIM waits for its PIN; without it every
+            # later error would be a bare ERROR without its code.
+            self._optional(at, "AT+CMEE=1")
         try:
             self._retrying_busy(at, lambda: at.command("AT+CMGF=0", timeout), bare_error=True)
         except _ModemSaidError as err:
@@ -722,6 +722,15 @@ class ModemTransport:
             except (_ModemSaidError, _NoAnswer) as exc:
                 log.info("modem: AT+CNMI not accepted (%s)", exc)
 
+    def _optional(self, at: _AtChannel, command: str) -> bool:
+        """Send a setting the modem may refuse (waiting out "busy"); whether it took it."""
+        try:
+            self._retrying_busy(at, lambda: at.command(command, self.settings.command_timeout))
+        except (_ModemSaidError, _NoAnswer) as exc:
+            log.info("modem: %s not accepted (%s)", command, exc)
+            return False
+        return True
+
     def _sim_state(self, at: _AtChannel) -> str:
         try:
             lines = self._retrying_busy(
@@ -740,11 +749,13 @@ class ModemTransport:
                 return line.split(":", 1)[1].strip().strip('"').upper()
         return "READY" if not lines else lines[0].strip().strip('"').upper()
 
-    def _unlock(self, at: _AtChannel) -> None:
-        """SIM PIN: entered once if configured, never again after the SIM refused it."""
+    def _unlock(self, at: _AtChannel) -> bool:
+        """SIM PIN: entered once if configured, never again after the SIM refused it.
+
+        True when the PIN was entered now, False when the SIM was ready already."""
         state = self._sim_state(at)
         if state == "READY":
-            return
+            return False
         if state == "SIM PIN":
             pin = self.settings.pin
             if not pin:
@@ -776,7 +787,7 @@ class ModemTransport:
                 raise self._unavailable(str(_l("keine Antwort auf die PIN-Eingabe"))) from exc
             state = self._sim_state(at)
             if state == "READY":
-                return
+                return True
         code = _CPIN_STATES.get(state)
         if code is not None:
             verdict = cme_error(code)
