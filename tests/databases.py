@@ -32,7 +32,12 @@ def _migrate(url: str, instance: Path) -> None:
     with app.app_context():
         upgrade()
         from webapp.extensions import db
+        from webapp.sms.settings import GlobalNumber, set_global
 
+        # The migration leaves the SMS service off (global 1400 = 0) until an administrator
+        # switches it on; the tests start from a configured installation with it on.
+        set_global(db.session, GlobalNumber.SMS_SERVICE_AVAILABLE, "1", "tests")
+        db.session.commit()
         db.engine.dispose()
 
 

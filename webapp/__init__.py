@@ -173,7 +173,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from webapp import formatting
-    from webapp.navigation import build_menu
+    from webapp.navigation import build_menu, service_notice
     from webapp.permissions import Permission, may_access
     from webapp.sms.numbers import format_display
 
@@ -183,7 +183,12 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def inject() -> dict[str, Any]:
-        return {"menu": build_menu, "may_access": may_access, "Permission": Permission}
+        return {
+            "menu": build_menu,
+            "may_access": may_access,
+            "Permission": Permission,
+            "sms_service_notice": service_notice,
+        }
 
 
 def register_commands(app: Flask) -> None:

@@ -125,7 +125,10 @@ def openapi_document(max_batch: int) -> dict[str, Any]:
                         },
                         "400": _error("Not JSON"),
                         **auth_errors,
-                        "409": _error("Idempotency-Key used for another request"),
+                        "409": _error(
+                            "Idempotency-Key used for another request (idempotency_key_reused), "
+                            "or the SMS service is switched off (sms_service_off)"
+                        ),
                         "422": _error(
                             f"Invalid input (code validation_error) or more than {max_batch} "
                             "messages (code batch_too_large)"

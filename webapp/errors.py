@@ -10,3 +10,7 @@ class InputError(ValueError):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class ServiceOff(InputError):
+    """The SMS service is switched off (global 1400 = 0): nothing may be queued (SPEC R60)."""

@@ -48,6 +48,26 @@ MENU: tuple[MenuEntry, ...] = (
 )
 
 
+def service_notice() -> str | None:
+    """Why the SMS service is off (global 1400 = 0), for the users whose dialogs send SMS
+    (SMS Nachrichten, SMS senden) and administrators; None when it is on or not theirs."""
+    from flask import g
+    from flask_login import current_user
+
+    from webapp.extensions import db
+    from webapp.permissions import Permission, user_can
+    from webapp.sms.settings import sms_service_refusal
+
+    if not current_user.is_authenticated:
+        return None
+    if "sms_service_notice" not in g:
+        concerned = any(
+            user_can(current_user, p) for p in (Permission.SMS_MESSAGES, Permission.SMS_SEND)
+        )
+        g.sms_service_notice = sms_service_refusal(db.session) if concerned else None
+    return g.sms_service_notice
+
+
 def build_menu() -> list[MenuEntry]:
     """The menu as the current user may see it (empty groups are dropped)."""
     visible: list[MenuEntry] = []

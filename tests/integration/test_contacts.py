@@ -573,6 +573,8 @@ def test_sms_action_disabled_when_prefix_is_not_in_table_93001(client, db, make_
 def test_sms_action_hidden_without_permission_or_service(client, db, make_user, wien):
     person = _person(db, wien)
     login_as(client, _sender(make_user, wien))
+    set_global(db, 1400, "0", "test")
+    db.commit()
     assert 'id="sms-action"' not in client.get(f"/persons/{person.id}").text  # 1400 off
     _sms_on(db)
     assert 'id="sms-action"' in client.get(f"/persons/{person.id}").text

@@ -71,6 +71,7 @@ def test_unknown_global_is_404(admin_client):
 
 
 def test_accessor_reads_flags_and_falls_back_to_default(db):
+    set_global(db, 1400, "0", "test")
     assert get_flag(db, GlobalNumber.SMS_SERVICE_AVAILABLE) is False
     set_global(db, 1400, "1", "test")
     assert get_flag(db, 1400) is True

@@ -44,6 +44,8 @@ def test_prefix_editor_sees_only_the_configuration_tables(app, client, make_user
 
 def test_sender_sees_sms_senden_only_while_the_service_is_on(app, db, client, make_user):
     login_as(client, make_user("sender", Permission.SMS_SEND))
+    set_global(db, 1400, "0", "test")
+    db.commit()
     assert _menu(client) == CONTACTS
     set_global(db, 1400, "1", "test")
     db.commit()

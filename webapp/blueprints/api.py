@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.api_openapi import MAX_ID, MAX_TEXT, openapi_document
 from webapp.api_tokens import find_token
-from webapp.errors import InputError
+from webapp.errors import InputError, ServiceOff
 from webapp.extensions import csrf, db
 from webapp.models import ApiIdempotencyKey, ApiToken, Message, MessageSource, MessageStatus
 from webapp.permissions import own_authentication, public
@@ -225,6 +225,14 @@ def _queue(items: list[QueueItem], token: ApiToken) -> list[Message]:
             source=MessageSource.API,
             created_by_module=f"api:{token.name}"[:40],
         )
+    except ServiceOff:
+        raise ApiError(
+            409,
+            "sms_service_off",
+            "Der SMS-Service ist ausgeschaltet (globale Variable 1400 steht auf 0): es werden "
+            "keine SMS aufgenommen.",
+            "The SMS service is switched off (global variable 1400 is 0): no SMS are accepted.",
+        ) from None
     except InputError as error:
         index, _, field = (error.field or "").partition(".")
         where = f"messages[{index}]" if index.isdigit() else "body"

@@ -16,7 +16,7 @@ from webapp.blueprints.compose import (
     queue_from_form,
 )
 from webapp.blueprints.forms import attach_error, filter_date, is_partial
-from webapp.errors import InputError
+from webapp.errors import InputError, ServiceOff
 from webapp.extensions import db
 from webapp.models import MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
@@ -30,6 +30,7 @@ from webapp.sms.search import (
     search_messages,
     watch,
 )
+from webapp.sms.settings import sms_service_refusal
 
 bp = Blueprint("messages", __name__, url_prefix="/admin/sms")
 
@@ -103,6 +104,7 @@ def index():  # type: ignore[no-untyped-def]
         "query": _query(),
         "replies": reply_counts(db.session, [m.id for m in page.rows]),
         "live": watch(page.rows),
+        "service_off": sms_service_refusal(db.session),
     }
     if is_partial("message-results"):
         return render_template("messages/_results.html", **context)
@@ -170,13 +172,18 @@ def resend():  # type: ignore[no-untyped-def]
     if not ids:
         flash(_("Bitte zuerst SMS in der Liste auswählen."), "error")
         return redirect(back)
-    result = outbox.resend(
-        db.session,
-        ids,
-        created_by=current_user,
-        mandant_ids=visible_mandant_ids(current_user),
-        default_region=current_app.config["DEFAULT_PHONE_REGION"],
-    )
+    try:
+        result = outbox.resend(
+            db.session,
+            ids,
+            created_by=current_user,
+            mandant_ids=visible_mandant_ids(current_user),
+            default_region=current_app.config["DEFAULT_PHONE_REGION"],
+        )
+    except ServiceOff as off:
+        db.session.rollback()
+        flash(off.message, "error")
+        return redirect(back)
     db.session.commit()
     if result.copies:
         flash(

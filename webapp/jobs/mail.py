@@ -8,18 +8,28 @@ from email.message import EmailMessage
 
 from flask import Flask
 
+from webapp.validation import one_line
+
 log = logging.getLogger(__name__)
 
 
 def send_mail(app: Flask, to: str, subject: str, body: str) -> bool:
-    """Send one plain-text e-mail; False (and a log line) when SMTP fails, never raises."""
+    """Send one plain-text e-mail; False (and a log line) when SMTP fails, never raises.
+
+    Header values are made one line first: a sender or contact name with a line break (from a
+    received SMS) must not add a header (Bcc: …) nor stop the mail."""
+    to = one_line(to, 254)
     if not to:
         return False
     message = EmailMessage()
-    message["From"] = app.config["SMTP_FROM"]
-    message["To"] = to
-    message["Subject"] = subject
-    message.set_content(body)
+    try:
+        message["From"] = one_line(app.config["SMTP_FROM"], 254)
+        message["To"] = to
+        message["Subject"] = one_line(subject, 200)
+        message.set_content(body)
+    except (ValueError, TypeError) as error:  # e.g. an address the mail library refuses
+        log.error("could not build a mail to %r: %s", to, error)
+        return False
     try:
         with smtplib.SMTP(app.config["SMTP_HOST"], app.config["SMTP_PORT"], timeout=10) as smtp:
             if app.config["SMTP_STARTTLS"]:

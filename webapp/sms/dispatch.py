@@ -45,7 +45,7 @@ from webapp.sms.inbound import (
 )
 from webapp.sms.numbers import check_number
 from webapp.sms.prefixes import active_prefixes
-from webapp.sms.settings import GlobalNumber, get_global
+from webapp.sms.settings import GlobalNumber, get_global, sms_service_refusal
 from webapp.sms.transports.base import (
     Outcome,
     OutcomeKind,
@@ -1014,6 +1014,13 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
     )
     if totals.recovered_unknown:
         report_unknown(app, job, log, totals.recovered_unknown)
+    refusal = sms_service_refusal(session)
+    if refusal is not None:  # SPEC R60: the queue is kept (and still expires), nothing is sent
+        log.error(f"{refusal} Der Lauf versendet nichts; die wartenden SMS bleiben erhalten.")
+        session.commit()
+        if transport is not None:
+            transport.close()
+        return totals
     session.commit()
     transport = transport or open_transport(app, job)
     sender = SendRun(ctx, transport, totals)

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, has_request_context, request
+from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.jobs.mail import send_mail
+from webapp.jobs.runlog import RunLog
 from webapp.models import (
     Company,
     Job,
@@ -40,10 +41,16 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.sms.numbers import format_display, parse_number
+from webapp.validation import one_line
 
 SERVICE_SMS = "service_sms"
 # Delivery reports and replies belong to an SMS sent at most this long before.
+logger = logging.getLogger(__name__)
+
 MATCH_WINDOW = timedelta(days=7)
+# A received SMS whose forwarding failed this often (because of the SMS itself, or SMTP
+# refusing it) is not tried again; it stays under Empfangene SMS.
+FORWARD_MAX_ATTEMPTS = 10
 MESSAGE_TYPES = ("text", "binary", "deliveryReport")
 REPORT_STATES = ("delivered", "undelivered", "expired", "deleted", "accepted", "rejected")
 NOT_DELIVERED = {"undelivered", "expired", "deleted", "rejected"}
@@ -201,15 +208,18 @@ def parse_notification(body: Any) -> Notification:
         return Notification(
             kind,
             notification_id or "",
-            _string(body, "senderAddress", limit=32) or "",
-            _string(body, "recipientAddress", limit=32),
+            one_line(_string(body, "senderAddress", limit=32)),
+            one_line(_string(body, "recipientAddress", limit=32)) or None,
             transfer_id=transfer_id,
             client_message_id=client_id,
             report_status=status,
             delivered_on=_timestamp(_string(body, "deliveredOn")),
         )
-    sender = _string(body, "senderAddress", required=True, limit=32) or ""
-    recipient = _string(body, "recipientAddress", limit=32)
+    # One line of printable text: a sender is shown, mailed and put into a mail's subject.
+    sender = one_line(_string(body, "senderAddress", required=True, limit=32))
+    if not sender:
+        raise BadNotification("senderAddress ist ungültig")
+    recipient = one_line(_string(body, "recipientAddress", limit=32)) or None
     if kind == "text":
         text = body.get("textMessageContent")
         if not isinstance(text, str):
@@ -269,8 +279,7 @@ def handle_notification(
         session.rollback()
         return Handled(duplicate=True)
     if handled.received is not None:
-        forward(app, session, job, handled.received)
-        session.commit()
+        forward_now(app, session, job, handled.received)
     return handled
 
 
@@ -435,10 +444,11 @@ def store_received(
 ) -> ReceivedMessage:
     """Add a received SMS, matched to the last SMS sent to its sender and to a Person/Firma."""
     now = utcnow()
+    sender = one_line(sender, 32)  # an alphanumeric sender from the modem may hold CR/LF too
     received = ReceivedMessage(
         transport=transport,
-        sender=sender[:32],
-        recipient=(recipient or None) and recipient[:32],
+        sender=sender,
+        recipient=one_line(recipient, 32) or None,
         text=text,
         parts=parts,
         complete=complete,
@@ -487,7 +497,10 @@ def store_from_modem(session: Session, received, default_region: str = "AT") -> 
 
 
 def forward(app: Flask, session: Session, job: Job | None, received: ReceivedMessage) -> bool:
-    """E-mail the SMS to the job's inbound address; records the attempt (caller commits)."""
+    """E-mail the SMS to the job's inbound address; records the attempt (caller commits).
+
+    Its link to Empfangene SMS is built from PUBLIC_URL only (never from a request's Host
+    header, which anybody can set); without PUBLIC_URL the mail names the path."""
     if received.forwarded_at is not None:
         return True
     address = inbound_email(job)
@@ -496,8 +509,7 @@ def forward(app: Flask, session: Session, job: Job | None, received: ReceivedMes
     who = format_display(received.sender)
     name = received.contact_name
     subject = f"SMS von {who}" + (f" ({name})" if name else "")
-    base = app.config.get("PUBLIC_URL") or (request.host_url if has_request_context() else "")
-    link = base.rstrip("/") + f"{INBOX_PATH}?id={received.id}"
+    link = (app.config.get("PUBLIC_URL") or "").rstrip("/") + f"{INBOX_PATH}?id={received.id}"
     lines = [
         f"Von: {who}" + (f" – {name}" if name else ""),
         f"An: {received.recipient or '–'}",
@@ -516,30 +528,82 @@ def forward(app: Flask, session: Session, job: Job | None, received: ReceivedMes
 
 
 def forward_pending(app: Flask, session: Session, job: Job, log) -> int:  # type: ignore[no-untyped-def]
-    """Forward what is not forwarded yet (a failed attempt of an earlier run); commits."""
+    """Forward what is not forwarded yet (a failed attempt of an earlier run); commits.
+
+    One SMS that cannot be forwarded fails alone (Errorlog; given up after
+    FORWARD_MAX_ATTEMPTS tries), never the others nor the run; an SMTP server that is down
+    ends this round (the next run tries again)."""
     if not inbound_email(job):
         return 0
     pending = list(
         session.scalars(
             select(ReceivedMessage)
-            .where(ReceivedMessage.forwarded_at.is_(None))
+            .where(
+                ReceivedMessage.forwarded_at.is_(None),
+                ReceivedMessage.forward_attempts < FORWARD_MAX_ATTEMPTS,
+            )
             .order_by(ReceivedMessage.id)
             .limit(200)
         )
     )
     done = 0
     for received in pending:
-        if forward(app, session, job, received):
+        received_id = received.id
+        try:
+            ok = forward(app, session, job, received)
+        except Exception as error:  # this SMS's data: it fails alone
+            session.rollback()
+            logger.exception("forwarding received SMS %s failed", received_id)
+            _forward_failed(session, log, received_id, f"{type(error).__name__}: {error}")
+            continue
+        if ok:
             done += 1
-        else:
-            log.warning(
-                f"Empfangene SMS {received.id} konnte nicht weitergeleitet werden: "
-                f"{received.forward_error}"
-            )
             session.commit()
-            break  # SMTP is down: the next run tries again
+            continue
+        log.warning(
+            f"Empfangene SMS {received_id} konnte nicht weitergeleitet werden: "
+            f"{received.forward_error}"
+        )
+        if received.forward_attempts >= FORWARD_MAX_ATTEMPTS:
+            log.error(_given_up(received_id))
         session.commit()
+        break  # SMTP is down: the next run tries again
     return done
+
+
+def forward_now(app: Flask, session: Session, job: Job | None, received: ReceivedMessage) -> None:
+    """Forward a just received SMS (the webhook); a failure stays pending for the next run."""
+    received_id = received.id
+    try:
+        forward(app, session, job, received)
+        session.commit()
+    except Exception as error:  # never the webhook's answer: websms would send it again
+        session.rollback()
+        logger.exception("forwarding received SMS %s failed", received_id)
+        if job is not None:
+            _forward_failed(
+                session, RunLog(session, job, None), received_id, f"{type(error).__name__}"
+            )
+
+
+def _given_up(received_id: int) -> str:
+    return (
+        f"Empfangene SMS {received_id}: Weiterleitung nach {FORWARD_MAX_ATTEMPTS} Versuchen "
+        "aufgegeben. Die SMS steht unter „Empfangene SMS“."
+    )
+
+
+def _forward_failed(session: Session, log, received_id: int, detail: str) -> None:  # type: ignore[no-untyped-def]
+    """Record a forwarding attempt that failed because of this SMS (commits)."""
+    received = session.get(ReceivedMessage, received_id)
+    if received is None:
+        return
+    received.forward_attempts = (received.forward_attempts or 0) + 1
+    received.forward_error = f"Weiterleitung fehlgeschlagen ({detail})"[:500]
+    log.error(f"Empfangene SMS {received_id} konnte nicht weitergeleitet werden: {detail}")
+    if received.forward_attempts >= FORWARD_MAX_ATTEMPTS:
+        log.error(_given_up(received_id))
+    session.commit()
 
 
 # --- modem status reports ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ from webapp.models import RESENDABLE, Mandant, Message, MessageSource, MessageSt
 from webapp.sms.encoding import SegmentInfo, analyze
 from webapp.sms.numbers import ParsedNumber, check_number
 from webapp.sms.prefixes import active_prefixes
-from webapp.sms.settings import GlobalNumber, get_global
+from webapp.sms.settings import GlobalNumber, get_global, require_sms_service
 
 DEFAULT_MAX_SEGMENTS = 10
 # The fixed text of global 1402 starts on a line of its own, like a signature.
@@ -110,10 +110,11 @@ def queue_sms(
 ) -> Message:
     """Store one SMS for the next job run and return it.
 
-    Raises InputError for what the user must fix (empty or too long text, unknown Mandant).
-    A number that fails the check does not raise: the message is stored as `failed` with the
-    reason and flagged for the error e-mail.
+    Raises InputError for what the user must fix (empty or too long text, unknown Mandant),
+    ServiceOff while global 1400 is off. A number that fails the check does not raise: the
+    message is stored as `failed` with the reason and flagged for the error e-mail.
     """
+    require_sms_service(session)
     if session.get(Mandant, mandant_id) is None:
         raise InputError(_("Bitte einen Mandanten auswählen."), "mandant")
     if not (recipient or "").strip():
@@ -163,8 +164,10 @@ def queue_many(
     text and the prefixes of table 93001 are loaded once, and the rows are flushed together.
 
     All or nothing: an InputError for any item (field "<index>.<field>") stores none.
-    Numbers that fail the check are stored as `failed`, as `queue_sms` does.
+    Numbers that fail the check are stored as `failed`, as `queue_sms` does. ServiceOff while
+    global 1400 is off.
     """
+    require_sms_service(session)
     if session.get(Mandant, mandant_id) is None:
         raise InputError(_("Bitte einen Mandanten auswählen."), "mandant")
     endings = _endings(session, signature)
@@ -238,12 +241,14 @@ def resend(
 
     `mandant_ids` limits which messages may be touched (None: all). The originals stay as
     they are. The number is checked again, so a copy of a message to a number that is still
-    not allowed ends `failed` with its reason, as any new SMS would.
+    not allowed ends `failed` with its reason, as any new SMS would. ServiceOff while global
+    1400 is off.
     """
     wanted = sorted({int(i) for i in ids})
     result = ResendResult()
     if not wanted:
         return result
+    require_sms_service(session)
     found = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(wanted)))}
     for message_id in wanted:
         original = found.get(message_id)

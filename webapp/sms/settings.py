@@ -7,7 +7,7 @@ import enum
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from webapp.errors import InputError
+from webapp.errors import InputError, ServiceOff
 from webapp.models import GlobalVariable, GlobalVariableType
 from webapp.models.base import utcnow
 from webapp.validation import clean_email
@@ -48,6 +48,14 @@ def sms_service_refusal(session: Session) -> str | None:
         "Der SMS-Service ist nicht freigeschaltet (globale Variable 1400 "
         "GLOBAL_SMS_SERVICE_VORHANDEN steht auf 0)."
     )
+
+
+def require_sms_service(session: Session) -> None:
+    """Raise ServiceOff when global 1400 is off: the one check every way of queueing passes
+    (dialogs, API, modules), so none can forget it."""
+    refusal = sms_service_refusal(session)
+    if refusal is not None:
+        raise ServiceOff(refusal)
 
 
 def clean_global_value(value_type: GlobalVariableType, raw: str) -> str:
