@@ -502,6 +502,77 @@ def test_settings_errors_are_next_to_the_fields_and_keep_the_input(admin_client,
     assert job.secrets == "" and job.settings == {"variant": 2}
 
 
+def _field_error(html: str, name: str) -> str | None:
+    found = re.search(rf'id="{name}-error"[^>]*>(.*?)</', html, re.S)
+    return re.sub(r"\s+", " ", found.group(1)).strip() if found else None
+
+
+@pytest.mark.parametrize(
+    ("address", "kind", "stored"),
+    [
+        ("+43 664 123 45 67", "international", "436641234567"),
+        ("0043 664 1234567", "international", "436641234567"),
+        ("436641234567", "international", "436641234567"),
+        ("0664 123 45 67", "national", "06641234567"),
+        ("0664/1234567", "", "06641234567"),
+        ("+43 664 1234567", "", "436641234567"),
+        ("Hausverw ä", "alphanumeric", "Hausverw ä"),
+        ("HV-Wien", "", "HV-Wien"),
+        ("12345", "shortcode", "12345"),
+    ],
+)
+def test_the_sender_is_stored_as_websms_expects_it(admin_client, db, address, kind, stored):
+    data = _websms_form(websms_sender_address=address, websms_sender_address_type=kind)
+    response = admin_client.post("/admin/jobs/1/settings/edit", data=data)
+    assert response.status_code == 302, _errors(response.text)
+    db.expire_all()
+    assert db.get(Job, SERVICE_SMS).settings["websms"]["sender_address"] == stored
+
+
+@pytest.mark.parametrize(
+    ("address", "kind", "words"),
+    [
+        ("0664 1234567", "international", "ohne 0 oder + davor"),
+        ("+43 664 1234567", "national", "beginnt mit 0"),
+        ("0664 12a4567", "national", "beginnt mit 0"),
+        ("Hausverwaltung", "alphanumeric", "höchstens 11 Zeichen"),
+        ("HV 😀", "alphanumeric", "GSM"),
+        ("12", "shortcode", "3 bis 8 Ziffern"),
+        ("0664 1234567 1234567", "", "3 bis 15 Ziffern"),
+    ],
+)
+def test_a_sender_websms_would_refuse_is_refused_next_to_the_field(
+    admin_client, db, address, kind, words
+):
+    data = _websms_form(websms_sender_address=address, websms_sender_address_type=kind)
+    response = admin_client.post("/admin/jobs/1/settings/edit", data=data)
+    assert response.status_code == 422
+    message = _field_error(response.text, "websms_sender_address")
+    assert message is not None and words in message, message
+    db.expire_all()
+    assert db.get(Job, SERVICE_SMS).settings == {"variant": 2}
+
+
+def test_a_sender_stored_before_the_check_is_reported_before_anything_is_sent(db, secret_key):
+    # An installation whose Einstellungen took "0664 1234567" as an international sender:
+    # Verbindung testen and each run say so instead of getting 4003 from websms.
+    job = db.get(Job, SERVICE_SMS)
+    domain.save_settings(
+        db, job, domain.SettingsInput(variant="2", websms_access_token="tok"), "t", secret_key
+    )
+    settings = dict(job.settings)
+    settings["websms"] = {
+        **settings["websms"],
+        "sender_address": "06641234567",
+        "sender_address_type": "international",
+    }
+    job.settings = settings
+    db.commit()
+    ok, answer = domain.test_connection(job, secret_key)
+    assert not ok
+    assert "Absender" in answer and "ohne 0 oder + davor" in answer
+
+
 def test_unreadable_secrets_fail_the_transport_with_a_reason(admin_client, db):
     from webapp.sms.transports.base import TransportUnavailable
 

@@ -293,7 +293,8 @@ def test_empty_text_is_4019_naming_the_parameter(make_transport):
 
 
 def test_invalid_sender_is_4003_and_stops_the_run(sandbox, make_transport):
-    transport = make_transport(sender_address="ZwölfZeichen", sender_address_type="alphanumeric")
+    sandbox.senders = {"HV Wien"}  # the senders websms assigned to the account
+    transport = make_transport(sender_address="HV Graz", sender_address_type="alphanumeric")
     outcomes = send_all(transport, [sms(1), sms(2)])
     assert (outcomes[0].code, outcomes[0].fails_run) == ("websms 4003", True)
     assert stopped(outcomes[1])
@@ -459,6 +460,8 @@ def test_empty_batch_sends_nothing(sandbox, make_transport):
         ({"access_token": None, "username": "api", "password": ""}, "Passwort"),
         ({"base_url": "ftp://example.at"}, "Basis-URL"),
         ({"sender_address": "x", "sender_address_type": "fancy"}, "Absendertyp"),
+        ({"sender_address": "ZwölfZeichen", "sender_address_type": "alphanumeric"}, "11 Zeichen"),
+        ({"sender_address": "06641234567", "sender_address_type": "international"}, "ohne 0"),
     ],
 )
 def test_unusable_settings_make_the_transport_unavailable(
@@ -642,6 +645,35 @@ def test_sandbox_validation(body, code):
     if code == 4019:
         missing = {"recipientAddressList", "messageContent"} - set(body)
         assert missing.pop() in error[1]
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("436641234567", "international"),
+        ("06641234567", "international"),
+        ("06641234567", "national"),
+        ("436641234567", "national"),
+        ("Hausverw ä", "alphanumeric"),
+        ("ZwölfZeichen", "alphanumeric"),
+        ("HV 😀", "alphanumeric"),
+        ("12345", "shortcode"),
+        ("12", "shortcode"),
+        ("HV-Wien", None),
+        ("06641234567", None),
+    ],
+)
+def test_the_sandbox_and_the_settings_share_one_sender_rule(address, kind):
+    # The sandbox imitates websms with the rule the Einstellungen and the transport check.
+    body = {"recipientAddressList": ["436641234567"], "messageContent": "x"}
+    body["senderAddress"] = address
+    if kind:
+        body["senderAddressType"] = kind
+    settings = WebsmsSettings(access_token=TOKEN, sender_address=address, sender_address_type=kind)
+    refused = validate(body) is not None
+    assert refused == (settings.problem() is not None)
+    if refused:
+        assert validate(body)[0] == 4003
 
 
 def test_sandbox_wait_for_times_out_with_a_deadline(sandbox):

@@ -49,6 +49,7 @@ from webapp.models import (
 from webapp.models.base import as_utc, utcnow
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
 from webapp.sms.search import escape_like, local_midnight_utc
+from webapp.sms.transports.websms import SENDER_ADDRESS_TYPES, InvalidSender, normalise_sender
 from webapp.validation import clean_email
 
 # --- shared --------------------------------------------------------------------------------------
@@ -501,7 +502,6 @@ def describe_schedule(job: Job) -> str:
 VARIANT_MODEM = 1
 VARIANT_WEBSMS = 2
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
-SENDER_ADDRESS_TYPES = ("national", "international", "alphanumeric", "shortcode")
 AUTH_TOKEN = "token"
 AUTH_PASSWORD = "password"
 SECRET_NAMES = ("modem_pin", "websms_password", "websms_access_token")
@@ -621,6 +621,7 @@ def _http_url(raw: str, field_name: str, required: bool, example: str) -> str:
 
 
 def _sender(address: str, kind: str) -> tuple[str, str]:
+    """Sender and its type as websms takes them (the transport's rule, normalised)."""
     address = (address or "").strip()
     kind = (kind or "").strip()
     if kind and kind not in SENDER_ADDRESS_TYPES:
@@ -629,26 +630,10 @@ def _sender(address: str, kind: str) -> tuple[str, str]:
         )
     if not address:
         return "", kind
-    if kind == "alphanumeric" or (not kind and not address.lstrip("+").isdigit()):
-        if len(address) > 11 or not re.fullmatch(r"[A-Za-z0-9 .\-]+", address):
-            raise InputError(
-                _(
-                    "Ein Absendername hat höchstens 11 Zeichen (Buchstaben A–Z, Ziffern, "
-                    "Leerzeichen, Punkt, Bindestrich)."
-                ),
-                "websms_sender_address",
-            )
-        return address, kind
-    digits = re.sub(r"[\s/-]", "", address).lstrip("+")
-    if not digits.isdigit() or len(digits) > 15:
-        raise InputError(
-            _(
-                "Eine Absendernummer besteht aus höchstens 15 Ziffern, international ohne +, "
-                "z. B. 4367612345678."
-            ),
-            "websms_sender_address",
-        )
-    return digits, kind
+    try:
+        return normalise_sender(address, kind), kind
+    except InvalidSender as error:
+        raise InputError(error.reason, "websms_sender_address") from None
 
 
 def _pin(raw: str) -> str:

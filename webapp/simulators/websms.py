@@ -50,6 +50,7 @@ import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from webapp.sms.encoding import analyze
+from webapp.sms.transports.websms import sender_fits
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,6 @@ CONTENT_CATEGORIES = ("informational", "advertisement")
 MESSAGE_TYPES = ("default", "voice")
 REPORT_STATES = ("delivered", "undelivered", "expired", "deleted", "accepted", "rejected")
 _MSISDN = re.compile(r"[1-9][0-9]{4,14}")
-_SENDER_FORMATS = {
-    "international": re.compile(r"[1-9][0-9]{4,14}"),
-    "national": re.compile(r"0[0-9]{3,15}"),
-    "shortcode": re.compile(r"[0-9]{3,8}"),
-    "alphanumeric": re.compile(r"[A-Za-z0-9 .\-_&+]{1,11}"),
-}
 _STATUS_TEXT = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
 
 
@@ -833,8 +828,7 @@ def _check_sender(body: dict[str, Any], senders: set[str] | None) -> tuple[int, 
         return None if kind is None else invalid
     if not isinstance(address, str):
         return invalid
-    kinds = [kind] if kind else list(SENDER_TYPES)
-    if not any(_SENDER_FORMATS[k].fullmatch(address) for k in kinds):
+    if not sender_fits(address, kind):  # websms's formats, as the Einstellungen check them
         return invalid
     if senders is not None and address not in senders:
         return invalid

@@ -24,6 +24,7 @@ import base64
 import dataclasses
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +33,7 @@ import requests
 from flask_babel import gettext as _
 from requests.adapters import HTTPAdapter
 
-from webapp.sms.encoding import analyze
+from webapp.sms.encoding import analyze, encode_gsm7, is_gsm7
 from webapp.sms.transports import classify
 from webapp.sms.transports.base import (
     Outcome,
@@ -46,6 +47,83 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.websms.com"
 SEND_PATH = "/rest/smsmessaging/text"
 SENDER_ADDRESS_TYPES = ("national", "international", "alphanumeric", "shortcode")
+# What websms takes as a sender of each type (reference §3; anything else is 4003). One rule for
+# the Einstellungen (which normalise what users type), `problem()` and the sandbox.
+SENDER_NUMBER_FORMATS = {
+    "international": re.compile(r"[1-9][0-9]{4,14}"),  # country code first, no 0 or + before
+    "national": re.compile(r"0[0-9]{3,15}"),
+    "shortcode": re.compile(r"[0-9]{3,8}"),
+}
+MAX_SENDER_NAME = 11  # GSM-7 septets of an alphanumeric sender
+
+
+class InvalidSender(ValueError):
+    """websms would refuse this sender (4003); `reason` says in German what it accepts."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _sender_fits_type(address: str, kind: str) -> bool:
+    if kind == "alphanumeric":
+        return (
+            address == address.strip()
+            and address.isprintable()
+            and is_gsm7(address)
+            and 1 <= len(encode_gsm7(address)) <= MAX_SENDER_NAME
+        )
+    return SENDER_NUMBER_FORMATS[kind].fullmatch(address) is not None
+
+
+def sender_fits(address: str, kind: str | None) -> bool:
+    """Whether websms takes `address` as a sender of `kind` (None or "": of any type)."""
+    if kind and kind not in SENDER_ADDRESS_TYPES:
+        return False
+    return any(_sender_fits_type(address, k) for k in ([kind] if kind else SENDER_ADDRESS_TYPES))
+
+
+def _sender_rule(kind: str | None, numeric: bool) -> str:
+    """What websms accepts as a sender of `kind`, in German."""
+    if kind == "international":
+        return _(
+            "Eine internationale Absendernummer beginnt mit der Ländervorwahl, ohne 0 oder + "
+            "davor, und hat 5 bis 15 Ziffern, z. B. 436641234567."
+        )
+    if kind == "national":
+        return _(
+            "Eine nationale Absendernummer beginnt mit 0 und hat 4 bis 16 Ziffern, "
+            "z. B. 06641234567."
+        )
+    if kind == "shortcode":
+        return _("Eine Kurzwahl hat 3 bis 8 Ziffern.")
+    if kind == "alphanumeric" or not numeric:
+        return _(
+            "Ein Absendername hat höchstens 11 Zeichen aus dem GSM-Zeichensatz (Buchstaben, "
+            "Ziffern, Leerzeichen, Satzzeichen; keine Emojis)."
+        )
+    return _(
+        "Eine Absendernummer hat 3 bis 15 Ziffern: international ohne 0 oder + davor "
+        "(z. B. 436641234567), national mit 0 (z. B. 06641234567)."
+    )
+
+
+def normalise_sender(address: str, kind: str | None) -> str:
+    """`address` as websms wants it as a sender of `kind` (None or "": of any type).
+
+    Numbers lose spaces, "/" and "-" and a leading + or 00 (0664 123 45 67 → 06641234567,
+    +43 664 … → 43664…); a name stays as typed. InvalidSender when websms would refuse it.
+    """
+    text = (address or "").strip()
+    numeric = kind in SENDER_NUMBER_FORMATS or (
+        not kind and re.fullmatch(r"\+?[0-9][0-9\s/-]*", text) is not None
+    )
+    if numeric:
+        text = re.sub(r"[\s/-]", "", text)
+        text = text[1:] if text.startswith("+") else text.removeprefix("00")
+    if not sender_fits(text, kind):
+        raise InvalidSender(_sender_rule(kind, numeric))
+    return text
 
 
 @dataclass(frozen=True)
@@ -97,6 +175,14 @@ class WebsmsSettings:
                 "websms: Der Absendertyp „%(type)s“ ist unbekannt (erlaubt: national, "
                 "international, alphanumeric, shortcode).",
                 type=self.sender_address_type,
+            )
+        if self.sender_address and not sender_fits(self.sender_address, self.sender_address_type):
+            numeric = self.sender_address.isdigit()
+            return _(
+                "websms: Die Absenderadresse „%(address)s“ nimmt websms so nicht an. "
+                "%(rule)s Bitte in den Job-Einstellungen korrigieren.",
+                address=self.sender_address,
+                rule=_sender_rule(self.sender_address_type, numeric),
             )
         return None
 
