@@ -72,6 +72,9 @@ class AccessRule:
     # Public for the login guard, but the view authenticates the caller itself (JSON API by
     # bearer token, websms webhooks by their secret): anonymous requests get 401.
     own_authentication: bool = False
+    # A helper of other dialogs (the template picker of the SMS editor): open to whoever may
+    # open one of these endpoints, by their own rules.
+    serves: tuple[str, ...] = ()
 
     def refusal(self, user: Any) -> tuple[int, str | None] | None:
         """None when `user` may pass, else (HTTP status, reason)."""
@@ -80,6 +83,8 @@ class AccessRule:
         if not getattr(user, "is_authenticated", False):
             return (401, None)
         if self.permission is not None and not user_can(user, self.permission):
+            return (403, None)
+        if self.serves and not any(may_access(endpoint, user) for endpoint in self.serves):
             return (403, None)
         if self.condition is not None:
             reason = self.condition()
@@ -116,6 +121,12 @@ def requires(
 ) -> Callable[[F], F]:
     """Guard a view: login required, plus `permission` and `condition` when given."""
     return _guard(AccessRule(permission=permission, condition=condition))
+
+
+def serves(*endpoints: str) -> Callable[[F], F]:
+    """Guard a helper view of other dialogs: login required, and the user must be allowed to
+    open at least one of `endpoints` (so the helper never shows more than those dialogs)."""
+    return _guard(AccessRule(serves=endpoints))
 
 
 def public(view: F) -> F:

@@ -128,8 +128,8 @@ def test_users_with_the_permission_get_in(app, db, make_user, guarded_routes):
         user = _holder(make_user, permission)
         client = login_as(app.test_client(), user)
         for rule, method, access in guarded_routes:
-            if access.permission is not permission:
-                continue
+            if access.permission is not permission or access.serves:
+                continue  # helpers of other dialogs: see the template picker test
             response = _call(client, method, _url(rule))
             # 404 for the sample id and 422 for the empty form are fine: the guard let it in.
             assert response.status_code in (200, 302, 404, 422), (
@@ -158,3 +158,30 @@ def test_sms_senden_needs_global_1400_as_well(app, db, make_user):
     db.commit()
     assert client.get("/sms/senden").status_code == 200
     assert "SMS senden" in client.get("/").text
+
+
+@pytest.mark.parametrize(
+    ("permission", "service_on", "allowed"),
+    [
+        (None, True, False),
+        (Permission.SMS_TEXTS, True, False),  # the Smstexte dialog has no picker
+        (Permission.MOBILE_PREFIXES, True, False),
+        (Permission.SMS_MESSAGES, True, True),  # SMS Nachrichten – Neu
+        (Permission.SMS_SEND, True, True),  # SMS senden, also from a Person or Firma
+        (Permission.SMS_SEND, False, False),  # … only while global 1400 is on
+        (Permission.ADMINISTRATOR, True, True),
+    ],
+)
+def test_the_template_pickers_serve_only_users_whose_dialogs_show_them(
+    app, db, make_user, permission, service_on, allowed
+):
+    from webapp.sms.texts import save_text
+
+    text = save_text(db, name="Termin", usage_key="", body="Termin morgen 8 Uhr.", changed_by="t")
+    set_global(db, 1400, "1" if service_on else "0", "test")
+    db.commit()
+    client = login_as(app.test_client(), _holder(make_user, permission))
+    for url in ("/admin/sms-texts/options", f"/admin/sms-texts/{text.id}/body"):
+        response = client.get(url)
+        assert response.status_code == (200 if allowed else 403), (url, permission)
+        assert ("Termin morgen" in response.text) is allowed, url

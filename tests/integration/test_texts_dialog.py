@@ -357,16 +357,17 @@ def test_form_page_contains_live_preview_wiring(editor):
 # --- XSS -----------------------------------------------------------------------------------------
 
 
-def test_script_in_name_and_body_is_escaped_everywhere(editor, db):
+def test_script_in_name_and_body_is_escaped_everywhere(editor, app, db, make_user):
     response = editor.post("/admin/sms-texts/new", data=_form(name=XSS, usage_key="", body=XSS))
     assert response.status_code == 302
     text = db.scalar(select(SmsText))
     assert text.name == XSS and text.body == XSS
+    writer = login_as(app.test_client(), make_user("writer", Permission.SMS_MESSAGES))
     pages = [
         editor.get("/admin/sms-texts/"),  # list (with the flash message naming it)
         editor.get(f"/admin/sms-texts/{text.id}"),  # form
         editor.post("/admin/sms-texts/preview", data={"body": XSS}),  # preview
-        editor.get("/admin/sms-texts/options?format=html"),
+        writer.get("/admin/sms-texts/options?format=html"),  # the picker of "Neu"
         # An error message that quotes the input.
         editor.post("/admin/sms-texts/new", data=_form(name=XSS, body="x")),
         editor.post("/admin/sms-texts/new", data=_form(name="y", body="{" + XSS + "}")),
@@ -374,7 +375,7 @@ def test_script_in_name_and_body_is_escaped_everywhere(editor, db):
     for page in pages:
         assert "<script>alert(1)" not in page.text, page.request.path
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text, page.request.path
-    body = editor.get(f"/admin/sms-texts/{text.id}/body")
+    body = writer.get(f"/admin/sms-texts/{text.id}/body")
     assert body.mimetype == "text/plain"
     assert body.headers["X-Content-Type-Options"] == "nosniff"
 

@@ -1,7 +1,8 @@
 """Smstexte (permission 150037): SMS text templates with placeholders.
 
 The list with its Suchkriterien, the form with a live preview (htmx), delete; and two small
-read-only endpoints for the SMS forms of other dialogs (template picker): `options` and `body`.
+read-only endpoints for the SMS forms of other dialogs (template picker): `options` and `body`,
+open only to users who may open one of those dialogs (`picker`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from webapp.blueprints.forms import attach_error
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.models import SmsText
-from webapp.permissions import Permission, requires
+from webapp.permissions import Permission, requires, serves
 from webapp.sms import placeholders
 from webapp.sms.encoding import analyze
 from webapp.sms.outbox import fixed_text
@@ -31,6 +32,9 @@ from webapp.sms.texts import check_body, delete_text, list_texts, preview_text, 
 bp = Blueprint("texts", __name__, url_prefix="/admin/sms-texts")
 
 texts_editor = requires(Permission.SMS_TEXTS)
+# The template picker of the SMS editor serves "Neu" (SMS Nachrichten) and "SMS senden" (also
+# from a Person or Firma): whoever may open one of them may read the texts, nobody else.
+picker = serves("messages.new", "quicksend.send")
 
 # The usage filter of the list: "" is every usage, FREE_FILTER the texts without one.
 FREE_FILTER = "frei"
@@ -198,11 +202,11 @@ def delete(text_id: int):  # type: ignore[no-untyped-def]
     return redirect(target)
 
 
-# --- for the SMS forms of other dialogs (Neu, SMS senden, records): any logged-in user ---------
+# --- for the SMS forms of other dialogs (Neu, SMS senden, records): who may open them ----------
 
 
 @bp.route("/options")
-@requires()
+@picker
 def options():  # type: ignore[no-untyped-def]
     """The templates for a picker: JSON [{id, name, usage_key, body}], or <option>s for htmx.
 
@@ -218,7 +222,7 @@ def options():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/<int:text_id>/body")
-@requires()
+@picker
 def body(text_id: int):  # type: ignore[no-untyped-def]
     """The raw body of one template (placeholders unfilled) as text/plain."""
     text = db.get_or_404(SmsText, text_id)
