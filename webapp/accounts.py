@@ -64,15 +64,29 @@ def _load(session: Session, model: type, ids: Iterable[int], field: str) -> list
 
 
 def _active_administrators(session: Session) -> int:
-    return session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.is_administrator.is_(True), User.active.is_(True))
+    # FOR UPDATE (PostgreSQL): two admins demoting each other at once wait for one another,
+    # and the second then counts without the first, instead of both seeing two.
+    return len(
+        session.scalars(
+            select(User.id)
+            .where(User.is_administrator.is_(True), User.active.is_(True))
+            .with_for_update()
+        ).all()
     )
 
 
-def save_user(session: Session, data: UserInput, user: User | None = None) -> User:
-    """Create (user=None) or update a user. Raises InputError and changes nothing on bad input."""
+def _refuse_self_deactivation(user: User | None, active: bool, actor: User | None) -> None:
+    if actor is not None and user is not None and user.id == actor.id and not active:
+        raise InputError(_("Sie können sich nicht selbst deaktivieren."), "active")
+
+
+def save_user(
+    session: Session, data: UserInput, user: User | None = None, actor: User | None = None
+) -> User:
+    """Create (user=None) or update a user. Raises InputError and changes nothing on bad input.
+
+    `actor` is who saves (None: the CLI): nobody deactivates themselves.
+    """
     username = normalize_username(data.username)
     if not USERNAME_PATTERN.match(username):
         raise InputError(
@@ -90,6 +104,7 @@ def save_user(session: Session, data: UserInput, user: User | None = None) -> Us
         check_password_rules(data.password)
     roles = _load(session, Role, data.role_ids, "roles")
     mandanten = _load(session, Mandant, data.mandant_ids, "mandanten")
+    _refuse_self_deactivation(user, data.active, actor)
     if user is not None and user.is_administrator and user.active:
         losing_admin = not data.is_administrator or not data.active
         if losing_admin and _active_administrators(session) <= 1:
@@ -116,8 +131,10 @@ def save_user(session: Session, data: UserInput, user: User | None = None) -> Us
     return user
 
 
-def set_user_active(session: Session, user: User, active: bool) -> User:
-    """Activate or deactivate a user (never the last active administrator)."""
+def set_user_active(session: Session, user: User, active: bool, actor: User | None = None) -> User:
+    """Activate or deactivate a user (never the last active administrator, never `actor`
+    themselves)."""
+    _refuse_self_deactivation(user, active, actor)
     if (
         not active
         and user.is_administrator

@@ -160,3 +160,122 @@ def test_mandanten_create_and_rename(admin_client, db):
     admin_client.post(f"/admin/mandanten/{mandant.id}", data={"name": "HV Linz-Urfahr"})
     db.expire_all()
     assert db.get(Mandant, mandant.id).name == "HV Linz-Urfahr"
+
+
+def _user_data(**fields):
+    return {"username": "karl", "active": "y", **fields}
+
+
+def test_admin_cannot_deactivate_self_through_the_user_form(admin_client, admin, make_user, db):
+    make_user("zweite", admin=True)  # not the last administrator: the rule is about oneself
+    response = admin_client.post(
+        f"/admin/users/{admin.id}",
+        data={"username": "admin", "is_administrator": "y"},  # "Aktiv" unticked
+    )
+    assert response.status_code == 422
+    assert "Sie können sich nicht selbst deaktivieren." in response.text
+    db.expire_all()
+    assert db.get(User, admin.id).active
+    # Through the button the same domain rule answers.
+    response = admin_client.post(
+        f"/admin/users/{admin.id}/active", data={"active": "0"}, follow_redirects=True
+    )
+    assert "Sie können sich nicht selbst deaktivieren." in response.text
+    db.expire_all()
+    assert db.get(User, admin.id).active
+
+
+def test_save_user_refuses_the_acting_admin_deactivating_themselves(db, make_user):
+    import pytest
+
+    from webapp.errors import InputError
+
+    chefin = make_user("chefin", admin=True)
+    make_user("zweite", admin=True)
+    data = accounts.UserInput(username="chefin", is_administrator=True, active=False)
+    with pytest.raises(InputError) as refused:
+        accounts.save_user(db, data, chefin, actor=chefin)
+    assert refused.value.field == "active"
+    with pytest.raises(InputError):
+        accounts.set_user_active(db, chefin, False, actor=chefin)
+    db.rollback()
+
+
+def test_admin_may_give_up_the_flag_while_another_admin_is_active(
+    admin_client, admin, make_user, db
+):
+    make_user("zweite", admin=True)
+    response = admin_client.post(f"/admin/users/{admin.id}", data=_user_data(username="admin"))
+    assert response.status_code == 302
+    db.expire_all()
+    assert not db.get(User, admin.id).is_administrator
+
+
+def test_the_last_active_admin_cannot_give_up_the_flag_even_with_an_inactive_admin(
+    admin_client, admin, make_user, db
+):
+    make_user("alt", admin=True, active=False)
+    response = admin_client.post(f"/admin/users/{admin.id}", data=_user_data(username="admin"))
+    assert response.status_code == 422
+    assert "letzte aktive Administrator" in response.text
+
+
+def _demote(session, user_id: int, outcome: list[str]) -> None:
+    from webapp.errors import InputError
+
+    user = session.get(User, user_id)
+    try:
+        accounts.save_user(session, accounts.UserInput(username=user.username), user)
+        session.commit()
+        outcome.append("gespeichert")
+    except InputError as error:
+        session.rollback()
+        outcome.append(error.message)
+    finally:
+        session.close()
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, db, make_user):
+    """The count of active administrators locks their rows (PostgreSQL): the second demotion
+    waits for the first and then counts without it."""
+    import threading
+    import time
+
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    engine = db.get_bind()
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite lets only one writer in at a time")
+    anna, bert = make_user("anna", admin=True), make_user("bert", admin=True)
+    first, second = Session(engine), Session(engine)
+    accounts.save_user(
+        first, accounts.UserInput(username="anna"), first.get(User, anna.id)
+    )  # not committed yet
+    outcome: list[str] = []
+
+    def demote_bert() -> None:
+        with app.app_context():  # German messages need the app
+            _demote(second, bert.id, outcome)
+
+    thread = threading.Thread(target=demote_bert)
+    thread.start()
+    deadline = time.monotonic() + 20
+    with engine.connect() as watcher:  # until bert's demotion waits for anna's rows
+        while not outcome and time.monotonic() < deadline:
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            ).scalar()
+            if waiting:
+                break
+            time.sleep(0.02)
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert outcome and "letzte aktive Administrator" in outcome[0]
+    db.expire_all()
+    assert db.get(User, bert.id).is_administrator

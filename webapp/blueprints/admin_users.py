@@ -93,8 +93,9 @@ def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
             role_ids=form.roles.data or [],
             mandant_ids=form.mandanten.data or [],
         )
+        me = current_user._get_current_object()
         try:
-            saved = accounts.save_user(db.session, data, user)
+            saved = accounts.save_user(db.session, data, user, actor=me)
         except InputError as error:
             db.session.rollback()
             attach_error(form, error)
@@ -111,11 +112,8 @@ def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
 def user_set_active(user_id: int):  # type: ignore[no-untyped-def]
     user = db.get_or_404(User, user_id)
     active = request.form.get("active") == "1"
-    if not active and user.id == current_user.id:
-        flash(_("Sie können sich nicht selbst deaktivieren."), "error")
-        return redirect(url_for("admin_users.users"))
     try:
-        accounts.set_user_active(db.session, user, active)
+        accounts.set_user_active(db.session, user, active, actor=current_user._get_current_object())
     except InputError as error:
         db.session.rollback()
         flash(error.message, "error")
