@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -18,6 +20,7 @@ from webapp.validation import clean_email
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt"
 
 
 def normalize_username(raw: str) -> str:
@@ -33,10 +36,28 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
+@cache
+def _common_passwords() -> frozenset[str]:
+    return frozenset(COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").split("\n")) - {""}
+
+
 def check_password_rules(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
+    """The one password rule for every place a password is set (user dialog, create-admin):
+    at least MIN_PASSWORD_LENGTH characters, not only blanks, not one of the commonest."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD_LENGTH:
         raise InputError(
             _("Das Passwort muss mindestens %(n)d Zeichen lang sein.", n=MIN_PASSWORD_LENGTH),
+            "password",
+        )
+    if not password.strip():
+        raise InputError(_("Das Passwort darf nicht nur aus Leerzeichen bestehen."), "password")
+    if password.strip().lower() in _common_passwords():
+        raise InputError(
+            _(
+                "Dieses Passwort ist zu häufig verwendet und leicht zu erraten. "
+                "Bitte wählen Sie ein anderes."
+            ),
             "password",
         )
 

@@ -57,3 +57,12 @@ def test_seed_demo_is_idempotent(app, db):
     assert len(list(db.scalars(select(SmsText)))) == 5
     assert len(list(db.scalars(select(Person)))) > 0
     assert len(list(db.scalars(select(Company)))) > 0
+
+
+def test_create_admin_refuses_a_common_password(app, db):
+    result = app.test_cli_runner().invoke(
+        args=["create-admin", "chefin", "--password-stdin"], input="password123\n"
+    )
+    assert result.exit_code != 0
+    assert "zu häufig verwendet" in result.output
+    assert db.scalar(select(User).where(User.username == "chefin")) is None

@@ -166,6 +166,40 @@ def _user_data(**fields):
     return {"username": "karl", "active": "y", **fields}
 
 
+def test_common_and_blank_passwords_are_refused_next_to_the_field(admin_client, db):
+    for password, message in (
+        ("password123", "zu häufig verwendet"),
+        ("Qwertyuiop", "zu häufig verwendet"),
+        ("1234567890", "zu häufig verwendet"),
+        ("            ", "nicht nur aus Leerzeichen"),
+        ("kurz", "mindestens 10 Zeichen"),
+    ):
+        response = admin_client.post("/admin/users/new", data=_user_data(password=password))
+        assert response.status_code == 422, password
+        assert message in response.text, password
+        assert 'aria-invalid="true"' in response.text  # shown at the password field
+    assert db.scalar(select(User).where(User.username == "karl")) is None
+    accepted = admin_client.post(
+        "/admin/users/new", data=_user_data(password="Lindenblüte am Kai 7")
+    )
+    assert accepted.status_code == 302
+
+
+def test_one_password_rule_for_every_place_a_password_is_set(db, make_user):
+    import pytest
+
+    from webapp.errors import InputError
+
+    karl = make_user("karl")
+    for password in ("password123", "          "):
+        with pytest.raises(InputError) as refused:
+            accounts.check_password_rules(password)
+        assert refused.value.field == "password"
+        with pytest.raises(InputError):
+            accounts.save_user(db, accounts.UserInput(username="karl", password=password), karl)
+    db.rollback()
+
+
 def test_admin_cannot_deactivate_self_through_the_user_form(admin_client, admin, make_user, db):
     make_user("zweite", admin=True)  # not the last administrator: the rule is about oneself
     response = admin_client.post(
