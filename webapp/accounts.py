@@ -11,6 +11,7 @@ from pathlib import Path
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash
 
 from webapp.errors import InputError
 from webapp.models import Mandant, Role, User
@@ -21,6 +22,12 @@ from webapp.validation import clean_email
 MIN_PASSWORD_LENGTH = 10
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt"
+# What unknown and inactive users' passwords are checked against: a hash of the same kind and
+# cost as the users' (werkzeug's scrypt) of a random password nobody knows.
+DUMMY_PASSWORD_HASH = (
+    "scrypt:32768:8:1$pOdDJRhK09HKNjDM$17b88640a49ec1cf5c06a19635eadf53b4deb663a66f695225fd65c"
+    "35ca98868ce85dd3ba4f3c6025935b5d63aaf2410564cdc5606708b509dd2f0dd3fb0abc1"
+)
 
 
 def normalize_username(raw: str) -> str:
@@ -28,12 +35,18 @@ def normalize_username(raw: str) -> str:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with these credentials, or None (same answer for every failure)."""
+    """The active user with these credentials, or None (same answer for every failure).
+
+    Unknown and inactive users cost one password check too (against a dummy hash), so the
+    time of the answer does not tell which user names exist.
+    """
     user = session.scalar(select(User).where(User.username == normalize_username(username)))
-    if user is None or not user.active or not user.check_password(password):
+    candidate = user if user is not None and user.active and user.password_hash else None
+    stored = candidate.password_hash if candidate is not None else DUMMY_PASSWORD_HASH
+    if not check_password_hash(stored, password or "") or candidate is None:
         return None
-    user.last_login_at = utcnow()
-    return user
+    candidate.last_login_at = utcnow()
+    return candidate
 
 
 @cache

@@ -149,3 +149,36 @@ def test_htmx_post_without_csrf_header_is_rejected_and_with_header_accepted(
     )
     assert accepted.status_code == 200
     assert "Ihre HV" in accepted.text
+
+
+def _count_scrypt(monkeypatch) -> list[int]:
+    """Count the password hashes computed (werkzeug's scrypt hashes call hashlib.scrypt)."""
+    import hashlib
+    import threading
+
+    calls = [0]
+    lock = threading.Lock()
+    real = hashlib.scrypt
+
+    def counting(*args, **kwargs):
+        with lock:
+            calls[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hashlib, "scrypt", counting)
+    return calls
+
+
+def test_wrong_logins_of_unknown_and_inactive_users_cost_a_password_check(
+    client, make_user, monkeypatch
+):
+    """The same work for every wrong login: unknown or inactive users are checked against a
+    dummy hash, so the answer time does not tell which user names exist."""
+    make_user("maria")
+    make_user("otto", active=False)
+    checks = _count_scrypt(monkeypatch)
+    for username in ("maria", "niemand", "otto"):
+        before = checks[0]
+        response = client.post("/login", data={"username": username, "password": "falsch"})
+        assert "Benutzername oder Passwort ist falsch." in response.text
+        assert checks[0] == before + 1, username
