@@ -10,7 +10,6 @@ import statistics
 import tempfile
 import time
 
-from flask_login.utils import _create_identifier
 from flask_migrate import upgrade
 
 from webapp import create_app
@@ -36,12 +35,12 @@ def main() -> None:
             admin = User(username="admin", is_administrator=True, password_hash="x")
             db.session.add(admin)
             db.session.commit()
-            user_id = admin.id
+            user_token = admin.get_id()
         client = app.test_client()
         with app.test_request_context(environ_base=client.environ_base):
-            identifier = _create_identifier()
+            identifier = app.login_manager._session_identifier_generator()
         with client.session_transaction() as session:
-            session.update({"_user_id": str(user_id), "_fresh": True, "_id": identifier})
+            session.update({"_user_id": user_token, "_fresh": True, "_id": identifier})
         figures = {}
         for page in PAGES:
             assert client.get(page).status_code == 200, page

@@ -18,7 +18,6 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from flask_login.utils import _create_identifier
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
@@ -148,13 +147,13 @@ def main() -> None:
             user.roles = [role]
             db.session.add(user)
             db.session.commit()
-        user_id = user.id
+        user_token = user.get_id()
         newest = db.session.scalar(select(func.max(Message.id)))
     client = app.test_client()
     with app.test_request_context(environ_base=client.environ_base):
-        identifier = _create_identifier()
+        identifier = app.login_manager._session_identifier_generator()
     with client.session_transaction() as session:
-        session.update({"_user_id": str(user_id), "_fresh": True, "_id": identifier})
+        session.update({"_user_id": user_token, "_fresh": True, "_id": identifier})
     pages = {
         "first_page": "/admin/sms/",
         "status_failed": "/admin/sms/?status=failed",

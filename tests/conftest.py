@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_login.utils import _create_identifier
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
@@ -149,9 +148,10 @@ def make_user(db: Session, password_hash: str) -> Callable[..., User]:
 def login_as(client: FlaskClient, user: User) -> FlaskClient:
     """Log `user` in on `client` without the (deliberately slow) password check."""
     with client.application.test_request_context(environ_base=client.environ_base):
-        identifier = _create_identifier()  # what session protection expects for this client
+        # What session protection expects for this client.
+        identifier = client.application.login_manager._session_identifier_generator()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
         session["_id"] = identifier
     return client

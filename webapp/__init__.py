@@ -10,9 +10,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import load_config
-from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+from webapp.extensions import babel, csrf, db, htmx, limiter, migrate
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -20,6 +21,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     config = load_config(overrides)
     app = Flask(__name__, instance_path=config["INSTANCE_PATH"], instance_relative_config=True)
     app.config.update(config)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Only behind the proxies the deployment names do X-Forwarded-For/-Proto tell the
+        # client's address and scheme (login limit, session binding); from anyone else
+        # they mean nothing.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -44,29 +51,10 @@ def register_extensions(app: Flask) -> None:
     htmx.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
-    login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = _l("Bitte melden Sie sich an, um diese Seite zu öffnen.")
-    login_manager.login_message_category = "info"
-    login_manager.session_protection = "strong"
 
-    from webapp.models import User
+    from webapp import login_sessions
 
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.active else None
-
-    @login_manager.unauthorized_handler
-    def unauthorized():  # type: ignore[no-untyped-def]
-        from flask import flash, redirect, url_for
-        from flask_htmx import make_response
-
-        flash(str(login_manager.login_message), "info")
-        target = url_for("auth.login", next=request.full_path.rstrip("?"))
-        if htmx:  # a swap would put the login page into a table cell: redirect the page
-            return make_response("", 401, redirect=target)
-        return redirect(target)
+    login_sessions.init_app(app)
 
 
 @event.listens_for(Engine, "connect")

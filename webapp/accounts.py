@@ -75,6 +75,14 @@ def check_password_rules(password: str) -> None:
         )
 
 
+def end_sessions(session: Session, user: User) -> None:
+    """End every session of `user` (all browsers, remember-me cookies too): logout, a new
+    password and deactivation raise the epoch that each session carries (User.get_id)."""
+    # In SQL, so two requests that end sessions at once both count.
+    user.session_epoch = User.session_epoch + 1
+    session.flush()
+
+
 @dataclass
 class UserInput:
     """What the user dialog and the CLI submit for a user."""
@@ -119,7 +127,8 @@ def save_user(
 ) -> User:
     """Create (user=None) or update a user. Raises InputError and changes nothing on bad input.
 
-    `actor` is who saves (None: the CLI): nobody deactivates themselves.
+    `actor` is who saves (None: the CLI): nobody deactivates themselves. A new password or
+    deactivation ends the user's sessions.
     """
     username = normalize_username(data.username)
     if not USERNAME_PATTERN.match(username):
@@ -149,6 +158,7 @@ def save_user(
                 ),
                 "is_administrator",
             )
+    ends_sessions = user is not None and (bool(data.password) or (user.active and not data.active))
     if user is None:
         user = User(username=username)
         session.add(user)
@@ -162,12 +172,14 @@ def save_user(
     if data.password:
         user.set_password(data.password)
     session.flush()
+    if ends_sessions:
+        end_sessions(session, user)
     return user
 
 
 def set_user_active(session: Session, user: User, active: bool, actor: User | None = None) -> User:
     """Activate or deactivate a user (never the last active administrator, never `actor`
-    themselves)."""
+    themselves); deactivation ends the user's sessions."""
     _refuse_self_deactivation(user, active, actor)
     if (
         not active
@@ -178,8 +190,11 @@ def set_user_active(session: Session, user: User, active: bool, actor: User | No
         raise InputError(
             _("Das ist der letzte aktive Administrator: er kann nicht deaktiviert werden.")
         )
+    ends_sessions = user.active and not active
     user.active = active
     session.flush()
+    if ends_sessions:
+        end_sessions(session, user)
     return user
 
 

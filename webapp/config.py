@@ -101,6 +101,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "LANGUAGES": ["de", "en"],
         # Failed logins allowed per user name and per client address.
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
+        # A session ends after this many minutes without a request of its user.
+        "SESSION_IDLE_MINUTES": int(os.environ.get("SESSION_IDLE_MINUTES", "480")),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed
+        # (0: none, the app is reached directly; 1: one nginx/Apache in front, …).
+        "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
         or _limiter_storage_uri(redis_url),
         "RATELIMIT_SWALLOW_ERRORS": True,

@@ -38,5 +38,6 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 def client_address() -> str:
-    """The address a request came from (behind a proxy configure ProxyFix, see README)."""
+    """The address a request came from: the peer's, or behind TRUSTED_PROXIES the one they
+    forwarded (ProxyFix in create_app)."""
     return request.remote_addr or "unknown"

@@ -53,3 +53,33 @@ def test_logout_via_user_menu(page: Page, login) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login\?next=(/|%2F)$"))
     expect(page.get_by_label("Benutzername", exact=True)).to_be_visible()
+
+
+def test_live_status_polls_do_not_count_as_activity(page: Page, login, live_app) -> None:
+    """The browser marks the requests htmx makes by itself (X-Background-Poll), so a list
+    left open does not keep an idle session alive."""
+    import uuid
+
+    from webapp.extensions import db
+    from webapp.models import Mandant, MessageSource
+    from webapp.sms.outbox import queue_sms
+
+    tag = uuid.uuid4().hex[:8]
+    with live_app.app_context():
+        mandant = Mandant(name=f"Poll {tag}")  # its own: the browser tests share the database
+        db.session.add(mandant)
+        db.session.flush()
+        queue_sms(
+            db.session,
+            recipient="0664 1234567",
+            text=f"Poll {tag}",
+            mandant_id=mandant.id,
+            source=MessageSource.MANUAL,
+        )
+        db.session.commit()
+        db.session.remove()
+    login("admin")
+    page.goto(f"/admin/sms/?text={tag}")
+    with page.expect_request(lambda r: "/admin/sms/live" in r.url, timeout=15_000) as poll:
+        pass
+    assert poll.value.headers.get("x-background-poll") == "1"

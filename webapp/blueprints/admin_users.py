@@ -14,6 +14,7 @@ from webapp import accounts
 from webapp.blueprints.forms import MultiCheckboxField, attach_error
 from webapp.errors import InputError
 from webapp.extensions import db
+from webapp.login_sessions import start_session
 from webapp.models import Mandant, Role, User
 from webapp.permissions import ROLE_PERMISSIONS, Permission, requires
 
@@ -101,6 +102,8 @@ def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
             attach_error(form, error)
         else:
             db.session.commit()
+            if saved.id == me.id:  # a new own password ended all sessions: this one goes on
+                start_session(saved)
             flash(_("Benutzer %(u)s wurde gespeichert.", u=saved.username), "success")
             return redirect(url_for("admin_users.users"))
     status = 422 if form.errors or form.form_errors else 200

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from webapp.accounts import authenticate, normalize_username
+from webapp.accounts import authenticate, end_sessions, normalize_username
 from webapp.extensions import client_address, db, limiter
+from webapp.login_sessions import start_session
 from webapp.navigation import local_url
 from webapp.permissions import public, requires
 
@@ -60,7 +61,7 @@ def login():  # type: ignore[no-untyped-def]
         user = authenticate(db.session, form.username.data, form.password.data)
         if user is not None:
             db.session.commit()
-            login_user(user)
+            start_session(user)
             return redirect(_safe_next(request.args.get("next")))
         g.login_failed = True
         form.password.errors.append(_("Benutzername oder Passwort ist falsch."))
@@ -83,6 +84,9 @@ def too_many_attempts(_error: Exception):  # type: ignore[no-untyped-def]
 def logout():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return render_template("auth/logout.html")
+    # Ends this session and every other one of the user (a copied cookie included).
+    end_sessions(db.session, current_user._get_current_object())
+    db.session.commit()
     logout_user()
     flash(_("Sie wurden abgemeldet."), "info")
     return redirect(url_for("auth.login"))

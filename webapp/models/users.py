@@ -75,12 +75,20 @@ class User(UserMixin, TimestampMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     is_administrator: Mapped[bool] = mapped_column(default=False)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every session (see get_id): raising it ends all sessions of the user at once
+    # (logout, password change, deactivation; see accounts.end_sessions).
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     roles: Mapped[list[Role]] = relationship(secondary=user_role, lazy="selectin")
     mandanten: Mapped[list[Mandant]] = relationship(secondary=user_mandant, lazy="selectin")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session and the remember-me cookie: the id and the
+        session epoch, so a raised epoch invalidates both (webapp.login_sessions.load_user)."""
+        return f"{self.id}:{self.session_epoch}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password, method="scrypt")

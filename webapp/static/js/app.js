@@ -10,6 +10,13 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 // A 401 to an htmx request carries HX-Redirect to the login page; htmx follows it.
 
+// Requests htmx makes by itself (hx-trigger "every …": live status, job progress) are no sign
+// of a person at the screen: they must not keep an idle session alive (SESSION_IDLE_MINUTES).
+document.addEventListener("htmx:configRequest", function (event) {
+  const trigger = event.detail.elt.getAttribute("hx-trigger") || "";
+  if (/^\s*every\s/.test(trigger)) event.detail.headers["X-Background-Poll"] = "1";
+});
+
 // Template picker of the SMS editor: fill the text area with the chosen SMS text.
 document.addEventListener("change", function (event) {
   const select = event.target.closest("select[data-template-target]");
