@@ -52,8 +52,9 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
 
-    from webapp import login_sessions
+    from webapp import login_limit, login_sessions
 
+    login_limit.init_app(app)
     login_sessions.init_app(app)
 
 

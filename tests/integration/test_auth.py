@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.conftest import PASSWORD, login_as
+from webapp.config import _limiter_storage_uri
 
 
 def test_login_page_is_german(client):
@@ -167,6 +168,67 @@ def _count_scrypt(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(hashlib, "scrypt", counting)
     return calls
+
+
+def _parallel_wrong_logins(app, username: str, count: int, address: str) -> list[int]:
+    """`count` wrong logins for `username` at once, each from its own test client."""
+    import threading
+
+    barrier = threading.Barrier(count)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        client = app.test_client()
+        barrier.wait(timeout=30)
+        response = client.post(
+            "/login",
+            data={"username": username, "password": "falsch-falsch"},
+            environ_base={"REMOTE_ADDR": address},
+        )
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(statuses) == count
+    return statuses
+
+
+@pytest.fixture
+def app_config(request, redis_url):
+    """Settings of the `app` fixture (indirect parametrize); storage "redis" stands for the
+    test session's Redis (the counters all web servers share)."""
+    config = dict(getattr(request, "param", {}))
+    if config.get("RATELIMIT_STORAGE_URI") == "redis":
+        config["RATELIMIT_STORAGE_URI"] = _limiter_storage_uri(redis_url)
+    return config
+
+
+@pytest.mark.parametrize(
+    "app_config",
+    [
+        {"RATELIMIT_STORAGE_URI": "memory://", "LOGIN_RATE_LIMIT": "5 per 15 minutes"},
+        {"RATELIMIT_STORAGE_URI": "redis", "LOGIN_RATE_LIMIT": "5 per 15 minutes"},
+    ],
+    indirect=True,
+    ids=["memory", "redis"],
+)
+def test_parallel_wrong_logins_check_at_most_the_limit(app, make_user, monkeypatch, app_config):
+    """30 wrong logins at once with the limit 5: at most 5 passwords are ever checked."""
+    import uuid
+
+    username = f"maria-{uuid.uuid4().hex[:8]}"  # keys of a shared Redis never collide
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.1"
+    make_user(username)
+    checks = _count_scrypt(monkeypatch)
+    statuses = _parallel_wrong_logins(app, username, 30, address)
+    assert statuses.count(200) <= 5
+    assert statuses.count(429) >= 25
+    assert checks[0] <= 5
 
 
 def test_wrong_logins_of_unknown_and_inactive_users_cost_a_password_check(

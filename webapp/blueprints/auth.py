@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -11,7 +11,8 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from webapp.accounts import authenticate, end_sessions, normalize_username
-from webapp.extensions import client_address, db, limiter
+from webapp.extensions import client_address, db
+from webapp.login_limit import login_limit
 from webapp.login_sessions import start_session
 from webapp.navigation import local_url
 from webapp.permissions import public, requires
@@ -28,55 +29,42 @@ class LoginForm(FlaskForm):
     )
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _username_key() -> str:
-    return "login-user:" + normalize_username(request.form.get("username", ""))
-
-
-def _address_key() -> str:
-    return "login-addr:" + client_address()
-
-
-def _failed(_response: object) -> bool:
-    # Only failed attempts count; a successful login never locks anybody out.
-    return bool(g.get("login_failed"))
-
-
 def _safe_next(target: str | None) -> str:
     return local_url(target, url_for("main.index"))
 
 
+def _too_many_attempts(form: LoginForm):  # type: ignore[no-untyped-def]
+    message = _(
+        "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie einige Minuten und "
+        "versuchen Sie es dann erneut (Grenze: %(limit)s).",
+        limit=current_app.config["LOGIN_RATE_LIMIT"],
+    )
+    return render_template("auth/login.html", form=form, blocked=message), 429
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_username_key, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_login_limit, key_func=_address_key, methods=["POST"], deduct_when=_failed)
 @public
 def login():  # type: ignore[no-untyped-def]
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
+        # Counted before the password is checked, so parallel attempts cannot outrun the
+        # limit; a successful login gives its count back (only failures count).
+        attempt = login_limit().reserve(
+            "login-user:" + normalize_username(form.username.data),
+            "login-addr:" + client_address(),
+        )
+        if not attempt.allowed:
+            return _too_many_attempts(form)
         user = authenticate(db.session, form.username.data, form.password.data)
         if user is not None:
+            attempt.give_back()
             db.session.commit()
             start_session(user)
             return redirect(_safe_next(request.args.get("next")))
-        g.login_failed = True
         form.password.errors.append(_("Benutzername oder Passwort ist falsch."))
     return render_template("auth/login.html", form=form)
-
-
-@bp.app_errorhandler(429)
-def too_many_attempts(_error: Exception):  # type: ignore[no-untyped-def]
-    form = LoginForm()
-    message = _(
-        "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie einige Minuten und "
-        "versuchen Sie es dann erneut (Grenze: %(limit)s).",
-        limit=_login_limit(),
-    )
-    return render_template("auth/login.html", form=form, blocked=message), 429
 
 
 @bp.route("/logout", methods=["GET", "POST"])
