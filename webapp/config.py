@@ -6,6 +6,7 @@ edit (globals, prefixes, texts, job settings) live in the database, never here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -29,6 +30,16 @@ def _flag(name: str, default: bool) -> bool:
 def embedded_redis_url(instance_path: Path = INSTANCE_PATH) -> str:
     """The URL of the embedded redis-server that `make run` starts when REDIS_URL is unset."""
     return f"unix://{instance_path / 'redis.sock'}"
+
+
+def secure_instance(instance_path: Path) -> None:
+    """Keep the instance folder private: umask 077 for this process, so what it creates there
+    (SQLite database with -wal/-shm, key files, the embedded Redis, the demo's mails) is 0600 /
+    0700 for the owner only, and the folder itself made or set to 0700."""
+    os.umask(0o077)
+    instance_path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):  # a folder of another owner: theirs to set
+        instance_path.chmod(0o700)
 
 
 def _secret_key(instance_path: Path) -> str:
@@ -59,6 +70,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment plus `overrides` (tests)."""
     overrides = overrides or {}
     instance_path = Path(overrides.get("INSTANCE_PATH", INSTANCE_PATH))
+    secure_instance(instance_path)  # before anything under it is made
     production = os.environ.get("APP_ENV", "development") == "production"
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'sms.sqlite'}"
     redis_url = os.environ.get("REDIS_URL") or embedded_redis_url(instance_path)

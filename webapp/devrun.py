@@ -15,7 +15,7 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
-from webapp.config import INSTANCE_PATH, PROJECT_ROOT, embedded_redis_url
+from webapp.config import INSTANCE_PATH, PROJECT_ROOT, embedded_redis_url, secure_instance
 from webapp.embedded_redis import EmbeddedRedis
 
 
@@ -42,22 +42,32 @@ def prepare_database() -> None:
         print("=" * 64, flush=True)
 
 
-def main() -> int:
-    INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+def prepare() -> EmbeddedRedis | None:
+    """The instance folder, the embedded Redis (when REDIS_URL is unset; REDIS_URL then points
+    to it) and the database, before any process starts. Returns the Redis to stop at the end."""
+    secure_instance(INSTANCE_PATH)  # first: Redis and the database are made inside
     redis: EmbeddedRedis | None = None
-    env = dict(os.environ)
     if not os.environ.get("REDIS_URL"):
         socket_path = Path(embedded_redis_url(INSTANCE_PATH).removeprefix("unix://"))
         redis = EmbeddedRedis(INSTANCE_PATH / "redis", socket_path)
-        env["REDIS_URL"] = os.environ["REDIS_URL"] = redis.start()
+        os.environ["REDIS_URL"] = redis.start()
         print(f"Eingebetteter Redis läuft: {redis.url}", flush=True)
-    if not os.environ.get("SMTP_HOST"):
-        # The demo's e-mails (error reports, forwarded SMS) go to a local sink that prints them.
-        env["SMTP_HOST"] = os.environ["SMTP_HOST"] = "127.0.0.1"
-        env["SMTP_PORT"] = os.environ["SMTP_PORT"] = "8026"
-        env["DEMO_MAIL_SINK"] = "1"
     try:
         prepare_database()
+    except BaseException:
+        if redis is not None:
+            redis.stop()
+        raise
+    return redis
+
+
+def main() -> int:
+    redis = prepare()
+    env = dict(os.environ)
+    if not os.environ.get("SMTP_HOST"):
+        # The demo's e-mails (error reports, forwarded SMS) go to a local sink that prints them.
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT="8026", DEMO_MAIL_SINK="1")
+    try:
         python = sys.executable
         port = os.environ.get("PORT", "5000")
         manager = Manager()

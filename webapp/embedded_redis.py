@@ -44,7 +44,8 @@ class EmbeddedRedis:
 
     def __init__(self, directory: Path, socket_path: Path | None = None) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.chmod(0o700)  # its log and socket are nobody else's business
         self.socket_path = socket_path
         if socket_path is not None and len(str(socket_path)) > MAX_SOCKET_PATH:
             self.socket_path = None  # too long for a unix socket: use a loopback port

@@ -44,7 +44,7 @@ def instance_key(instance_path: Path | str) -> str:
     key_file = folder / KEY_FILE
     if key_file.exists():
         return key_file.read_text().strip()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     draft = folder / f".{KEY_FILE}.{os.getpid()}.{uuid.uuid4().hex}"
     descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:

@@ -4,6 +4,7 @@ as .eml files under instance/mails/."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from email import message_from_bytes, policy
@@ -33,9 +34,14 @@ class PrintingHandler:
             f"{text.rstrip()}\n---",
         )
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            # the mails hold received SMS and error reports: for the owner only
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.folder.chmod(0o700)
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            (self.folder / f"{stamp}-{number:04d}.eml").write_bytes(envelope.content)
+            path = self.folder / f"{stamp}-{number:04d}.eml"
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(envelope.content)
         return "250 OK"
 
 
