@@ -15,13 +15,12 @@ from sqlalchemy import select
 
 from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page
 from webapp.extensions import db
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings
+from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings, webhook_secret
 from webapp.jobs.runner import execute_job
 from webapp.models import Job, JobRun, Mandant, Message, MessageSource, MessageStatus, RunStatus
 from webapp.models.base import utcnow
 from webapp.simulators.websms import WebsmsSandbox
 from webapp.sms import contacts, search
-from webapp.sms.inbound import set_webhook_secret
 from webapp.sms.outbox import queue_sms
 
 TOKEN = "live-e2e-token"
@@ -68,7 +67,7 @@ def _own_job(live_app, sandbox: WebsmsSandbox, tag: str) -> tuple[int, int, str]
             "e2e",
             live_app.config["SMS_SECRET_KEY"],
         )
-        secret = set_webhook_secret(job)
+        secret = webhook_secret(job, live_app.config["SMS_SECRET_KEY"])  # made by the save
         job.active = True
         db.session.commit()
         ids = mandant.id, job.id

@@ -3,17 +3,29 @@ the modem's received SMS and status reports (issue 6)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
+from cryptography.fernet import Fernet
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from webapp import accounts
-from webapp.jobs.jobs import SettingsInput, save_settings
+from webapp.jobs.jobs import (
+    SettingsInput,
+    job_settings,
+    save_settings,
+    set_webhook_secret,
+    webhook_secret,
+)
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
+from webapp.jobs.secrets import decrypt_secrets, encrypt_secrets
 from webapp.models import (
     Job,
     JobLogEntry,
@@ -28,7 +40,6 @@ from webapp.models import (
 )
 from webapp.simulators.websms import WebsmsSandbox
 from webapp.sms.dispatch import run_service_sms
-from webapp.sms.inbound import set_webhook_secret
 from webapp.sms.outbox import queue_sms
 from webapp.sms.transports.websms import WebsmsSettings, WebsmsTransport
 
@@ -43,9 +54,9 @@ def wien(db):
 
 
 @pytest.fixture
-def job(db):
+def job(app, db):
     job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
-    set_webhook_secret(job, SECRET)
+    set_webhook_secret(job, app.config["SMS_SECRET_KEY"], SECRET)
     db.commit()
     return job
 
@@ -313,27 +324,121 @@ def test_inbox_lists_received_sms_newest_first_with_filter_and_reply_link(
     assert "/admin/sms/inbox" in menu
 
 
-def test_webhook_secret_is_generated_kept_and_shown(app, db, job, client, make_user):
+def test_webhook_secret_is_generated_kept_and_shown(app, db, client, make_user):
     from tests.conftest import login_as
 
+    key = app.config["SMS_SECRET_KEY"]
+    job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
+    save_settings(db, job, SettingsInput(variant="2", websms_access_token="tok"), "test", key)
+    db.commit()
+    secret = webhook_secret(job, key)
+    assert len(secret) >= 32
     login_as(client, make_user("chef", admin=True))
     page = client.get(f"/admin/jobs/{job.id}/settings").get_data(as_text=True)
-    assert f"/webhooks/websms/{SECRET}" in page
+    # HTTP Basic auth first: nothing secret in the path, so nothing secret in access logs
+    assert f"http://websms:{secret}@localhost/webhooks/websms<" in page
+    assert f"/webhooks/websms/{secret}" in page  # the older form still shown, second
+    assert page.index(f"websms:{secret}@") < page.index(f"/webhooks/websms/{secret}")
     assert client.post(f"/admin/jobs/{job.id}/settings/webhook-secret").status_code == 302
     db.expire_all()
     job = db.get(Job, job.id)
-    new = job.settings["websms"]["webhook_secret"]
-    assert new and new != SECRET
-    assert client.post(f"/webhooks/websms/{SECRET}", json=_inbound()).status_code == 401
-    save_settings(
-        db,
-        job,
-        SettingsInput(variant="2", websms_access_token="tok"),
-        "test",
-        app.config["SMS_SECRET_KEY"],
-    )
+    new = webhook_secret(job, key)
+    assert new and new != secret
+    assert client.post(f"/webhooks/websms/{secret}", json=_inbound()).status_code == 401
+    save_settings(db, job, SettingsInput(variant="2", websms_access_token="tok2"), "test", key)
     db.commit()
-    assert db.get(Job, job.id).settings["websms"]["webhook_secret"] == new
+    assert webhook_secret(db.get(Job, job.id), key) == new
+
+
+def test_webhook_secret_is_stored_encrypted_and_compared_with_the_decrypted_one(
+    app, db, job, client
+):
+    key = app.config["SMS_SECRET_KEY"]
+    assert SECRET not in json.dumps(job.settings) and SECRET not in job.secrets
+    assert decrypt_secrets(job.secrets, key)["webhook_secret"] == SECRET
+    assert "webhook_secret" not in (job.settings.get("websms") or {})
+    assert client.post(f"/webhooks/websms/{SECRET}", json=_inbound()).status_code == 200
+    response = client.post("/webhooks/websms", json=_inbound("1" * 20), auth=("websms", SECRET))
+    assert response.status_code == 200
+    # The other secrets of the job stay as they were.
+    save_settings(db, job, SettingsInput(variant="2", websms_access_token="tok"), "test", key)
+    db.commit()
+    assert decrypt_secrets(job.secrets, key) == {
+        "websms_access_token": "tok",
+        "webhook_secret": SECRET,
+    }
+    # With another SMS_SECRET_KEY the secret cannot be read: every call is refused.
+    app.config["SMS_SECRET_KEY"] = Fernet.generate_key().decode()
+    assert client.post(f"/webhooks/websms/{SECRET}", json=_inbound("2" * 20)).status_code == 401
+
+
+def test_the_delivery_report_url_keeps_the_secret_out_of_the_settings(app, db, job, client):
+    key = app.config["SMS_SECRET_KEY"]
+    callback = f"https://websms:{SECRET}@sms.hv.at/webhooks/websms"
+    data = SettingsInput(variant="2", websms_access_token="tok", websms_callback_url=callback)
+    save_settings(db, job, data, "test", key)
+    db.commit()
+    assert SECRET not in json.dumps(job.settings)
+    assert job_settings(job, key).notification_callback_url == callback
+    # A new secret applies to the delivery-report URL at once.
+    new = set_webhook_secret(job, key)
+    db.commit()
+    assert job_settings(job, key).notification_callback_url == callback.replace(SECRET, new)
+
+
+def test_the_secret_in_the_path_never_reaches_a_log(app, db, job, client, live_url, caplog):
+    with caplog.at_level(logging.INFO):
+        # werkzeug's access line is written as the answer's headers go out: already there
+        response = requests.post(f"{live_url}/webhooks/websms/{SECRET}", json=_inbound())
+        assert response.status_code == 200
+        # gunicorn's access log (its default format) and Flask's log of an unexpected error
+        logging.getLogger("gunicorn.access").info(
+            '%(h)s "%(r)s" %(s)s',
+            {"h": "10.0.0.1", "r": f"POST /webhooks/websms/{SECRET} HTTP/1.1", "s": "200"},
+        )
+        logging.getLogger(app.name).error("Exception on /webhooks/websms/%s [POST]", SECRET)
+    assert "POST /webhooks/websms/*** HTTP/1.1" in caplog.text
+    assert caplog.text.count("/webhooks/websms/***") == 3
+    assert SECRET not in caplog.text
+
+
+def test_upgrade_moves_a_plain_webhook_secret_into_the_encrypted_ones(app, db, client):
+    # Installations from before migration 0012 kept the secret in the settings, in plain text.
+    from alembic.script import ScriptDirectory
+    from flask_migrate import downgrade, upgrade
+
+    key = app.config["SMS_SECRET_KEY"]
+    scripts = ScriptDirectory(str(Path(app.root_path).parent / "migrations"))
+    before = scripts.get_revision("0012").down_revision
+    downgrade(revision=before)
+    callback = f"https://sms.hv.at/webhooks/websms/{SECRET}"
+    job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
+    job.settings = {
+        "variant": 2,
+        "websms": {"webhook_secret": SECRET, "notification_callback_url": callback},
+        "stored_secrets": ["websms_access_token"],
+    }
+    job.secrets = encrypt_secrets({"websms_access_token": "tok"}, key)
+    db.commit()
+    upgrade()
+    db.expire_all()
+    job = db.get(Job, job.id)
+    assert SECRET not in json.dumps(job.settings) and "webhook_secret" not in job.settings["websms"]
+    assert decrypt_secrets(job.secrets, key) == {
+        "websms_access_token": "tok",
+        "webhook_secret": SECRET,
+    }
+    assert job_settings(job, key).notification_callback_url == callback
+    assert client.post(f"/webhooks/websms/{SECRET}", json=_inbound()).status_code == 200
+    downgrade(revision=before)
+    db.expire_all()
+    job = db.get(Job, job.id)
+    assert job.settings["websms"] == {
+        "webhook_secret": SECRET,
+        "notification_callback_url": callback,
+    }
+    assert decrypt_secrets(job.secrets, key) == {"websms_access_token": "tok"}
+    upgrade()
 
 
 def test_automatic_reports_also_when_faster_than_the_run(app, db, job, wien, live_url):

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from webapp import accounts
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings
+from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings, set_webhook_secret
 from webapp.jobs.mail import send_mail
 from webapp.jobs.runner import execute_job
 from webapp.models import Job, JobLogEntry, JobRun, LogLevel, ReceivedMessage, RunStatus
 from webapp.simulators.websms import WebsmsSandbox
 from webapp.sms import inbound
-from webapp.sms.inbound import FORWARD_MAX_ATTEMPTS, set_webhook_secret, store_received
+from webapp.sms.inbound import FORWARD_MAX_ATTEMPTS, store_received
 from webapp.sms.settings import set_global
 
 SECRET = "geheim-webhook-456"
@@ -28,7 +28,7 @@ def job(app, db, smtp_server):
     host, port, sink = smtp_server
     app.config.update(SMTP_HOST=host, SMTP_PORT=port)
     job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
-    set_webhook_secret(job, SECRET)
+    set_webhook_secret(job, app.config["SMS_SECRET_KEY"], SECRET)
     settings = dict(job.settings)
     settings["websms"] = {**settings.get("websms", {}), "inbound_email": "eingang@hv.at"}
     job.settings = settings

@@ -378,7 +378,10 @@ def test_websms_settings_store_secrets_encrypted_and_never_show_them(admin_clien
     db.expire_all()
     job = db.get(Job, SERVICE_SMS)
     assert "geheimes-token-123" not in str(job.settings) and "geheimes-token-123" not in job.secrets
-    assert decrypt_secrets(job.secrets, secret_key) == {"websms_access_token": "geheimes-token-123"}
+    stored = decrypt_secrets(job.secrets, secret_key)
+    stored_hook = stored.pop("webhook_secret")  # generated with the first Einstellungen
+    assert stored_hook
+    assert stored == {"websms_access_token": "geheimes-token-123"}
     assert job.settings["websms"]["signature"] == "Ihre Hausverwaltung"
     assert job.settings["stored_secrets"] == ["websms_access_token"]
 
@@ -396,7 +399,8 @@ def test_websms_settings_store_secrets_encrypted_and_never_show_them(admin_clien
     assert kept.status_code == 302
     db.expire_all()
     assert decrypt_secrets(db.get(Job, SERVICE_SMS).secrets, secret_key) == {
-        "websms_access_token": "geheimes-token-123"
+        "websms_access_token": "geheimes-token-123",
+        "webhook_secret": stored_hook,
     }
     removed = admin_client.post(
         "/admin/jobs/1/settings/edit",

@@ -34,6 +34,7 @@ from wtforms import (
 )
 
 from webapp.blueprints.forms import MultiCheckboxField, attach_error, filter_date, is_partial
+from webapp.blueprints.webhooks import basic_auth_url
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.formatting import format_datetime, to_local
@@ -215,7 +216,7 @@ def _settings_form(job: Job) -> SettingsForm:
                 "websms_signature": websms["signature"],
                 "websms_test_mode": bool(websms["test_mode"]),
                 "websms_max_sms_per_message": str(websms["max_sms_per_message"]),
-                "websms_callback_url": websms["notification_callback_url"],
+                "websms_callback_url": domain.callback_url(job, _secret_key()),
                 "websms_inbound_email": websms["inbound_email"],
             }
         )
@@ -350,8 +351,17 @@ def _tab_context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[s
         }
     if tab == "settings":
         stored = domain.stored_settings(job)
+        secret = domain.webhook_secret(job, _secret_key())
         return {
             "stored": stored,
+            # Basic auth first: nothing secret in the path, so nothing in any access log.
+            "webhook_url": basic_auth_url(url_for("webhooks.websms_basic", _external=True), secret)
+            if secret
+            else "",
+            "webhook_path_url": url_for("webhooks.websms", secret=secret, _external=True)
+            if secret
+            else "",
+            "callback_url": domain.callback_url(job, _secret_key()),
             "variant_labels": dict(_variant_choices()),
             "auth_labels": dict(_auth_choices()),
             "sender_type_labels": dict(_sender_type_choices()),
@@ -573,13 +583,16 @@ def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
 @admin_only
 def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
     """Button "neu erzeugen": a new webhook secret (the old webhook URL stops working)."""
-    from webapp.sms.inbound import set_webhook_secret
-
     record = _job_or_404(job_id)
-    set_webhook_secret(record)
-    record.updated_by = current_user.username
-    db.session.commit()
-    flash(_("Eine neue Webhook-URL wurde erzeugt. Bitte bei websms eintragen."), "success")
+    try:
+        domain.set_webhook_secret(record, _secret_key())
+    except InputError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        record.updated_by = current_user.username
+        db.session.commit()
+        flash(_("Eine neue Webhook-URL wurde erzeugt. Bitte bei websms eintragen."), "success")
     return redirect(url_for("jobs.settings", job_id=record.id))
 
 

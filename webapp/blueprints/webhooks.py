@@ -1,28 +1,82 @@
 """Webhooks of websms (SPEC R2.2, E2, E5): received SMS and delivery reports.
 
-websms calls `POST /webhooks/websms/<secret>` (the full URL is shown in the Einstellungen of
-Service SMS); alternatively `POST /webhooks/websms` with HTTP Basic auth, password = the secret.
-The views are public for the login machinery and check the secret themselves; they are exempt
-from CSRF (websms cannot send a token). Answers as websms expects (reference §5):
-`{"statusCode": 2000, "statusMessage": "OK"}`; 4000 for a malformed body, 4001 for a wrong
-secret (HTTP 401). A repeated notification is acknowledged and not applied twice.
+websms calls `POST /webhooks/websms` with HTTP Basic auth, password = the job's webhook secret
+(the URL `https://websms:<secret>@host/webhooks/websms` is shown in the Einstellungen of Service
+SMS), or the older `POST /webhooks/websms/<secret>`. The secret is stored encrypted with the
+job's other secrets and compared with the decrypted one in constant time; it never reaches a log
+(`hide_webhook_secret_in_logs` masks the path in the access logs). The views are public for the
+login machinery and check the secret themselves; they are exempt from CSRF (websms cannot send
+a token). Answers as websms expects (reference §5): `{"statusCode": 2000, "statusMessage":
+"OK"}`; 4000 for a malformed body, 4001 for a wrong secret (HTTP 401). A repeated notification
+is acknowledged and not applied twice.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, current_app, jsonify, request
+from flask.sansio.blueprints import BlueprintSetupState
 
 from webapp.extensions import csrf, db
+from webapp.jobs.jobs import job_for_webhook_secret
 from webapp.permissions import own_authentication
-from webapp.sms.inbound import BadNotification, handle_notification, job_for_secret
+from webapp.sms.inbound import BadNotification, handle_notification
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 MAX_BODY = 1_000_000
+BASIC_USER = "websms"  # any user name is accepted; the password is the secret
+
+
+# --- the secret stays out of logs ----------------------------------------------------------------
+
+SECRET_IN_PATH = re.compile(r"(/webhooks/websms/)[^\s/?#\"']+")
+# The access logs of the development server and gunicorn, gunicorn's error log; Flask's own
+# error log ("Exception on <path>") is added when the blueprint is registered.
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
+
+
+class HideWebhookSecret(logging.Filter):
+    """Masks the secret of `/webhooks/websms/<secret>` in a log line (as `***`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError, KeyError):
+            return True  # a broken record: logging reports that itself
+        masked = SECRET_IN_PATH.sub(r"\1***", message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def hide_webhook_secret_in_logs(*logger_names: str) -> None:
+    """Put the mask on the access loggers and on `logger_names` (once each)."""
+    for name in (*ACCESS_LOGGERS, *logger_names):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, HideWebhookSecret) for f in logger.filters):
+            logger.addFilter(HideWebhookSecret())
+
+
+@bp.record_once
+def _hide_secret_in_logs(state: BlueprintSetupState) -> None:
+    # Flask's logger by name: `app.logger` would give it Flask's own handler (double lines).
+    hide_webhook_secret_in_logs(state.app.name)
+
+
+def basic_auth_url(url: str, secret: str) -> str:
+    """`url` with the Basic-auth credentials websms should call it with (user:secret@host)."""
+    parts = urlsplit(url)
+    netloc = f"{BASIC_USER}:{secret}@{parts.netloc.rsplit('@', 1)[-1]}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# --- the webhooks --------------------------------------------------------------------------------
 
 
 def _answer(code: int, message: str, http_status: int):  # type: ignore[no-untyped-def]
@@ -30,7 +84,7 @@ def _answer(code: int, message: str, http_status: int):  # type: ignore[no-untyp
 
 
 def _receive(secret: str):  # type: ignore[no-untyped-def]
-    job = job_for_secret(db.session, secret)
+    job = job_for_webhook_secret(db.session, secret, current_app.config["SMS_SECRET_KEY"])
     if job is None:
         return _answer(4001, "Unauthorized", 401)
     if (request.content_length or 0) > MAX_BODY:
@@ -58,6 +112,7 @@ def _receive(secret: str):  # type: ignore[no-untyped-def]
 @csrf.exempt
 @own_authentication
 def websms(secret: str):  # type: ignore[no-untyped-def]
+    """The older form with the secret in the path (kept for URLs already entered at websms)."""
     return _receive(secret)
 
 
@@ -65,6 +120,7 @@ def websms(secret: str):  # type: ignore[no-untyped-def]
 @csrf.exempt
 @own_authentication
 def websms_basic():  # type: ignore[no-untyped-def]
+    """HTTP Basic auth, password = the secret: nothing secret in the path."""
     auth = request.authorization
     secret = auth.password if auth is not None and auth.type == "basic" else ""
     if not secret:
@@ -72,4 +128,4 @@ def websms_basic():  # type: ignore[no-untyped-def]
             *_answer(4001, "Unauthorized", 401),
             {"WWW-Authenticate": 'Basic realm="websms"'},
         )
-    return _receive(secret or "")
+    return _receive(secret)

@@ -10,16 +10,18 @@ Einstellungen are stored as JSON (`job.settings`):
      "modem":  {"url", "baudrate", "cmgs_timeout", "receive"},
      "websms": {"base_url", "auth" ("token" | "password"), "username", "sender_address",
                 "sender_address_type", "signature", "test_mode", "max_sms_per_message",
-                "notification_callback_url", "inbound_email", "webhook_secret"},
+                "notification_callback_url", "inbound_email"},
      "stored_secrets": [names of the secrets that are set]}
 
-and the secrets (SECRET_NAMES) as one Fernet token in `job.secrets` (webapp.jobs.secrets).
-`job_settings()` turns both into the transport's settings object.
+and the secrets (SECRET_NAMES, plus the generated WEBHOOK_SECRET of the websms webhooks) as one
+Fernet token in `job.secrets` (webapp.jobs.secrets). `job_settings()` turns both into the
+transport's settings object.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -505,6 +507,12 @@ BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 46080
 AUTH_TOKEN = "token"
 AUTH_PASSWORD = "password"
 SECRET_NAMES = ("modem_pin", "websms_password", "websms_access_token")
+# The secret of the websms webhooks (webapp.blueprints.webhooks), kept encrypted with the secrets
+# above but never entered: generated with the first Einstellungen, replaced by "neu erzeugen".
+WEBHOOK_SECRET = "webhook_secret"
+# The delivery-report URL is stored with this in place of the webhook secret and filled in when
+# it is used: the secret is never stored in plain text, and a new one applies at once.
+SECRET_IN_URL = "{webhook_secret}"
 DEFAULT_WEBSMS_URL = "https://api.websms.com"
 MAX_SIGNATURE = 100
 # The connection test sends to a number of the range Ofcom reserves for drama (never assigned),
@@ -528,7 +536,6 @@ WEBSMS_DEFAULTS: dict[str, Any] = {
     "max_sms_per_message": 10,
     "notification_callback_url": "",
     "inbound_email": "",
-    "webhook_secret": "",  # generated; part of the webhook URL (webapp.sms.inbound)
 }
 
 
@@ -741,15 +748,13 @@ def save_settings(
             data.websms_callback_url,
             "websms_callback_url",
             False,
-            "https://sms.firma.at/webhooks/websms/…",
+            "https://websms:…@sms.firma.at/webhooks/websms",
         )
         or "",
         "inbound_email": problems.run(
             clean_email, data.websms_inbound_email, "websms_inbound_email"
         )
         or "",
-        # kept across saves; generated once (the webhook URL of webapp.blueprints.webhooks)
-        "webhook_secret": old["websms"].get("webhook_secret") or token_urlsafe(24),
     }
     if variant == VARIANT_WEBSMS and auth == AUTH_TOKEN and "websms_access_token" not in present:
         problems.add(
@@ -763,18 +768,24 @@ def save_settings(
             problems.add(_("Bitte das API-Passwort eingeben."), "websms_password")
     problems.check()
 
-    if changed:
-        try:
-            current = decrypt_secrets(job.secrets, secret_key)
-        except SecretsUnreadable:
-            current = {}  # unreadable with this key anyway: what is entered now replaces them
+    try:
+        current, readable = decrypt_secrets(job.secrets, secret_key), True
+    except SecretsUnreadable:
+        current, readable = {}, False  # unreadable with this key: what is entered replaces them
+    hook = current.get(WEBHOOK_SECRET, "")
+    if changed or (readable and not hook):
+        hook = hook or _new_webhook_secret()  # generated with the first Einstellungen
         values = {
             n: entered[n] or ("" if data.clears(n) else current.get(n, "")) for n in SECRET_NAMES
         }
-        job.secrets = encrypt_secrets(values, secret_key)
+        job.secrets = encrypt_secrets({**values, WEBHOOK_SECRET: hook}, secret_key)
         present = {n for n, v in values.items() if v}
         if entered["modem_pin"] or data.clears("modem_pin"):
             _forget_rejected_pin(modem["url"])
+    if hook:
+        websms["notification_callback_url"] = websms["notification_callback_url"].replace(
+            hook, SECRET_IN_URL
+        )
     pin_changed = bool(entered["modem_pin"]) or data.clears("modem_pin")
     if stored_settings(job)["modem"].get("pin_rejected") and not pin_changed:
         modem["pin_rejected"] = True  # only a new PIN may be tried again
@@ -813,8 +824,10 @@ def job_settings(job: Job, secret_key: str) -> Any:
     from webapp.sms.transports.base import TransportUnavailable
 
     stored = stored_settings(job)
+    callback_url = stored["websms"]["notification_callback_url"]
     try:
-        secrets = decrypt_secrets(job.secrets, secret_key) if stored["stored_secrets"] else {}
+        needed = stored["stored_secrets"] or SECRET_IN_URL in callback_url
+        secrets = decrypt_secrets(job.secrets, secret_key) if needed else {}
     except SecretsUnreadable as error:
         raise TransportUnavailable(error.reason) from None
     if stored["variant"] == VARIANT_MODEM:
@@ -852,10 +865,65 @@ def job_settings(job: Job, secret_key: str) -> Any:
             "sender_address_type": websms["sender_address_type"] or None,
             "test_mode": bool(websms["test_mode"]),
             "max_sms_per_message": int(websms["max_sms_per_message"] or 0),
-            "notification_callback_url": websms["notification_callback_url"] or None,
+            "notification_callback_url": _with_webhook_secret(
+                callback_url, secrets.get(WEBHOOK_SECRET, "")
+            )
+            or None,
             "signature": websms["signature"] or "",
         },
     )
+
+
+# --- the secret of the websms webhooks ------------------------------------------------------------
+
+
+def _new_webhook_secret() -> str:
+    return token_urlsafe(24)
+
+
+def webhook_secret(job: Job, secret_key: str) -> str:
+    """The job's webhook secret, decrypted ('' when none is set or SMS_SECRET_KEY does not fit)."""
+    try:
+        return decrypt_secrets(job.secrets, secret_key).get(WEBHOOK_SECRET, "")
+    except SecretsUnreadable:
+        return ""
+
+
+def set_webhook_secret(job: Job, secret_key: str, secret: str | None = None) -> str:
+    """Store a new webhook secret (generated unless given) with the job's other secrets and
+    return it; the old one stops working. InputError when the stored secrets cannot be
+    decrypted (they would be lost)."""
+    try:
+        current = decrypt_secrets(job.secrets, secret_key)
+    except SecretsUnreadable as error:
+        raise InputError(error.reason) from None
+    secret = secret or _new_webhook_secret()
+    job.secrets = encrypt_secrets({**current, WEBHOOK_SECRET: secret}, secret_key)
+    return secret
+
+
+def job_for_webhook_secret(session: Session, received: str, secret_key: str) -> Job | None:
+    """The Service SMS job whose webhook secret is `received` (compared in constant time with
+    each decrypted one); None when none matches."""
+    if not received:
+        return None
+    found = None
+    for job in session.scalars(select(Job).where(Job.job_type == "service_sms")):
+        stored = webhook_secret(job, secret_key)
+        if stored and hmac.compare_digest(stored.encode(), received.encode()):
+            found = job
+    return found
+
+
+def _with_webhook_secret(url: str, secret: str) -> str:
+    """A stored delivery-report URL with the webhook secret filled in (kept as is without)."""
+    return url.replace(SECRET_IN_URL, secret) if secret else url
+
+
+def callback_url(job: Job, secret_key: str) -> str:
+    """The delivery-report URL as entered (with the webhook secret), for the Einstellungen."""
+    url = stored_settings(job)["websms"]["notification_callback_url"]
+    return _with_webhook_secret(url, webhook_secret(job, secret_key)) if url else ""
 
 
 def signature(job: Job) -> str:
