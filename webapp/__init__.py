@@ -52,10 +52,11 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=_select_locale)
     limiter.init_app(app)
 
-    from webapp import login_limit, login_sessions
+    from webapp import login_limit, login_sessions, security_headers
 
     login_limit.init_app(app)
     login_sessions.init_app(app)
+    security_headers.init_app(app)
 
 
 @event.listens_for(Engine, "connect")

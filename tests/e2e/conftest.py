@@ -114,6 +114,21 @@ def _short_action_timeout(page: Page) -> None:
     page.context.set_default_timeout(10_000)
 
 
+@pytest.fixture(autouse=True)
+def _no_content_security_policy_violations(page: Page) -> Iterator[None]:
+    """Every browser test fails when the page needed something the Content-Security-Policy
+    blocks (an inline script, handler or style, eval): Chromium reports each in the console."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield
+    assert violations == [], "the page needed what the Content-Security-Policy blocks"
+
+
 @pytest.fixture
 def login(page: Page) -> Callable[[str], Page]:
     """login("admin"): log in on this test's page through the real form."""

@@ -121,7 +121,7 @@ def test_create_company_and_list_it(admin_client, db, wien):
     listing = admin_client.get("/companies")
     assert "Installateur Huber GmbH" in listing.text
     assert f'href="/companies/{company.id}"' in listing.text
-    assert f"ondblclick=\"location.href='/companies/{company.id}'\"" in listing.text
+    assert f'data-open-url="/companies/{company.id}"' in listing.text
     assert 'href="/companies/new"' in listing.text
     assert db.scalar(select(func.count()).select_from(Person)) == 0
 

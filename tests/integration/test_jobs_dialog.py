@@ -91,7 +91,7 @@ def test_job_list_shows_the_system_job_and_searches(admin_client, db):
     assert page.status_code == 200
     assert "Job Liste" in page.text and "Suchkriterien" in page.text
     assert 'data-name="Service SMS"' in page.text
-    assert "ondblclick=\"location.href='/admin/jobs/1'\"" in page.text
+    assert 'data-open-url="/admin/jobs/1"' in page.text
     assert 'href="/admin/jobs/1" class="open-job"' in page.text
 
     found = admin_client.get("/admin/jobs/?name=servi", headers={**HX, "HX-Target": "job-results"})

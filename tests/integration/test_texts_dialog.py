@@ -60,7 +60,7 @@ def test_list_shows_the_texts_with_usage_preview_parts_and_change(editor, db):
     assert "Ticket erstellt – SMS an Bestandsnehmer" in row.group(0)
     assert "Ihr Ticket {ticket.nummer} ist angelegt." in row.group(0)
     assert "Öffnen" in row.group(0)
-    assert "ondblclick" in row.group(0)
+    assert "data-open-url" in row.group(0)
     assert "seed" in row.group(0)
     long_row = re.search(r'<tr data-text-id="\d+"[^>]*>\s*<td>Lang</td>.*?</tr>', page.text, re.S)
     assert "<td>2</td>" in long_row.group(0)  # 200 GSM characters: 2 parts

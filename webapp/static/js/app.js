@@ -101,3 +101,36 @@ document.addEventListener("click", function (event) {
   area.focus();
   area.dispatchEvent(new Event("input", { bubbles: true }));
 });
+
+// The Content-Security-Policy runs no inline code (onclick=, onsubmit=, …): what the templates
+// used to do inline is done here, declared by data- attributes.
+
+// List rows open their record on double-click: <tr data-open-url="/persons/7">.
+document.addEventListener("dblclick", function (event) {
+  const row = event.target.closest("[data-open-url]");
+  if (row) window.location.href = row.dataset.openUrl;
+});
+
+// Forms that ask before they are sent: <form data-confirm="Rolle X wirklich löschen?">. Capture
+// phase: a "no" stops the submit before anything else (htmx, other handlers) sees it.
+document.addEventListener(
+  "submit",
+  function (event) {
+    const form = event.target;
+    if (form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  },
+  true
+);
+
+// Forms sent only once (Auftrag versenden): <form data-disable-on-submit> disables its submit
+// buttons while the browser sends it.
+document.addEventListener("submit", function (event) {
+  const form = event.target;
+  if (event.defaultPrevented || !form.matches("form[data-disable-on-submit]")) return;
+  form.querySelectorAll("button[type=submit], input[type=submit]").forEach(function (button) {
+    button.disabled = true;
+  });
+});
