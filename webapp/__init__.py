@@ -45,6 +45,9 @@ def _select_locale() -> str:
 
 
 def register_extensions(app: Flask) -> None:
+    from webapp import request_input
+
+    request_input.init_app(app)  # first: the routes added later bind its converters
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
@@ -140,6 +143,23 @@ def register_errorhandlers(app: Flask) -> None:
                 405, "method_not_allowed", "Methode nicht erlaubt.", "Method not allowed."
             )
         return error
+
+    @app.errorhandler(413)
+    def request_too_large(_error: Exception):  # type: ignore[no-untyped-def]
+        from webapp.formatting import format_number
+
+        megabytes = round((request.max_content_length or 0) / (1024 * 1024), 1)
+        if request.path.startswith("/api/"):
+            return api_error(
+                413,
+                "request_too_large",
+                f"Die Anfrage ist zu groß (höchstens {format_number(megabytes)} MB).",
+                f"The request is too large (at most {megabytes:g} MB).",
+            )
+        return render_error(
+            413,
+            str(_l("Die Anfrage ist zu groß (höchstens %(mb)s MB).", mb=format_number(megabytes))),
+        )
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]

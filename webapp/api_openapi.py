@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from webapp.models import MessageStatus
+from webapp.validation import MAX_ID
 
-MAX_ID = 2**63 - 1
 # 10 SMS parts of 153 GSM characters. In UCS-2 (umlauts are GSM, emoji are not) 10 parts hold
 # 670 characters: a longer text gets 422, which only the encoding can tell.
 MAX_TEXT = 1530

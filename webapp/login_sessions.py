@@ -22,6 +22,7 @@ from flask_login import login_user, logout_user
 
 from webapp.extensions import client_address, db, htmx, login_manager
 from webapp.models import User
+from webapp.validation import optional_id
 
 SEEN = "_seen"  # session key: when the user last did something (Unix seconds)
 STAMP_EVERY_SECONDS = 60  # a new stamp at most once a minute: fewer new cookies
@@ -39,10 +40,11 @@ def session_identifier() -> str:
 def load_user(token: str) -> User | None:
     """The user of a session or remember-me cookie ("id:epoch"), or None when the user is
     gone, inactive or has ended that session (epoch raised since)."""
-    user_id, _sep, epoch = token.partition(":")
-    if not (user_id.isdigit() and epoch.isdigit()):
+    raw_id, _sep, epoch = token.partition(":")
+    user_id = optional_id(raw_id)
+    if user_id is None or not (epoch.isascii() and epoch.isdigit()):
         return None  # a session from before epochs, or garbage
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, user_id)
     if user is None or not user.active or user.session_epoch != int(epoch):
         g.session_ended = _(
             "Ihre Sitzung wurde beendet (Abmeldung, neues Passwort oder Deaktivierung). "

@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import re
+
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
 from webapp.errors import InputError
 
 MAX_EMAIL = 254  # RFC 5321 path limit
+# Ids are 64-bit signed in both databases: a larger number would overflow the driver.
+MAX_ID = 2**63 - 1
+_ID = re.compile(r"[0-9]{1,19}")  # ASCII digits only: int() would also take "١٢"
+# C0 control characters but tab, line feed and carriage return (PostgreSQL refuses NUL in text),
+# and lone UTF-16 surrogates (a JSON "\ud800"), which no database can store as UTF-8.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def parse_id(raw: str | int | None, minimum: int = 1) -> int:
+    """A record id from a request (1 … 2**63-1, ASCII digits); ValueError for anything else.
+    Works as werkzeug's `type=` (`request.args.get("before", type=parse_id)` gives None then).
+    `minimum=0` where 0 means "none yet" (the newest run id of a job without runs)."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        text = (raw or "").strip() if isinstance(raw, str) else ""
+        if not _ID.fullmatch(text):
+            raise ValueError(f"not an id: {raw!r}")
+        value = int(text)
+    if not minimum <= value <= MAX_ID:
+        raise ValueError(f"id out of range: {raw!r}")
+    return value
+
+
+def optional_id(raw: str | int | None) -> int | None:
+    """`parse_id`, but None for an empty or bad value ("nothing chosen", never a crash)."""
+    try:
+        return parse_id(raw)
+    except ValueError:
+        return None
+
+
+def clean_text(raw: str) -> str:
+    """`raw` without control characters other than tab and line breaks (NUL, ESC, …) and without
+    lone surrogates: what
+    every request value goes through (webapp.request_input), so no form, filter or API field
+    ever hands the database a NUL byte."""
+    return _CONTROL.sub("", raw)
 
 
 def one_line(raw: str | None, limit: int | None = None) -> str:

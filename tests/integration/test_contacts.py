@@ -229,7 +229,9 @@ def test_edit_with_htmx_swaps_the_record_and_pushes_its_url(admin_client, db, wi
         ("postal_code", "1060<>", "Die PLZ darf nur Ziffern, Buchstaben, Leerzeichen"),
         ("postal_code", "1" * 13, "Die PLZ darf höchstens 12 Zeichen lang sein"),
         ("city", "c" * 81, "Der Ort darf höchstens 80 Zeichen lang sein"),
-        ("city", "Wien\x00", "Der Ort darf keine Zeilenumbrüche oder Steuerzeichen"),
+        # (NUL and the other invisible control characters never get here: every request value
+        # is cleaned of them, webapp.request_input; line breaks and tabs are refused)
+        ("city", "Wien\tMitte", "Der Ort darf keine Zeilenumbrüche oder Steuerzeichen"),
     ],
 )
 def test_bad_input_is_refused_next_to_its_field(admin_client, db, wien, field, value, message):

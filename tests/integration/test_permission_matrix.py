@@ -9,15 +9,14 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from werkzeug.routing import Rule
+from werkzeug.routing.converters import NumberConverter
 
 from tests.conftest import login_as
 from webapp.permissions import ROLE_PERMISSIONS, AccessRule, Permission
 from webapp.sms.settings import set_global
 
+
 # Sample values for URL parameters, by converter.
-SAMPLE_ARGUMENTS = {"Integer": 1, "Float": 1.0}
-
-
 def _routes(app: Flask) -> list[tuple[Rule, str, AccessRule | None]]:
     routes = []
     for rule in app.url_map.iter_rules():
@@ -32,8 +31,7 @@ def _routes(app: Flask) -> list[tuple[Rule, str, AccessRule | None]]:
 def _url(rule: Rule) -> str:
     values = {}
     for name, converter in rule._converters.items():
-        kind = type(converter).__name__.removesuffix("Converter")
-        values[name] = SAMPLE_ARGUMENTS.get(kind, "x")
+        values[name] = 1 if isinstance(converter, NumberConverter) else "x"
     return rule.build(values, append_unknown=False)[1]
 
 

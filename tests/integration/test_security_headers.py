@@ -14,25 +14,12 @@ from html.parser import HTMLParser
 import pytest
 from flask import Flask, url_for
 from flask.testing import FlaskClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from tests.conftest import login_as
-from webapp.demo import seed_demo
-from webapp.models import (
-    Company,
-    Job,
-    Mandant,
-    MessageSource,
-    Person,
-    Role,
-    SmsText,
-    User,
-)
-from webapp.sms import orders
-from webapp.sms.outbox import queue_sms
+from tests.routes import one_record_of_each_kind, url_arguments
+from webapp.models import User
 
 EXPECTED_CSP = {
     "default-src": "'self'",
@@ -72,48 +59,7 @@ def assert_security_headers(response: TestResponse, what: str) -> None:
 
 @pytest.fixture
 def records(db: Session, admin: User) -> dict[str, int]:
-    """One record of each kind a dialog opens (demo data plus an SMS, an Auftrag, a Ticket)."""
-    seed_demo(db)
-    db.commit()
-    mandant = db.scalars(select(Mandant).order_by(Mandant.id)).first()
-    person = db.scalars(select(Person).order_by(Person.id)).first()
-    message = queue_sms(
-        db,
-        recipient="0664 1234567",
-        text="Heizung morgen aus",
-        mandant_id=mandant.id,
-        source=MessageSource.MANUAL,
-    )
-    order = orders.save_order(
-        db,
-        orders.OrderInput(mandant_id=mandant.id, title="Wasserschaden", resident_id=person.id),
-    )
-    ticket = orders.save_ticket(db, orders.TicketInput(mandant_id=mandant.id, subject="Lift"))
-    db.commit()
-    return {
-        "user_id": admin.id,
-        "role_id": db.scalars(select(Role.id).order_by(Role.id)).first(),
-        "job_id": db.scalars(select(Job.id).order_by(Job.id)).first(),
-        "text_id": db.scalars(select(SmsText.id).order_by(SmsText.id)).first(),
-        "number": 1400,
-        "message_id": message.id,
-        "persons": person.id,
-        "companies": db.scalars(select(Company.id).order_by(Company.id)).first(),
-        "orders": order.id,
-        "tickets": ticket.id,
-    }
-
-
-def _arguments(rule: Rule, records: dict[str, int]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for name in rule.arguments:
-        if name == "record_id":  # /persons/<id>, /orders/<id>/send, …
-            values[name] = records[rule.rule.split("/")[1]]
-        elif name == "filename":
-            values[name] = "css/app.css"
-        else:
-            values[name] = records[name]
-    return values
+    return one_record_of_each_kind(db, admin)
 
 
 def get_pages(app: Flask, admin: User, records: dict[str, int]) -> Iterator[tuple[str, object]]:
@@ -123,7 +69,7 @@ def get_pages(app: Flask, admin: User, records: dict[str, int]) -> Iterator[tupl
         if "GET" not in rule.methods or rule.endpoint == "auth.logout":
             continue  # logout's GET page is a form, but leave the session alone until the end
         with app.test_request_context():
-            url = url_for(rule.endpoint, **_arguments(rule, records))
+            url = url_for(rule.endpoint, **url_arguments(rule, records))
         yield url, client.get(url)
     yield "/logout", client.get("/logout")
 

@@ -16,6 +16,7 @@ from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.models import API_SCOPES, ApiToken, Mandant
 from webapp.permissions import Permission, requires
+from webapp.validation import optional_id
 
 bp = Blueprint("admin_api_tokens", __name__, url_prefix="/admin")
 
@@ -29,7 +30,7 @@ SCOPE_LABELS = {
 
 class TokenForm(FlaskForm):
     name = StringField(_l("Name"))
-    mandant = SelectField(_l("Mandant"), coerce=int, validate_choice=False)
+    mandant = SelectField(_l("Mandant"), coerce=optional_id, validate_choice=False)
     scopes = MultiCheckboxField(_l("Berechtigungen"))
 
 

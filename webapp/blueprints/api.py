@@ -19,7 +19,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.api_openapi import MAX_ID, MAX_TEXT, openapi_document
+from webapp.api_openapi import MAX_TEXT, openapi_document
 from webapp.api_tokens import find_token
 from webapp.errors import InputError, ServiceOff
 from webapp.extensions import csrf, db
@@ -27,6 +27,7 @@ from webapp.models import ApiIdempotencyKey, ApiToken, Message, MessageSource, M
 from webapp.permissions import own_authentication, public
 from webapp.sms.outbox import QueueItem, queue_many
 from webapp.sms.search import MessageFilter, search_messages
+from webapp.validation import MAX_ID, clean_text
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -133,18 +134,6 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
-def _clean(value: Any) -> Any:
-    """Strings without NUL (PostgreSQL refuses it); None for ones that are not UTF-8."""
-    if not isinstance(value, str):
-        return value
-    value = value.replace("\x00", "")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    return value
-
-
 def _item(raw: Any, where: str) -> QueueItem:
     if not isinstance(raw, dict):
         raise _bad_request(
@@ -157,8 +146,8 @@ def _item(raw: Any, where: str) -> QueueItem:
             f"{where}: unbekannte Felder {', '.join(unknown)}.",
             f"{where}: unknown fields {', '.join(unknown)}.",
         )
-    to, text = _clean(raw.get("to")), _clean(raw.get("text"))
-    reference = _clean(raw.get("reference"))
+    # Strings arrive cleaned of NUL and lone surrogates (webapp.request_input).
+    to, text, reference = raw.get("to"), raw.get("text"), raw.get("reference")
     if not isinstance(to, str) or not to.strip() or len(to) > 64:
         raise _bad_request(
             f"{where}: „to“ muss eine Mobilfunknummer (Text, höchstens 64 Zeichen) sein.",
@@ -266,6 +255,11 @@ def send():  # type: ignore[no-untyped-def]
         raise _bad_request(
             f"Der Idempotency-Key darf höchstens {MAX_IDEMPOTENCY_KEY} Zeichen lang sein.",
             f"The Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters long.",
+        )
+    if key != clean_text(key):
+        raise _bad_request(
+            "Der Idempotency-Key darf keine Steuerzeichen enthalten.",
+            "The Idempotency-Key must not contain control characters.",
         )
     items, body = _parse_send_body()
     request_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode("utf-8")).hexdigest()

@@ -21,6 +21,7 @@ from webapp.models import Message, MessageSource, MessageStatus, SmsText, User
 from webapp.permissions import requires
 from webapp.sms.numbers import check_number
 from webapp.sms.outbox import fixed_text, preview, queue_sms
+from webapp.validation import optional_id
 
 bp = Blueprint("compose", __name__, url_prefix="/sms/compose")
 
@@ -29,7 +30,7 @@ class SmsForm(FlaskForm):
     """Number, Mandant, template and text: the fields every SMS dialog shares."""
 
     recipient = StringField("Mobilfunknummer")
-    mandant = SelectField("Mandant", coerce=int, validate_choice=False)
+    mandant = SelectField("Mandant", coerce=optional_id, validate_choice=False)
     template = SelectField("SMS-Text als Vorlage", coerce=str, validate_choice=False)
     text = TextAreaField("SMS-Text")
 

@@ -10,6 +10,7 @@ from webapp.extensions import db, htmx
 from webapp.models import MobilePrefix
 from webapp.permissions import Permission, requires
 from webapp.sms import prefixes
+from webapp.validation import parse_id
 
 bp = Blueprint("config_tables", __name__, url_prefix="/admin/config")
 
@@ -62,7 +63,7 @@ def prefixes_view():  # type: ignore[no-untyped-def]
         )
         if not htmx:
             return redirect(url_for("config_tables.prefixes"))
-    edit_id = request.args.get("edit", type=int)
+    edit_id = request.args.get("edit", type=parse_id)
     return _render_prefixes(edit_id=edit_id)
 
 

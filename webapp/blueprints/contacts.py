@@ -34,6 +34,7 @@ from webapp.models import Company, Mandant, MessageSource, Person
 from webapp.permissions import requires
 from webapp.sms import contacts
 from webapp.sms.outbox import status_label
+from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("contacts", __name__)
 
@@ -93,19 +94,9 @@ COMPANY = Kind(
 )
 
 
-def _optional_int(value: Any) -> int | None:
-    """Coerce for the Mandant select: a bad or empty value is "nothing chosen", not a crash."""
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 class ContactForm(FlaskForm):
     name = StringField(_l("Name"))
-    mandant_id = SelectField(_l("Mandant"), coerce=_optional_int, validate_choice=False)
+    mandant_id = SelectField(_l("Mandant"), coerce=optional_id, validate_choice=False)
     mobile = TelField(_l("Mobilnummer"))
     email = EmailField(_l("E-Mail"))
     street = StringField(_l("Straße"))
@@ -155,7 +146,7 @@ def _list(kind: Kind):  # type: ignore[no-untyped-def]
         name=args.get("name", "")[:MAX_QUERY],
         number=args.get("number", "")[:MAX_QUERY],
         city=args.get("city", "")[:MAX_QUERY],
-        mandant_id=args.get("mandant", type=int),
+        mandant_id=args.get("mandant", type=parse_id),
         order=order if order in contacts.ORDERS else "newest",  # type: ignore[arg-type]
     )
     page = kind.search(
@@ -163,7 +154,7 @@ def _list(kind: Kind):  # type: ignore[no-untyped-def]
         _scope(),
         query,
         contacts.PAGE_SIZE,
-        args.get("before", type=int),
+        args.get("before", type=parse_id),
         default_region=_region(),
     )
     # The filter as URL parameters (empty ones left out), for the pager links.

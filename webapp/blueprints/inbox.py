@@ -10,6 +10,7 @@ from webapp.blueprints.forms import filter_date, is_partial
 from webapp.extensions import db
 from webapp.permissions import Permission, requires
 from webapp.sms.inbox import InboxFilter, search_received
+from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("inbox", __name__, url_prefix="/admin/sms")
 
@@ -25,8 +26,8 @@ def _parse_filter(problems: list[str]) -> InboxFilter:
         text=args.get("text", "").strip()[:200],
         received_from=filter_date(args, "received_from", problems),
         received_to=filter_date(args, "received_to", problems),
-        mandant_id=int(mandant) if mandant.isdigit() else None,
-        id=int(single) if single.isdigit() else None,
+        mandant_id=optional_id(mandant),
+        id=optional_id(single),
     )
 
 
@@ -39,8 +40,8 @@ def index():  # type: ignore[no-untyped-def]
         db.session,
         flt,
         mandant_ids=visible_mandant_ids(current_user),
-        before=request.args.get("before", type=int),
-        after=request.args.get("after", type=int),
+        before=request.args.get("before", type=parse_id),
+        after=request.args.get("after", type=parse_id),
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
     )

@@ -43,6 +43,7 @@ from webapp.jobs import schedule as zeitplan
 from webapp.models import Job, JobRun, LogLevel, Mandant, Priority, RunStatus, ScheduleKind
 from webapp.models.base import utcnow
 from webapp.permissions import Permission, requires
+from webapp.validation import optional_id, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,12 @@ TABS: tuple[tuple[str, Any], ...] = (
 EDITABLE_TABS = ("job", "settings", "schedule")
 
 
-def _optional_int(value: Any) -> int | None:
-    """Coerce for checkbox lists: a bad value is "nothing chosen", never an English error."""
-    if value is None or value == "":
-        return None
-    try:
+def _weekday(value: Any) -> int | None:
+    """Coerce for the weekday boxes (0 = Monday … 6): a bad value is "nothing chosen", never an
+    English error; the schedule rule says what to choose."""
+    if isinstance(value, int) or (isinstance(value, str) and value in "0123456" and value):
         return int(value)
-    except (TypeError, ValueError):
-        return None
+    return None
 
 
 def _timezone() -> str:
@@ -106,7 +105,7 @@ class JobForm(FlaskForm):
     valid_from = StringField(_l("Gültig von"))
     valid_until = StringField(_l("Gültig bis"))
     failure_email = EmailField(_l("Email an bei Fehler"))
-    mandanten = MultiCheckboxField(_l("Mandanten"), coerce=_optional_int, validate_choice=False)
+    mandanten = MultiCheckboxField(_l("Mandanten"), coerce=optional_id, validate_choice=False)
 
 
 class ScheduleForm(FlaskForm):
@@ -115,7 +114,7 @@ class ScheduleForm(FlaskForm):
     run_once_at = StringField(_l("Zeitpunkt"))
     time_of_day = StringField(_l("Uhrzeit"))
     minute_of_hour = StringField(_l("Zur Minute"))
-    weekdays = MultiCheckboxField(_l("Wochentage"), coerce=_optional_int, validate_choice=False)
+    weekdays = MultiCheckboxField(_l("Wochentage"), coerce=_weekday, validate_choice=False)
     day_of_month = StringField(_l("Am Tag des Monats"))
     cron_expression = StringField(_l("Cron-Ausdruck"))
     priority = SelectField(_l("Priorität"), validate_choice=False)
@@ -703,13 +702,13 @@ def _log_filter(problems: list[str]) -> domain.LogFilter:
 
     level = args.get("level", "")
     run = args.get("run", "").strip().lstrip("#")
-    if run and not run.isdigit():
+    if run and optional_id(run) is None:
         problems.append(_("Bitte als Lauf eine Nummer eingeben."))
     return domain.LogFilter(
         date_from=day("from"),
         date_to=day("to"),
         level=level if level in domain.entry_level_labels() else "",
-        run_id=int(run) if run.isdigit() and len(run) < 12 else None,
+        run_id=optional_id(run),
         text=args.get("text", "").strip()[:200],
         timezone=_timezone(),
     )
@@ -721,7 +720,7 @@ def log_tab(job_id: int):  # type: ignore[no-untyped-def]
     record = _job_or_404(job_id)
     problems: list[str] = []
     flt = _log_filter(problems)
-    page = domain.search_log(db.session, record, flt, request.args.get("before", type=int))
+    page = domain.search_log(db.session, record, flt, request.args.get("before", type=parse_id))
     extra = {
         "flt": flt,
         "page": page,
@@ -801,7 +800,7 @@ def run_now(job_id: int):  # type: ignore[no-untyped-def]
 def progress(job_id: int):  # type: ignore[no-untyped-def]
     """The run area, polled every few seconds while a run is asked for or running."""
     record = _job_or_404(job_id)
-    since = request.args.get("since", type=int)
+    since = request.args.get("since", type=lambda raw: parse_id(raw, minimum=0))
     requested = request.args.get("requested", type=float)
     state = _progress(record, since=since, requested=requested, fetch=True)
     body = render_template("jobs/_progress.html", job=record, progress=state)

@@ -31,6 +31,7 @@ from webapp.sms.search import (
     watch,
 )
 from webapp.sms.settings import sms_service_refusal
+from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("messages", __name__, url_prefix="/admin/sms")
 
@@ -56,7 +57,7 @@ def _parse_filter(problems: list[str]) -> MessageFilter:
         text=args.get("text", "").strip()[:200],
         created_from=filter_date(args, "created_from", problems),
         created_to=filter_date(args, "created_to", problems),
-        mandant_id=int(mandant) if mandant.isdigit() else None,
+        mandant_id=optional_id(mandant),
         source=_member(MessageSource, source),
     )
 
@@ -88,8 +89,8 @@ def index():  # type: ignore[no-untyped-def]
         db.session,
         flt,
         mandant_ids=visible_mandant_ids(current_user),
-        before=request.args.get("before", type=int),
-        after=request.args.get("after", type=int),
+        before=request.args.get("before", type=parse_id),
+        after=request.args.get("after", type=parse_id),
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
     )
@@ -167,7 +168,7 @@ def new():  # type: ignore[no-untyped-def]
 @sms_messages
 def resend():  # type: ignore[no-untyped-def]
     """Erneut versenden: copy the selected messages into new queued ones."""
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    ids = [i for raw in request.form.getlist("ids") if (i := optional_id(raw))]
     back = url_for("messages.index", **_back_query())
     if not ids:
         flash(_("Bitte zuerst SMS in der Liste auswählen."), "error")

@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.contacts import _optional_int, _visible_mandanten
+from webapp.blueprints.contacts import _visible_mandanten
 from webapp.blueprints.forms import (
     HISTORY_POLLER,
     attach_error,
@@ -34,6 +34,7 @@ from webapp.permissions import requires
 from webapp.sms import notifications, orders
 from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
+from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("orders", __name__)
 
@@ -57,12 +58,12 @@ KIND = RecordKind("orders.order", _l("Zu diesem Auftrag wurde noch keine SMS ver
 
 class OrderForm(FlaskForm):
     title = StringField(_l("Titel"))
-    mandant_id = SelectField(_l("Mandant"), coerce=_optional_int, validate_choice=False)
+    mandant_id = SelectField(_l("Mandant"), coerce=optional_id, validate_choice=False)
     address = StringField(_l("Objekt / Adresse"))
     appointment = StringField(_l("Termin"))
-    creditor_id = SelectField(_l("Kreditor"), coerce=_optional_int, validate_choice=False)
-    inspector_id = SelectField(_l("Kontrolleur"), coerce=_optional_int, validate_choice=False)
-    resident_id = SelectField(_l("Bestandsnehmer"), coerce=_optional_int, validate_choice=False)
+    creditor_id = SelectField(_l("Kreditor"), coerce=optional_id, validate_choice=False)
+    inspector_id = SelectField(_l("Kontrolleur"), coerce=optional_id, validate_choice=False)
+    resident_id = SelectField(_l("Bestandsnehmer"), coerce=optional_id, validate_choice=False)
     description = TextAreaField(_l("Beschreibung"))
 
 
@@ -111,9 +112,9 @@ def _contact_choices(model: type[Person] | type[Company]) -> list[tuple[Any, str
 def index():  # type: ignore[no-untyped-def]
     args = request.args
     text = args.get("q", "")[:MAX_QUERY]
-    mandant_id = args.get("mandant", type=int)
+    mandant_id = args.get("mandant", type=parse_id)
     page = orders.search_orders(
-        db.session, _scope(), text, mandant_id, orders.PAGE_SIZE, args.get("before", type=int)
+        db.session, _scope(), text, mandant_id, orders.PAGE_SIZE, args.get("before", type=parse_id)
     )
     params = {k: v for k, v in (("q", text), ("mandant", mandant_id)) if v not in (None, "")}
     template = "orders/_results.html" if is_partial("order-results") else "orders/list.html"

@@ -30,6 +30,7 @@ from webapp.sms import contacts
 from webapp.sms.outbox import status_label
 from webapp.sms.search import live_update, parse_watch, watch
 from webapp.sms.settings import sms_service_refusal
+from webapp.validation import optional_id
 
 bp = Blueprint("quicksend", __name__, url_prefix="/sms")
 
@@ -53,10 +54,11 @@ class QuickSendForm(SmsForm):
 
 def _record(kind: str | None, record_id: str | None):  # type: ignore[no-untyped-def]
     """The Person/Firma the SMS is for, if one was chosen and the user may see it."""
-    if kind not in RECORD_KINDS or not (record_id or "").isdigit():
+    record_key = optional_id(record_id)
+    if kind not in RECORD_KINDS or record_key is None:
         return None
     model, _source = RECORD_KINDS[kind]
-    record = db.session.get(model, int(record_id))
+    record = db.session.get(model, record_key)
     scope = visible_mandant_ids(current_user)
     if record is None or (scope is not None and record.mandant_id not in scope):
         abort(404)

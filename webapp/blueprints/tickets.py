@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.contacts import _optional_int, _visible_mandanten
+from webapp.blueprints.contacts import _visible_mandanten
 from webapp.blueprints.forms import (
     HISTORY_POLLER,
     attach_error,
@@ -32,6 +32,7 @@ from webapp.permissions import requires
 from webapp.sms import notifications, orders
 from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
+from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("tickets", __name__)
 
@@ -42,8 +43,8 @@ KIND = RecordKind("tickets.ticket", _l("Zu diesem Ticket wurde noch keine SMS ve
 
 class TicketForm(FlaskForm):
     subject = StringField(_l("Betreff"))
-    mandant_id = SelectField(_l("Mandant"), coerce=_optional_int, validate_choice=False)
-    resident_id = SelectField(_l("Bestandsnehmer"), coerce=_optional_int, validate_choice=False)
+    mandant_id = SelectField(_l("Mandant"), coerce=optional_id, validate_choice=False)
+    resident_id = SelectField(_l("Bestandsnehmer"), coerce=optional_id, validate_choice=False)
     description = TextAreaField(_l("Beschreibung"))
 
 
@@ -76,9 +77,9 @@ def _helpers() -> dict[str, Any]:
 def index():  # type: ignore[no-untyped-def]
     args = request.args
     text = args.get("q", "")[:MAX_QUERY]
-    mandant_id = args.get("mandant", type=int)
+    mandant_id = args.get("mandant", type=parse_id)
     page = orders.search_tickets(
-        db.session, _scope(), text, mandant_id, orders.PAGE_SIZE, args.get("before", type=int)
+        db.session, _scope(), text, mandant_id, orders.PAGE_SIZE, args.get("before", type=parse_id)
     )
     params = {k: v for k, v in (("q", text), ("mandant", mandant_id)) if v not in (None, "")}
     template = "tickets/_results.html" if is_partial("ticket-results") else "tickets/list.html"

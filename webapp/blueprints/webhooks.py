@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.sansio.blueprints import BlueprintSetupState
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.extensions import csrf, db
 from webapp.jobs.jobs import job_for_webhook_secret
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
-MAX_BODY = 1_000_000
+MAX_BODY = 1_000_000  # a notification is < 2 kB; websms never sends more than this
 BASIC_USER = "websms"  # any user name is accepted; the password is the secret
 
 
@@ -84,12 +85,16 @@ def _answer(code: int, message: str, http_status: int):  # type: ignore[no-untyp
 
 
 def _receive(secret: str):  # type: ignore[no-untyped-def]
+    # Werkzeug enforces this while it reads: a Content-Length above it, and a chunked body
+    # (no Content-Length) once it has read this much, raise RequestEntityTooLarge.
+    request.max_content_length = MAX_BODY
     job = job_for_webhook_secret(db.session, secret, current_app.config["SMS_SECRET_KEY"])
     if job is None:
         return _answer(4001, "Unauthorized", 401)
-    if (request.content_length or 0) > MAX_BODY:
-        return _answer(4000, "Body too large", 400)
-    body = request.get_json(silent=True, force=True)
+    try:
+        body = request.get_json(silent=True, force=True)
+    except RequestEntityTooLarge:
+        return _answer(4000, "Body too large", 413)
     try:
         handled = handle_notification(
             current_app._get_current_object(),  # type: ignore[attr-defined]

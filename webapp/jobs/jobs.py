@@ -370,7 +370,7 @@ def _weekdays(raw: Iterable[int | str | None]) -> tuple[int, ...]:
     days = set()
     for value in raw:
         text = str(value).strip() if value is not None else ""
-        if not text.isdigit() or not 0 <= int(text) <= 6:
+        if len(text) != 1 or text not in "0123456":
             raise InputError(_("Bitte mindestens einen Wochentag wählen."), "weekdays")
         days.add(int(text))
     return tuple(sorted(days))

@@ -41,7 +41,7 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.sms.numbers import format_display, parse_number
-from webapp.validation import one_line
+from webapp.validation import one_line, optional_id
 
 SERVICE_SMS = "service_sms"
 # Delivery reports and replies belong to an SMS sent at most this long before.
@@ -296,15 +296,10 @@ def _find_reported(session: Session, note: Notification) -> Message | None:
         )
         if found is not None:
             return found
-    if (
-        note.client_message_id
-        and note.client_message_id.isdigit()
-        and len(note.client_message_id) < 19
-    ):
+    client_message_id = optional_id(note.client_message_id)
+    if client_message_id is not None:
         found = session.scalar(
-            select(Message)
-            .where(Message.id == int(note.client_message_id))
-            .with_for_update(of=Message)
+            select(Message).where(Message.id == client_message_id).with_for_update(of=Message)
         )
         if found is not None and (
             not note.transfer_id or not found.provider_ref or found.provider_ref == note.transfer_id
@@ -612,8 +607,8 @@ def _forward_failed(session: Session, log, received_id: int, detail: str) -> Non
 def _references(provider_ref: str | None) -> set[int]:
     refs = set()
     for part in (provider_ref or "").split(","):
-        if part.strip().isdigit():
-            refs.add(int(part))
+        if (ref := optional_id(part)) is not None:
+            refs.add(ref)
     return refs
 
 

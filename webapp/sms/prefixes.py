@@ -41,7 +41,7 @@ def clean_prefix(raw: str) -> str:
         text = text[2:]
     if text == "":
         raise InputError(_("Bitte eine Vorwahl eingeben, z. B. 43664 für +43 664."), "prefix")
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]+", text):  # ASCII: str.isdigit() also takes "²"
         raise InputError(
             _(
                 "Die Vorwahl darf nur Ziffern enthalten "

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from webapp.models import Message, MessageSource, MessageStatus
 from webapp.models.base import utcnow
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, capped_count, keyset_page, walk
+from webapp.validation import optional_id
 
 # SQLite: the FTS5 trigram index of migration 0003. It finds terms of 3+ characters; driving
 # the query from it (in rowid = id order) keeps rare and common terms alike fast.
@@ -300,9 +301,10 @@ def parse_watch(values: Iterable[str]) -> dict[int, str]:
     """The watch list a poll sends back ("id:token" values); malformed ones are left out."""
     tokens: dict[int, str] = {}
     for value in values:
-        message_id, _sep, token = value.partition(":")
-        if message_id.isdigit() and token and len(token) <= 40 and len(tokens) < MAX_WATCHED:
-            tokens[int(message_id)] = token
+        raw_id, _sep, token = value.partition(":")
+        message_id = optional_id(raw_id)
+        if message_id and token and len(token) <= 40 and len(tokens) < MAX_WATCHED:
+            tokens[message_id] = token
     return tokens
 
 

@@ -363,7 +363,7 @@ _CME_TEXTS: dict[str, int] = {
 def cms_error_code(text: str) -> int | None:
     """The number behind a `+CMS ERROR:` text (digits or a known verbose text), else None."""
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     return _CMS_TEXTS.get(_norm(text))
 
@@ -371,7 +371,7 @@ def cms_error_code(text: str) -> int | None:
 def cme_error_code(text: str) -> int | None:
     """The number behind a `+CME ERROR:` text (digits or a known verbose text), else None."""
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     return _CME_TEXTS.get(_norm(text))
 
