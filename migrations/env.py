@@ -54,6 +54,15 @@ def include_object(obj, name, type_, reflected, compare_to):
     return not is_search_index_object(name)
 
 
+def render_item(type_, obj, autogen_context):
+    """New migrations spell the models' UTCDateTime as the column type it stores."""
+    from webapp.models.base import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -68,7 +77,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        render_item=render_item
     )
 
     with context.begin_transaction():
@@ -104,6 +114,7 @@ def run_migrations_online():
             connection=connection,
             target_metadata=get_metadata(),
             include_object=include_object,
+            render_item=render_item,
             **conf_args
         )
 

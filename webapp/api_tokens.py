@@ -75,8 +75,6 @@ def find_token(session: Session, clear: str) -> ApiToken | None:
         return None
     now = utcnow()
     last = token.last_used_at
-    if last is not None and last.tzinfo is None:  # SQLite returns naive UTC times
-        last = last.replace(tzinfo=now.tzinfo)
     if last is None or now - last >= LAST_USED_RESOLUTION:
         token.last_used_at = now
     return token

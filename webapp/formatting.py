@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 
 def to_local(value: datetime) -> datetime:
-    """A stored time (UTC; SQLite returns it naive) in the installation's time zone."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+    """A stored (aware) time in the installation's time zone."""
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
 
 

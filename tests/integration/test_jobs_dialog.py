@@ -273,7 +273,7 @@ def test_schedule_is_saved_with_the_next_run_from_now(admin_client, db):
     assert job.schedule_kind == ScheduleKind.WEEKLY
     assert job.weekdays == "0,2" and job.time_of_day == "07:05"
     assert job.priority == Priority.HIGH
-    following = job.next_run_at.replace(tzinfo=UTC)
+    following = job.next_run_at
     assert utcnow() < following <= utcnow() + timedelta(days=7)
     local = following.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Vienna"))
     assert local.weekday() in (0, 2) and (local.hour, local.minute) == (7, 5)

@@ -64,9 +64,9 @@ def test_tick_queues_due_jobs_by_priority_and_stores_the_next_run(app, db, test_
     assert _queued(app, HIGH_QUEUE) == [f"job-{high.id}"]
     assert _queued(app, DEFAULT_QUEUE) == [f"job-{normal.id}"]
     db.expire_all()
-    assert db.get(Job, normal.id).next_run_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=5)
-    assert db.get(Job, later.id).next_run_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=3)
-    assert db.get(Job, off.id).next_run_at.replace(tzinfo=UTC) == NOW
+    assert db.get(Job, normal.id).next_run_at == NOW + timedelta(minutes=5)
+    assert db.get(Job, later.id).next_run_at == NOW + timedelta(minutes=3)
+    assert db.get(Job, off.id).next_run_at == NOW
 
 
 def test_a_job_is_never_queued_twice(app, db, test_types):
@@ -94,7 +94,7 @@ def test_a_newly_activated_job_gets_its_first_run_time(app, db, test_types):
     job = _job(db, next_run_at=None)
     assert enqueue_due_jobs(app, db, NOW) == []
     db.expire_all()
-    assert db.get(Job, job.id).next_run_at.replace(tzinfo=UTC) == NOW + timedelta(minutes=5)
+    assert db.get(Job, job.id).next_run_at == NOW + timedelta(minutes=5)
 
 
 def test_worker_runs_the_queued_job_with_statistics_and_log(app, db, test_types, monkeypatch):
@@ -203,7 +203,7 @@ def test_each_schedule_kind_runs_when_due_and_gets_its_next_time(
     job = _job(db, next_run_at=now - timedelta(seconds=1), **fields)
     assert enqueue_due_jobs(app, db, now) == [job.id]
     db.expire_all()
-    assert db.get(Job, job.id).next_run_at.replace(tzinfo=UTC) == expected_next
+    assert db.get(Job, job.id).next_run_at == expected_next
     assert enqueue_due_jobs(app, db, now + timedelta(seconds=30)) == []  # not due again yet
 
 

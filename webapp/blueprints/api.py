@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -112,10 +112,8 @@ def token_required(scope: str, query: frozenset[str] = frozenset()) -> Callable:
 
 
 def _iso(value: datetime | None) -> str | None:
-    """RFC 3339 in UTC (SQLite hands back naive UTC times)."""
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    """RFC 3339 in UTC."""
+    return value.isoformat() if value is not None else None
 
 
 def message_json(message: Message) -> dict[str, Any]:

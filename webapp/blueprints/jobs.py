@@ -14,7 +14,7 @@ that tab to edit mode (Speichern / Abbrechen). Every tab has its own URL and loa
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -464,15 +464,11 @@ def _progress(
         "done": done,
         "remaining": domain.run_remaining(shown) if shown is not None else 0,
         "duration": domain.format_duration(
-            int((_aware(shown.finished_at) - _aware(shown.started_at)).total_seconds() * 1000)
+            int((shown.finished_at - shown.started_at).total_seconds() * 1000)
         )
         if shown is not None and shown.finished_at
         else "",
     }
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _dead_after() -> timedelta:

@@ -48,7 +48,7 @@ from webapp.models import (
     RunStatus,
     ScheduleKind,
 )
-from webapp.models.base import as_utc, utcnow
+from webapp.models.base import utcnow
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
 from webapp.sms.search import escape_like, local_midnight_utc
 from webapp.sms.transports.websms import SENDER_ADDRESS_TYPES, InvalidSender, normalise_sender
@@ -147,8 +147,7 @@ def local_input_value(value: datetime | None, timezone: str) -> str:
     """A stored time as the value of an <input type="datetime-local">."""
     if value is None:
         return ""
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")
+    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")
 
 
 def format_duration(milliseconds: int | None) -> str:
@@ -1057,8 +1056,8 @@ def runs_ended_by(session: Session, run: JobRun) -> list[JobRun]:
                 JobRun.id < run.id,
                 JobRun.status == RunStatus.FAILED,
                 JobRun.error.like("Lauf abgebrochen%"),
-                JobRun.finished_at >= as_utc(run.started_at) - timedelta(seconds=30),
-                JobRun.finished_at <= as_utc(run.started_at),
+                JobRun.finished_at >= run.started_at - timedelta(seconds=30),
+                JobRun.finished_at <= run.started_at,
             )
             .order_by(JobRun.id)
         )

@@ -38,7 +38,7 @@ from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_conne
 from webapp.jobs.registry import job_type
 from webapp.jobs.runlog import RunLog
 from webapp.models import Job, JobRun, Message, MessageStatus, Priority, RunStatus
-from webapp.models.base import as_utc, utcnow
+from webapp.models.base import utcnow
 from webapp.sms.transports.base import TransportUnavailable
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def run_is_dead(run: JobRun, dead_after: timedelta) -> bool:
     """A run marked running whose process is gone (this host) or that stopped beating."""
     if run.host == socket.gethostname() and run.pid is not None and not process_alive(run.pid):
         return True
-    return run.heartbeat_at is None or utcnow() - as_utc(run.heartbeat_at) > dead_after
+    return run.heartbeat_at is None or utcnow() - run.heartbeat_at > dead_after
 
 
 def end_dead_runs(session: Session, job: Job, dead_after: timedelta) -> list[JobRun]:

@@ -42,19 +42,13 @@ class Schedule:
         return cls(
             kind=ScheduleKind(job.schedule_kind),
             interval_minutes=job.interval_minutes,
-            run_once_at=_aware(job.run_once_at),
+            run_once_at=job.run_once_at,
             time_of_day=job.time_of_day,
             minute_of_hour=job.minute_of_hour,
             weekdays=parse_weekdays(job.weekdays),
             day_of_month=job.day_of_month,
             cron_expression=job.cron_expression,
         )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def parse_weekdays(raw: str) -> tuple[int, ...]:
@@ -132,7 +126,6 @@ def next_run(
     schedule: Schedule, after: datetime, timezone: str = "Europe/Vienna"
 ) -> datetime | None:
     """The first run time strictly after `after` (UTC), or None when nothing is left."""
-    after = _aware(after) or datetime.now(UTC)
     zone = ZoneInfo(timezone)
     if schedule.kind is ScheduleKind.ONCE:
         return (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Enum
+from sqlalchemy import DateTime, Dialect, Enum, TypeDecorator
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -14,18 +14,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime) -> datetime:
-    """A stored time as aware UTC (SQLite gives naive datetimes back)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+class UTCDateTime(TypeDecorator[datetime]):
+    """A point in time, stored in UTC and read back as an aware UTC datetime on every database.
+
+    The column stays `DateTime(timezone=True)` (TIMESTAMP WITH TIME ZONE on PostgreSQL), but
+    SQLite keeps no zone and hands back naive datetimes: they are UTC, because every value is
+    converted to UTC on its way in. A naive value given to a query or column counts as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return _in_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return _in_utc(value)
+
+
+def _in_utc(value: datetime | None) -> datetime | None:
+    """Aware in UTC; a naive value is taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class TimestampMixin:
     """Audit times: angelegt am / geändert am."""
 
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 def str_enum(cls: type[enum.Enum], name: str) -> Enum:

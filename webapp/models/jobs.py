@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import TimestampMixin, str_enum, utcnow
+from webapp.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from webapp.models.mandanten import Mandant
 
 
@@ -82,8 +81,8 @@ class Job(TimestampMixin, db.Model):
     )
     dialog_name: Mapped[str] = mapped_column(String(120), default="")  # not used by Service SMS
     user_name: Mapped[str] = mapped_column(String(80), default="")  # not used by Service SMS
-    valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failure_email: Mapped[str] = mapped_column(String(254), default="")  # Email an bei Fehler
     created_by: Mapped[str | None] = mapped_column(String(80))
     updated_by: Mapped[str | None] = mapped_column(String(80))
@@ -93,7 +92,7 @@ class Job(TimestampMixin, db.Model):
         str_enum(ScheduleKind, "job_schedule_kind"), default=ScheduleKind.MINUTES
     )
     interval_minutes: Mapped[int] = mapped_column(Integer, default=5)
-    run_once_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    run_once_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     time_of_day: Mapped[str] = mapped_column(String(5), default="08:00")  # HH:MM local time
     minute_of_hour: Mapped[int] = mapped_column(Integer, default=0)
     weekdays: Mapped[str] = mapped_column(String(20), default="0,1,2,3,4")  # 0 = Monday
@@ -108,8 +107,8 @@ class Job(TimestampMixin, db.Model):
     secrets: Mapped[str] = mapped_column(Text, default="")
 
     # Statistics (read-only in the dialog)
-    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_duration_ms: Mapped[int | None] = mapped_column(Integer)
     run_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_run_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -131,12 +130,12 @@ class JobRun(db.Model):
     status: Mapped[RunStatus] = mapped_column(
         str_enum(RunStatus, "job_run_status"), default=RunStatus.RUNNING
     )
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The process that runs it: a run whose process is gone on this host is dead at once.
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total: Mapped[int] = mapped_column(Integer, default=0)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
@@ -154,7 +153,7 @@ class JobLogEntry(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     level: Mapped[str] = mapped_column(String(10))  # error | warning | info
     message: Mapped[str] = mapped_column(Text)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import TimestampMixin
+from webapp.models.base import TimestampMixin, UTCDateTime
 from webapp.models.contacts import Company, Person
 from webapp.models.mandanten import Mandant
 
@@ -24,11 +24,11 @@ class WorkOrder(TimestampMixin, db.Model):
     address: Mapped[str] = mapped_column(String(200), default="")  # the Objekt
     title: Mapped[str] = mapped_column(String(160))
     description: Mapped[str] = mapped_column(Text, default="")
-    appointment: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    appointment: Mapped[datetime | None] = mapped_column(UTCDateTime)
     creditor_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="SET NULL"))
     inspector_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     mandant: Mapped[Mandant] = relationship(lazy="joined")
     creditor: Mapped[Company | None] = relationship(foreign_keys=[creditor_id])

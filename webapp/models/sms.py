@@ -7,7 +7,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.models.base import str_enum, utcnow
+from webapp.models.base import UTCDateTime, str_enum, utcnow
 from webapp.models.mandanten import Mandant
 from webapp.models.users import User
 
@@ -88,13 +87,13 @@ class Message(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)  # German, shown to users
     error_code: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     provider_ref: Mapped[str | None] = mapped_column(String(64))
     # The lease of the run that claimed it (DESIGN.md "Exactly once, nothing lost"): set with
     # `sending`; `attempt_started_at` is committed before the transport is called.
     run_key: Mapped[str | None] = mapped_column(String(64))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    attempt_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[MessageSource] = mapped_column(str_enum(MessageSource, "sms_message_source"))
     source_ref: Mapped[str | None] = mapped_column(String(64))  # id of the record it came from
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
@@ -104,17 +103,15 @@ class Message(db.Model):
     )
     # Global 1401 gets an e-mail about a refused number; the job sends it and stamps the time.
     error_notification_due: Mapped[bool] = mapped_column(default=False)
-    error_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The last delivery report (websms deliveryReportMessageStatus, modem "delivered"/"failed"/
     # "pending") and when it came; `accepted` is recorded here without a status change.
     report_status: Mapped[str | None] = mapped_column(String(16))
-    reported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     mandant: Mapped[Mandant] = relationship(lazy="joined")
     created_by: Mapped[User | None] = relationship(lazy="joined")
@@ -148,10 +145,8 @@ class SmsText(db.Model):
     # What the template is used for (auftrag_kreditor, ticket_bn_erstellt, …) or "" when free.
     usage_key: Mapped[str] = mapped_column(String(40), default="")
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(80))
 
 
@@ -170,9 +165,9 @@ class ReceivedMessage(db.Model):
     # The provider's id (websms notificationId); duplicates of a webhook are stored once.
     provider_ref: Mapped[str | None] = mapped_column(String(64))
     mandant_id: Mapped[int | None] = mapped_column(ForeignKey("mandant.id", ondelete="SET NULL"))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # network stamp
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    forwarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # network stamp
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # E-mail forwarding (R2.2): retried by each run of Service SMS until it succeeds.
     forward_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     forward_error: Mapped[str | None] = mapped_column(Text)
@@ -203,4 +198,4 @@ class WebhookNotification(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     notification_id: Mapped[str] = mapped_column(String(64), unique=True)
     message_type: Mapped[str] = mapped_column(String(20))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

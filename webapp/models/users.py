@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table
+from sqlalchemy import Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.extensions import db
-from webapp.models.base import TimestampMixin
+from webapp.models.base import TimestampMixin, UTCDateTime
 from webapp.models.mandanten import Mandant
 
 user_role = Table(
@@ -74,7 +74,7 @@ class User(UserMixin, TimestampMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(255), default="")
     active: Mapped[bool] = mapped_column(default=True)
     is_administrator: Mapped[bool] = mapped_column(default=False)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Part of every session (see get_id): raising it ends all sessions of the user at once
     # (logout, password change, deactivation; see accounts.end_sessions).
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")

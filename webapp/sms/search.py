@@ -244,17 +244,13 @@ MAX_WATCHED = 2 * PAGE_SIZE
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite returns naive UTC
-
-
 def state_token(status: MessageStatus | str, updated_at: datetime) -> str:
     """What a page knows about a message: "sent.1767340800123456".
 
     Every writer bumps `updated_at` (the column's onupdate); the status is part of the token
     so that a status change shows even if one did not.
     """
-    micros = (_aware(updated_at) - _EPOCH) // timedelta(microseconds=1)
+    micros = (updated_at - _EPOCH) // timedelta(microseconds=1)
     return f"{MessageStatus(status).value}.{micros}"
 
 
@@ -266,7 +262,7 @@ def may_change(
     status = MessageStatus(status)
     if status in ACTIVE_STATUSES:
         return True
-    return status is MessageStatus.SENT and _aware(sent_at or updated_at) >= now - REPORT_WAIT
+    return status is MessageStatus.SENT and (sent_at or updated_at) >= now - REPORT_WAIT
 
 
 @dataclass(frozen=True)
