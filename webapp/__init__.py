@@ -126,9 +126,10 @@ def register_errorhandlers(app: Flask) -> None:
         return render_error(403, g.get("refusal_reason"))
 
     def api_error(status: int, code: str, de: str, en: str):  # type: ignore[no-untyped-def]
+        from webapp.api.errors import ApiError
         from webapp.blueprints.api import error_response
 
-        return error_response(status, code, de, en)
+        return error_response(ApiError(status, code, de, en))
 
     @app.errorhandler(404)
     def not_found(_error: Exception):  # type: ignore[no-untyped-def]

@@ -277,27 +277,57 @@ def test_a_concurrent_duplicate_is_rolled_back_by_the_unique_key(
 ):
     """Two requests with the same key that both pass the lookup: the second one's insert hits
     the unique constraint, its messages are rolled back and it answers with the first result."""
-    import webapp.blueprints.api as api
+    from webapp.api import idempotency
 
     body = {"to": GOOD, "text": "Gleichzeitig"}
     headers = {**auth, "Idempotency-Key": "race"}
     first = client.post("/api/v1/sms", json=body, headers=headers)
     # Simulate the race: the second request does not see the stored key in its lookup.
-    original = api.db.session.scalar
+    original = idempotency._stored
     calls = {"n": 0}
 
-    def blind_first_lookup(stmt, *args, **kwargs):
-        if "api_idempotency_key" in str(stmt) and calls["n"] == 0:
-            calls["n"] += 1
-            return None
-        return original(stmt, *args, **kwargs)
+    def blind_first_lookup(*args):
+        calls["n"] += 1
+        return None if calls["n"] == 1 else original(*args)
 
-    monkeypatch.setattr(api.db.session, "scalar", blind_first_lookup)
+    monkeypatch.setattr(idempotency, "_stored", blind_first_lookup)
     second = client.post("/api/v1/sms", json=body, headers=headers)
     monkeypatch.undo()
     assert second.status_code == 202
     assert second.get_json() == first.get_json()
     assert db.query(Message).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("request_args", "message_de", "message_en"),
+    [
+        (
+            {"json": {"to": GOOD, "text": "Hallo"}, "headers": {}},
+            "Kein gültiger API-Token (Authorization: Bearer …).",
+            "Missing, unknown or revoked API token (Authorization: Bearer …).",
+        ),
+        (
+            {"json": {"messages": [{"to": GOOD, "text": "ok"}, {"to": GOOD, "text": " "}]}},
+            "messages[1]: „text“ muss ein nicht leerer Text sein.",
+            "messages[1]: 'text' must be a non-empty string.",
+        ),
+        (
+            {"json": {"to": GOOD, "text": "x" * 1531}},
+            "body: „text“ darf höchstens 1530 Zeichen lang sein.",
+            "body: 'text' must be at most 1530 characters long.",
+        ),
+    ],
+)
+def test_error_messages_come_in_german_and_english_whatever_the_session_language(
+    client, auth, request_args, message_de, message_en
+):
+    client.post("/sprache/en")
+    response = client.post("/api/v1/sms", **{"headers": auth, **request_args})
+    assert response.get_json()["error"] | {"code": None} == {
+        "code": None,
+        "message_de": message_de,
+        "message_en": message_en,
+    }
 
 
 def test_unknown_api_urls_answer_json(client, auth):

@@ -1,0 +1,169 @@
+"""The OpenAPI 3.0 document of the JSON API, served at /api/v1/openapi.json: the requests from
+the tables the views check them with (`webapp.api.rules`), the answers from the tables here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from webapp.api.fields import Boolean, Choice, Field, Integer, List, Object, Text
+from webapp.api.rules import (
+    IDEMPOTENCY_KEY,
+    LIST_QUERY,
+    MAX_BATCH,
+    NEW_SMS,
+    NEW_SMS_BATCH,
+    SMS_ID,
+    STATUSES,
+)
+
+MESSAGE = Object(
+    name="Message",
+    required=("id", "status", "to", "reason", "reference", "segments", "encoding"),
+    fields={
+        "id": Integer(),
+        "status": Choice(values=STATUSES),
+        "to": Text(),
+        "number": Text(nullable=True, description="E.164, null when not a valid number"),
+        "reason": Text(nullable=True, description="Why it failed (German)"),
+        "reference": Text(nullable=True),
+        "segments": Integer(),
+        "encoding": Text(),
+        "created_at": Text(nullable=True, format="date-time"),
+        "sent_at": Text(nullable=True, format="date-time"),
+        "delivered_at": Text(nullable=True, format="date-time"),
+    },
+)
+QUEUE_RESULT = Object(
+    name="QueueResult",
+    required=("queued", "failed", "messages"),
+    fields={
+        "queued": Integer(),
+        "failed": Integer(),
+        "messages": List(
+            items=Object(
+                required=("id", "status", "reason", "reference"),
+                fields={
+                    "id": Integer(),
+                    "status": Choice(values=("queued", "failed")),
+                    "reason": Text(nullable=True),
+                    "reference": Text(nullable=True),
+                },
+            )
+        ),
+    },
+)
+MESSAGE_LIST = Object(
+    name="MessageList",
+    required=("messages", "next_before", "total", "total_capped"),
+    fields={
+        "messages": List(items=MESSAGE),
+        "next_before": Integer(nullable=True),
+        "total": Integer(),
+        "total_capped": Boolean(),
+    },
+)
+ERROR = Object(
+    name="Error",
+    required=("error",),
+    fields={
+        "error": Object(
+            required=("code", "message_de", "message_en"),
+            fields={"code": Text(), "message_de": Text(), "message_en": Text()},
+        )
+    },
+)
+COMPONENTS = (NEW_SMS, NEW_SMS_BATCH, QUEUE_RESULT, MESSAGE, MESSAGE_LIST, ERROR)
+
+
+def _content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _answer(description: str, body: Object = ERROR) -> dict[str, Any]:
+    return {"description": description, "content": _content(body.reference())}
+
+
+def _parameters(
+    where: str, table: Mapping[str, Field], required: bool | None = None
+) -> list[dict[str, Any]]:
+    parameters = []
+    for name, field in table.items():
+        schema = field.schema()
+        parameter: dict[str, Any] = {"name": name, "in": where}
+        if required is not None:
+            parameter["required"] = required
+        if "description" in schema:
+            parameter["description"] = schema.pop("description")
+        parameters.append({**parameter, "schema": schema})
+    return parameters
+
+
+def openapi_document() -> dict[str, Any]:
+    auth_errors = {
+        "401": _answer("No, unknown or revoked token"),
+        "403": _answer("The token lacks the permission"),
+    }
+    send = {
+        "operationId": "queueSms",
+        "summary": f"Queue one SMS or a batch of up to {MAX_BATCH}",
+        "parameters": _parameters("header", {"Idempotency-Key": IDEMPOTENCY_KEY}, False),
+        "requestBody": {
+            "required": True,
+            "content": _content({"oneOf": [NEW_SMS.reference(), NEW_SMS_BATCH.reference()]}),
+        },
+        "responses": {
+            "202": _answer(
+                "Stored: queued, or failed with the reason (number refused)", QUEUE_RESULT
+            ),
+            "400": _answer("Not JSON"),
+            **auth_errors,
+            "409": _answer(
+                "Idempotency-Key used for another request (idempotency_key_reused), "
+                "or the SMS service is switched off (sms_service_off)"
+            ),
+            "422": _answer(
+                f"Invalid input (code validation_error) or more than {MAX_BATCH} "
+                "messages (code batch_too_large)"
+            ),
+        },
+    }
+    listing = {
+        "operationId": "listSms",
+        "summary": "The token's SMS, newest first (keyset pages)",
+        "parameters": _parameters("query", LIST_QUERY),
+        "responses": {
+            "200": _answer("One page", MESSAGE_LIST),
+            **auth_errors,
+            "422": _answer("Invalid filter"),
+        },
+    }
+    one = {
+        "operationId": "getSms",
+        "summary": "One SMS of the token's Mandant",
+        "parameters": _parameters("path", {"id": SMS_ID}, True),
+        "responses": {
+            "200": _answer("The SMS", MESSAGE),
+            **auth_errors,
+            "404": _answer("No such SMS (or of another Mandant)"),
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "SMS-Modul JSON-API",
+            "version": "1.0.0",
+            "description": (
+                "Queue SMS and read their status. Authenticate with "
+                "`Authorization: Bearer sms_…` (tokens under Administration → API-Zugänge). "
+                "Errors: `{error: {code, message_de, message_en}}`."
+            ),
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "paths": {"/sms": {"post": send, "get": listing}, "/sms/{id}": {"get": one}},
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": {component.name: component.schema() for component in COMPONENTS},
+        },
+    }
