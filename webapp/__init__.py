@@ -5,13 +5,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, render_template, request, session
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    render_template,
+    request,
+    session,
+)
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webapp.api.errors import N_, ApiError, api_error, in_language
 from webapp.config import load_config
 from webapp.extensions import babel, csrf, db, htmx, limiter, migrate
 
@@ -125,24 +135,21 @@ def register_errorhandlers(app: Flask) -> None:
     def forbidden(_error: Exception):  # type: ignore[no-untyped-def]
         return render_error(403, g.get("refusal_reason"))
 
-    def api_error(status: int, code: str, de: str, en: str):  # type: ignore[no-untyped-def]
-        from webapp.api.errors import ApiError
+    def api_answer(error: ApiError) -> Response:
         from webapp.blueprints.api import error_response
 
-        return error_response(ApiError(status, code, de, en))
+        return error_response(error)
 
     @app.errorhandler(404)
     def not_found(_error: Exception):  # type: ignore[no-untyped-def]
         if request.path.startswith("/api/"):
-            return api_error(404, "not_found", "Nicht gefunden.", "Not found.")
+            return api_answer(api_error(404, "not_found", N_("Nicht gefunden.")))
         return render_error(404)
 
     @app.errorhandler(405)
     def method_not_allowed(error: Exception):  # type: ignore[no-untyped-def]
         if request.path.startswith("/api/"):
-            return api_error(
-                405, "method_not_allowed", "Methode nicht erlaubt.", "Method not allowed."
-            )
+            return api_answer(api_error(405, "method_not_allowed", N_("Methode nicht erlaubt.")))
         return error
 
     @app.errorhandler(413)
@@ -150,17 +157,17 @@ def register_errorhandlers(app: Flask) -> None:
         from webapp.formatting import format_number
 
         megabytes = round((request.max_content_length or 0) / (1024 * 1024), 1)
+        too_large = N_("Die Anfrage ist zu groß (höchstens %(mb)s MB).")
         if request.path.startswith("/api/"):
-            return api_error(
-                413,
-                "request_too_large",
-                f"Die Anfrage ist zu groß (höchstens {format_number(megabytes)} MB).",
-                f"The request is too large (at most {megabytes:g} MB).",
+            return api_answer(
+                ApiError(
+                    413,
+                    "request_too_large",
+                    in_language("de", too_large, mb=format_number(megabytes)),
+                    in_language("en", too_large, mb=f"{megabytes:g}"),  # 0.5, not 0,50
+                )
             )
-        return render_error(
-            413,
-            str(_l("Die Anfrage ist zu groß (höchstens %(mb)s MB).", mb=format_number(megabytes))),
-        )
+        return render_error(413, str(_l(too_large, mb=format_number(megabytes))))
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
@@ -178,7 +185,7 @@ def register_errorhandlers(app: Flask) -> None:
     def server_error(_error: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
         if request.path.startswith("/api/"):
-            return api_error(500, "server_error", "Interner Fehler.", "Internal server error.")
+            return api_answer(api_error(500, "server_error", N_("Interner Fehler.")))
         return render_error(500)
 
 
