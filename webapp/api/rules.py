@@ -3,6 +3,7 @@ requests with them and `webapp.api.openapi` describes them with them (SPEC E7)."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -103,10 +104,11 @@ def parse_idempotency_key(header: str) -> str:
 def check_parameter_names(given: list[str], allowed: Iterable[str]) -> None:
     """Refuse query parameters other than `allowed`, and any given twice (`given` has each
     name as often as it came)."""
-    unknown = sorted(set(given) - set(allowed))
+    counts = Counter(given)
+    unknown = sorted(set(counts) - set(allowed))
     if unknown:
         raise validation_error(N_("Unbekannte Parameter: %(names)s."), names=", ".join(unknown))
-    repeated = sorted(name for name in set(given) if given.count(name) > 1)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
         raise validation_error(
             N_("Parameter mehrfach angegeben: %(names)s."), names=", ".join(repeated)
