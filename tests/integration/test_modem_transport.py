@@ -327,7 +327,7 @@ def test_other_sim_states_stop_the_run(sim, make_transport, state, code):
 def test_the_pin_stays_out_of_reprs_and_logs(sim, make_transport, caplog):
     sim.require_pin("4711")
     transport = make_transport(sim, pin="4711")
-    with caplog.at_level("DEBUG", logger="webapp.sms.transports.modem"):
+    with caplog.at_level("DEBUG", logger="webapp.sms.transports"):  # modem and AT channel
         assert send_all(transport, [sms(1, "eins")])[0].ok
     assert "4711" not in repr(transport.settings)
     assert "AT+CMGS" in caplog.text and "4711" not in caplog.text

@@ -11,6 +11,7 @@ from webapp.sms.transports.classify import (
     cms_error,
     cms_error_code,
     http_status,
+    modem_error,
     modem_error_text,
     network_failure,
     outcome_unknown,
@@ -227,3 +228,22 @@ def test_errors_known_only_as_text_are_retried_with_the_text():
     assert modem_error_text("ERROR").kind is T
     assert "ohne Fehlercode" in modem_error_text("ERROR").reason
     assert modem_error_text("COMMAND NOT SUPPORT").kind is T
+
+
+@pytest.mark.parametrize(
+    ("family", "text", "kind", "code"),
+    [
+        ("CMS", "38", T, "CMS 38"),
+        ("CMS", "Temporary failure", T, "CMS 41"),
+        ("CMS", "197", A, "CMS 197"),
+        ("CMS", "1", P, "CMS 1"),
+        ("CMS", "Flux capacitor", T, "CMS Flux capacitor"),
+        ("CME", "SIM busy", T, "CME 14"),
+        ("CME", "16", T, "CME 16"),
+        (None, "ERROR", T, "ERROR"),
+        (None, "COMMAND NOT SUPPORT", T, "COMMAND NOT SUPPORT"),
+    ],
+)
+def test_modem_error_results_are_classified_with_the_code_to_record(family, text, kind, code):
+    verdict, recorded = modem_error(family, text)
+    assert (verdict.kind, recorded) == (kind, code)

@@ -11,6 +11,8 @@ further message would fail the same way (credentials, account, SIM PIN).
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask_babel import lazy_gettext as _l
 
 from webapp.sms.transports.base import OutcomeKind, Verdict
@@ -383,3 +385,19 @@ def modem_error_text(text: str) -> Verdict:
     if not text or text.upper() == "ERROR":
         return _v(TRANSIENT, _l("Das Modem meldet ERROR ohne Fehlercode."))
     return _v(TRANSIENT, _l("Das Modem meldet: %(t)s", t=text))
+
+
+def modem_error(family: Literal["CMS", "CME"] | None, text: str) -> tuple[Verdict, str]:
+    """The verdict on an error result of the modem and the code recorded with it ("CMS 38",
+    "CME 16", "CMS <verbose text>", "ERROR"). `family` "CMS"/"CME" with `text` what follows
+    `+CMS ERROR:` / `+CME ERROR:`; None for a bare result (`ERROR`, `COMMAND NOT SUPPORT`)."""
+    if family is None:
+        return modem_error_text(text), text.strip()
+    number_of, verdict_on = (
+        (cms_error_code, cms_error) if family == "CMS" else (cme_error_code, cme_error)
+    )
+    text = text.strip()
+    number = number_of(text)
+    if number is None:
+        return modem_error_text(text), f"{family} {text}"
+    return verdict_on(number), f"{family} {number}"
