@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from webapp.sms.transports import classify
 from webapp.sms.transports.base import OutcomeKind
 from webapp.sms.transports.classify import (
     cme_error,
@@ -100,64 +101,83 @@ def test_http_statuses(status, kind, fails):
     assert (verdict.kind, verdict.fails_run) == (kind, fails)
 
 
-@pytest.mark.parametrize(
-    "code",
-    [
-        17,
-        22,
-        27,
-        38,
-        41,
-        42,
-        47,
-        111,
-        127,
-        192,
-        255,
-        300,
-        301,
-        314,
-        320,
-        331,
-        332,
-        500,
-        512,
-        513,
-        514,
-        515,
-    ],
-)
+# The GSM tables are read from classify.py, not copied: each entry must lead to its class, and
+# the codes of the examples below (27.005 §3.2.5, 27.007 §9.2) pin down what the tables decide.
+
+
+@pytest.mark.parametrize("code", sorted(classify.CMS_TRANSIENT))
 def test_cms_transient(code):
-    assert cms_error(code).kind is T
+    verdict = cms_error(code)
+    assert verdict.kind is T and not verdict.fails_run
 
 
-@pytest.mark.parametrize(
-    "code", [1, 8, 10, 21, 28, 29, 30, 50, 69, 95, 128, 144, 195, 196, 302, 303, 304, 305, 321]
-)
-def test_cms_permanent_for_the_message(code):
+@pytest.mark.parametrize("code", sorted(classify.CMS_PERMANENT_NUMBER))
+def test_cms_refused_number_is_permanent_for_the_message(code):
+    verdict = cms_error(code)
+    assert verdict.kind is P and not verdict.fails_run
+    assert "Nummer" in verdict.reason
+
+
+@pytest.mark.parametrize("code", sorted(classify.CMS_STOP))
+def test_cms_stops_the_run_and_keeps_the_message(code):
+    verdict = cms_error(code)
+    assert verdict.kind is T and verdict.fails_run
+
+
+@pytest.mark.parametrize("code", [95, 128, 144, 302, 303, 304, 305, 321, 999])
+def test_cms_unlisted_codes_are_permanent_for_the_message(code):
     verdict = cms_error(code)
     assert verdict.kind is P and not verdict.fails_run
 
 
-@pytest.mark.parametrize("code", [310, 311, 312, 313, 315, 316, 317, 318, 322, 330])
-def test_cms_stops_the_run_and_keeps_the_message(code):
+@pytest.mark.parametrize(
+    ("code", "kind", "fails"),
+    [
+        (41, T, False),  # temporary failure
+        (42, T, False),  # congestion
+        (314, T, False),  # SIM busy
+        (332, T, False),  # network timeout
+        (1, P, False),  # unassigned number
+        (196, P, False),  # destination SME barred
+        (311, T, True),  # SIM PIN required
+        (330, T, True),  # SMSC address unknown
+    ],
+)
+def test_cms_examples(code, kind, fails):
     verdict = cms_error(code)
-    assert verdict.kind is T and verdict.fails_run
+    assert (verdict.kind, verdict.fails_run) == (kind, fails)
 
 
 def test_cms_duplicate_counts_as_accepted():
     assert cms_error(197).kind is A
 
 
-@pytest.mark.parametrize("code", [14, 30, 31, 100, 126, 258, 515])
+@pytest.mark.parametrize("code", sorted(classify.CME_TRANSIENT))
 def test_cme_transient(code):
-    assert cme_error(code).kind is T
+    verdict = cme_error(code)
+    assert verdict.kind is T and not verdict.fails_run
 
 
-@pytest.mark.parametrize("code", [5, 10, 11, 12, 13, 15, 16, 17, 18, 20, 32, 40, 44, 48])
+@pytest.mark.parametrize("code", sorted({*classify.CME_STOP, *range(40, 49)}))
 def test_cme_stops_the_run_and_keeps_the_message(code):
     verdict = cme_error(code)
     assert verdict.kind is T and verdict.fails_run
+
+
+@pytest.mark.parametrize(
+    ("code", "kind", "fails"),
+    [
+        (14, T, False),  # SIM busy
+        (515, T, False),  # device busy
+        (11, T, True),  # SIM PIN required
+        (12, T, True),  # SIM PUK required
+        (16, T, True),  # incorrect password
+        (44, T, True),  # service provider personalisation PIN
+    ],
+)
+def test_cme_examples(code, kind, fails):
+    verdict = cme_error(code)
+    assert (verdict.kind, verdict.fails_run) == (kind, fails)
 
 
 def test_cme_wrong_pin_says_it_is_not_retried():

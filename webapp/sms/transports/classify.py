@@ -141,35 +141,14 @@ def http_status(status: int) -> Verdict:
 
 # --- GSM modem: +CMS ERROR (27.005 §3.2.5) --------------------------------------------------
 
-_CMS_TRANSIENT = {
-    17,
-    22,
-    27,
-    38,
-    41,
-    42,
-    47,
-    111,
-    127,
-    192,
-    255,
-    300,
-    301,
-    314,
-    320,
-    331,
-    332,
-    500,
-    512,
-    513,
-    514,
-    515,
-    535,
-    615,
-    616,
+CMS_TRANSIENT = {
+    *(17, 22, 27, 38, 41, 42, 47, 111, 127),  # network causes (24.011 E-2)
+    *(192, 255),  # SC busy, unspecified error (23.040 TP-FCS)
+    *(300, 301, 314, 320, 331, 332, 500),  # modem, SIM busy, network (27.005 §3.2.5)
+    *(512, 513, 514, 515, 535, 615, 616),  # manufacturer-specific
 }
-_CMS_PERMANENT_NUMBER = {1, 8, 10, 21, 28, 29, 30, 50, 69, 193, 195, 196}
-_CMS_STOP = {  # the SIM or modem needs an operator: every message would fail
+CMS_PERMANENT_NUMBER = {1, 8, 10, 21, 28, 29, 30, 50, 69, 193, 195, 196}
+CMS_STOP = {  # the SIM or modem needs an operator: every message would fail
     310: _l("Keine SIM-Karte im Modem."),
     311: _l("Das Modem verlangt die SIM-PIN. Bitte die PIN in den Job-Einstellungen eintragen."),
     312: _l("Das Modem verlangt eine PH-SIM-PIN."),
@@ -185,13 +164,13 @@ _CMS_STOP = {  # the SIM or modem needs an operator: every message would fail
 
 def cms_error(code: int) -> Verdict:
     """The verdict on `+CMS ERROR: <code>` after a send."""
-    if code in _CMS_STOP:
-        return _v(PERMANENT, _CMS_STOP[code], True)
+    if code in CMS_STOP:
+        return _v(PERMANENT, CMS_STOP[code], True)
     if code == 197:  # duplicate SM: the centre already has it
         return _v(ACCEPTED, _l("Die SMS-Zentrale hatte diese SMS bereits."))
-    if code in _CMS_TRANSIENT:
+    if code in CMS_TRANSIENT:
         return _v(TRANSIENT, _l("Netz oder Modem vorübergehend gestört (CMS %(c)d).", c=code))
-    if code in _CMS_PERMANENT_NUMBER:
+    if code in CMS_PERMANENT_NUMBER:
         return _v(
             PERMANENT,
             _l(
@@ -205,8 +184,8 @@ def cms_error(code: int) -> Verdict:
 
 # --- GSM modem: +CME ERROR (27.007 §9.2) ----------------------------------------------------
 
-_CME_TRANSIENT = {14, 30, 31, 100, 126, 258, 515}
-_CME_STOP = {
+CME_TRANSIENT = {14, 30, 31, 100, 126, 258, 515}
+CME_STOP = {
     5: _l("Das Modem verlangt eine PH-SIM-PIN."),
     10: _l("Keine SIM-Karte im Modem."),
     11: _l("Das Modem verlangt die SIM-PIN. Bitte die PIN in den Job-Einstellungen eintragen."),
@@ -226,11 +205,11 @@ _CME_STOP = {
 
 def cme_error(code: int) -> Verdict:
     """The verdict on `+CME ERROR: <code>`."""
-    if code in _CME_STOP or 40 <= code <= 48:
+    if code in CME_STOP or 40 <= code <= 48:
         return _v(
-            PERMANENT, _CME_STOP.get(code, _l("Das Modem ist gesperrt (CME %(c)d).", c=code)), True
+            PERMANENT, CME_STOP.get(code, _l("Das Modem ist gesperrt (CME %(c)d).", c=code)), True
         )
-    if code in _CME_TRANSIENT:
+    if code in CME_TRANSIENT:
         return _v(TRANSIENT, _l("Modem oder Netz vorübergehend nicht bereit (CME %(c)d).", c=code))
     return _v(PERMANENT, _l("Das Modem meldet einen Fehler (CME %(c)d).", c=code))
 
