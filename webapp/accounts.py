@@ -17,6 +17,7 @@ from webapp.errors import InputError
 from webapp.models import Mandant, Role, User
 from webapp.models.base import utcnow
 from webapp.permissions import ROLE_PERMISSIONS
+from webapp.sms.scope import scoped
 from webapp.validation import clean_email
 
 MIN_PASSWORD_LENGTH = 10
@@ -264,7 +265,11 @@ def visible_mandant_ids(user: User) -> set[int] | None:
 def selectable_mandanten(session: Session, user: User) -> list[Mandant]:
     """The active Mandanten `user` may create data for, by name."""
     stmt = select(Mandant).where(Mandant.active.is_(True)).order_by(Mandant.name)
-    scope = visible_mandant_ids(user)
-    if scope is not None:
-        stmt = stmt.where(Mandant.id.in_(scope or {-1}))
-    return list(session.scalars(stmt))
+    return list(session.scalars(scoped(stmt, Mandant.id, visible_mandant_ids(user))))
+
+
+def visible_mandanten(session: Session, user: User) -> list[Mandant]:
+    """The Mandanten whose data `user` may see, deactivated ones too, by name (the Mandant
+    filter of the record lists)."""
+    stmt = select(Mandant).order_by(Mandant.name)
+    return list(session.scalars(scoped(stmt, Mandant.id, visible_mandant_ids(user))))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from tests.conftest import login_as
 from webapp import accounts
 from webapp.models import Message, MessageSource, MessageStatus, SmsText, Ticket, WorkOrder
-from webapp.sms import contacts, notifications, orders
+from webapp.sms import contacts, notifications, orders, paging
 from webapp.sms.settings import set_global
 
 
@@ -535,3 +536,30 @@ def test_no_module_sms_while_the_sms_service_is_off(db, wien, people, texts):
     result = notifications.send_order(db, order, inform_inspector=True, notify_resident=True)
     assert _messages(db) == []
     assert all("1400" in (o.reason or "") for o in result.outcomes)
+
+
+def test_lists_page_with_the_one_pager_and_a_capped_count(admin_client, db, wien, monkeypatch):
+    db.add_all(
+        WorkOrder(number=f"A-2026-{i:04d}", title=f"Auftrag {i}", mandant_id=wien.id)
+        for i in range(1, 121)
+    )
+    db.commit()
+    url, seen, counts = "/orders", [], []
+    for _ in range(3):
+        page = admin_client.get(url)
+        seen += re.findall(r'data-number="([^"]+)"', page.text)
+        counts.append(re.search(r'id="row-count">\s*([^<]*?)\s*</p>', page.text).group(1))
+        link = re.search(r'href="([^"]+)"[^>]*id="next-page"', page.text)
+        if link is None:
+            break
+        assert "Zum Anfang" in admin_client.get(link.group(1).replace("&amp;", "&")).text
+        url = link.group(1).replace("&amp;", "&")
+    assert counts == ["120 Aufträge"] * 3
+    assert seen == [f"A-2026-{i:04d}" for i in range(120, 0, -1)]
+    monkeypatch.setattr(paging, "COUNT_CAP", 100)
+    assert "mehr als 100 Aufträge" in admin_client.get("/orders").text
+    page = orders.search_orders(db, {wien.id}, orders.RecordQuery(text="Auftrag 11"))
+    assert [o.title for o in page.rows] == [
+        f"Auftrag {i}" for i in (119, 118, 117, 116, 115, 114, 113, 112, 111, 110, 11)
+    ]
+    assert orders.search_tickets(db, set(), orders.RecordQuery()).rows == []

@@ -15,10 +15,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import EmailField, SelectField, StringField, TelField
 
-from webapp.accounts import selectable_mandanten, visible_mandant_ids
+from webapp.accounts import selectable_mandanten, visible_mandant_ids, visible_mandanten
 from webapp.blueprints.forms import (
     HISTORY_POLLER,
     attach_error,
@@ -34,6 +33,8 @@ from webapp.models import Company, Mandant, MessageSource, Person
 from webapp.permissions import requires
 from webapp.sms import contacts
 from webapp.sms.outbox import status_label
+from webapp.sms.paging import KeysetPage
+from webapp.sms.scope import get_visible
 from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("contacts", __name__)
@@ -56,7 +57,7 @@ class Kind:
     none_found: Any
     no_history: Any
     save: Callable[..., Any]
-    search: Callable[..., contacts.ContactPage]
+    search: Callable[..., KeysetPage]
 
     def endpoint(self, action: str = "") -> str:
         return f"contacts.{self.key}{'_' + action if action else ''}"
@@ -113,7 +114,7 @@ def _scope() -> set[int] | None:
 
 
 def _record_or_404(kind: Kind, record_id: int) -> Person | Company:
-    record = contacts.get_visible(db.session, kind.model, record_id, _scope())
+    record = get_visible(db.session, kind.model, record_id, _scope())
     if record is None:
         abort(404)
     return record
@@ -131,14 +132,6 @@ def _helpers() -> dict[str, Any]:
 # --- list --------------------------------------------------------------------------------------
 
 
-def _visible_mandanten() -> list[Mandant]:
-    stmt = select(Mandant).order_by(Mandant.name)
-    scope = _scope()
-    if scope is not None:
-        stmt = stmt.where(Mandant.id.in_(scope or {-1}))
-    return list(db.session.scalars(stmt))
-
-
 def _list(kind: Kind):  # type: ignore[no-untyped-def]
     args = request.args
     order = args.get("order", "newest")
@@ -153,8 +146,8 @@ def _list(kind: Kind):  # type: ignore[no-untyped-def]
         db.session,
         _scope(),
         query,
-        contacts.PAGE_SIZE,
-        args.get("before", type=parse_id),
+        before=args.get("before", type=parse_id),
+        after=args.get("after", type=parse_id),
         default_region=_region(),
     )
     # The filter as URL parameters (empty ones left out), for the pager links.
@@ -176,7 +169,7 @@ def _list(kind: Kind):  # type: ignore[no-untyped-def]
         page=page,
         query=query,
         params=params,
-        mandanten=_visible_mandanten(),
+        mandanten=visible_mandanten(db.session, current_user),
     )
 
 

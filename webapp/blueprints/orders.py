@@ -15,8 +15,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
-from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.contacts import _visible_mandanten
+from webapp.accounts import selectable_mandanten, visible_mandant_ids, visible_mandanten
 from webapp.blueprints.forms import (
     HISTORY_POLLER,
     attach_error,
@@ -34,6 +33,7 @@ from webapp.permissions import requires
 from webapp.sms import notifications, orders
 from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
+from webapp.sms.scope import get_visible
 from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("orders", __name__)
@@ -81,10 +81,10 @@ def _scope() -> set[int] | None:
 
 
 def _order_or_404(record_id: int) -> WorkOrder:
-    order = orders.get_visible(db.session, WorkOrder, record_id, _scope())  # type: ignore[arg-type]
+    order = get_visible(db.session, WorkOrder, record_id, _scope())
     if order is None:
         abort(404)
-    return order  # type: ignore[return-value]
+    return order
 
 
 @bp.context_processor
@@ -114,7 +114,11 @@ def index():  # type: ignore[no-untyped-def]
     text = args.get("q", "")[:MAX_QUERY]
     mandant_id = args.get("mandant", type=parse_id)
     page = orders.search_orders(
-        db.session, _scope(), text, mandant_id, orders.PAGE_SIZE, args.get("before", type=parse_id)
+        db.session,
+        _scope(),
+        orders.RecordQuery(text, mandant_id),
+        before=args.get("before", type=parse_id),
+        after=args.get("after", type=parse_id),
     )
     params = {k: v for k, v in (("q", text), ("mandant", mandant_id)) if v not in (None, "")}
     template = "orders/_results.html" if is_partial("order-results") else "orders/list.html"
@@ -124,7 +128,7 @@ def index():  # type: ignore[no-untyped-def]
         text=text,
         mandant_id=mandant_id,
         params=params,
-        mandanten=_visible_mandanten(),
+        mandanten=visible_mandanten(db.session, current_user),
     )
 
 

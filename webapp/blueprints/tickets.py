@@ -14,8 +14,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
-from webapp.accounts import selectable_mandanten, visible_mandant_ids
-from webapp.blueprints.contacts import _visible_mandanten
+from webapp.accounts import selectable_mandanten, visible_mandant_ids, visible_mandanten
 from webapp.blueprints.forms import (
     HISTORY_POLLER,
     attach_error,
@@ -32,6 +31,7 @@ from webapp.permissions import requires
 from webapp.sms import notifications, orders
 from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
+from webapp.sms.scope import get_visible
 from webapp.validation import optional_id, parse_id
 
 bp = Blueprint("tickets", __name__)
@@ -57,10 +57,10 @@ def _scope() -> set[int] | None:
 
 
 def _ticket_or_404(record_id: int) -> Ticket:
-    ticket = orders.get_visible(db.session, Ticket, record_id, _scope())  # type: ignore[arg-type]
+    ticket = get_visible(db.session, Ticket, record_id, _scope())
     if ticket is None:
         abort(404)
-    return ticket  # type: ignore[return-value]
+    return ticket
 
 
 @bp.context_processor
@@ -79,7 +79,11 @@ def index():  # type: ignore[no-untyped-def]
     text = args.get("q", "")[:MAX_QUERY]
     mandant_id = args.get("mandant", type=parse_id)
     page = orders.search_tickets(
-        db.session, _scope(), text, mandant_id, orders.PAGE_SIZE, args.get("before", type=parse_id)
+        db.session,
+        _scope(),
+        orders.RecordQuery(text, mandant_id),
+        before=args.get("before", type=parse_id),
+        after=args.get("after", type=parse_id),
     )
     params = {k: v for k, v in (("q", text), ("mandant", mandant_id)) if v not in (None, "")}
     template = "tickets/_results.html" if is_partial("ticket-results") else "tickets/list.html"
@@ -89,7 +93,7 @@ def index():  # type: ignore[no-untyped-def]
         text=text,
         mandant_id=mandant_id,
         params=params,
-        mandanten=_visible_mandanten(),
+        mandanten=visible_mandanten(db.session, current_user),
     )
 
 

@@ -17,21 +17,21 @@ from typing import Literal
 
 import phonenumbers
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.errors import InputError
 from webapp.models import Company, Mandant, Message, MessageSource, Person
 from webapp.sms.numbers import ParsedNumber, check_number, parse_number
+from webapp.sms.paging import PAGE_SIZE, KeysetPage, SortKey, paginate
 from webapp.sms.prefixes import country_code_of
+from webapp.sms.scope import scoped
 from webapp.validation import clean_email
 
 Contact = Person | Company
 ContactModel = type[Person] | type[Company]
 Order = Literal["newest", "name"]
 
-PAGE_SIZE = 50
-COUNT_CAP = 10_000
 MAX_NAME = 160
 MAX_MOBILE = 64
 MAX_STREET = 160
@@ -220,24 +220,6 @@ def save_company(
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _scoped(stmt: Select, model: ContactModel, mandant_ids: set[int] | None) -> Select:
-    if mandant_ids is None:
-        return stmt
-    if not mandant_ids:
-        return stmt.where(false())
-    return stmt.where(model.mandant_id.in_(mandant_ids))
-
-
-def get_visible(
-    session: Session, model: ContactModel, record_id: int, mandant_ids: set[int] | None
-) -> Contact | None:
-    """The record if it exists and belongs to one of `mandant_ids`; None otherwise (→ 404)."""
-    record = session.get(model, record_id)
-    if record is None or (mandant_ids is not None and record.mandant_id not in mandant_ids):
-        return None
-    return record
-
-
 @dataclass(frozen=True)
 class ContactQuery:
     """The Suchkriterien of the lists; empty fields do not filter."""
@@ -247,20 +229,6 @@ class ContactQuery:
     city: str = ""
     mandant_id: int | None = None
     order: Order = "newest"
-
-
-@dataclass
-class ContactPage:
-    rows: list[Contact]
-    total: int  # exact up to COUNT_CAP
-    total_capped: bool  # more than COUNT_CAP matches
-    first_position: int  # 1-based position of rows[0] in the whole result
-    next_cursor: int | None = None  # pass as `before_id` for the next page
-    page_size: int = PAGE_SIZE
-
-    @property
-    def last_position(self) -> int:
-        return self.first_position + len(self.rows) - 1
 
 
 def _digits(text: str) -> str:
@@ -313,7 +281,7 @@ def _filtered(
     query: ContactQuery,
     default_region: str,
 ) -> Select:
-    stmt = _scoped(select(model), model, mandant_ids)
+    stmt = scoped(select(model), model.mandant_id, mandant_ids)
     if query.mandant_id is not None:
         stmt = stmt.where(model.mandant_id == query.mandant_id)
     if query.name.strip():
@@ -325,50 +293,23 @@ def _filtered(
     return stmt
 
 
-def _count(session: Session, stmt: Select, model: ContactModel) -> int:
-    return session.scalar(
-        select(func.count()).select_from(
-            stmt.with_only_columns(model.id).order_by(None).limit(COUNT_CAP + 1).subquery()
-        )
-    )
-
-
 def _search(
     session: Session,
     model: ContactModel,
     mandant_ids: set[int] | None,
     query: ContactQuery,
-    limit: int,
-    before_id: int | None,
+    before: int | None,
+    after: int | None,
+    page_size: int,
     default_region: str,
-) -> ContactPage:
-    base = _filtered(model, mandant_ids, query, default_region)
-    by_name = query.order == "name"
-    sort_name = func.lower(model.name)
-    ordered = base.order_by(sort_name, model.id) if by_name else base.order_by(model.id.desc())
-    preceding = None
-    cursor = get_visible(session, model, before_id, mandant_ids) if before_id else None
-    if cursor is not None:
-        if by_name:
-            key = tuple_(sort_name, model.id)
-            cursor_key = tuple_(func.lower(cursor.name), cursor.id)
-            ordered = ordered.where(key > cursor_key)
-            preceding = base.where(key <= cursor_key)
-        else:
-            ordered = ordered.where(model.id < cursor.id)
-            preceding = base.where(model.id >= cursor.id)
-    rows = list(session.scalars(ordered.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    counted = _count(session, base, model)
-    first = (_count(session, preceding, model) + 1) if preceding is not None else 1
-    return ContactPage(
-        rows=rows,  # type: ignore[arg-type]
-        total=min(counted, COUNT_CAP),
-        total_capped=counted > COUNT_CAP,
-        first_position=first,
-        next_cursor=rows[-1].id if rows and more else None,
-        page_size=limit,
+) -> KeysetPage:
+    stmt = _filtered(model, mandant_ids, query, default_region)
+    if query.order == "name":
+        order = SortKey((func.lower(model.name), model.id), descending=False)
+    else:
+        order = SortKey((model.id,))
+    return paginate(
+        session, stmt, order, before=before, after=after, page_size=page_size, positions=True
     )
 
 
@@ -376,26 +317,28 @@ def search_persons(
     session: Session,
     mandant_ids: set[int] | None,
     query: ContactQuery,
-    limit: int = PAGE_SIZE,
-    before_id: int | None = None,
     *,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
     default_region: str = "AT",
-) -> ContactPage:
-    """One page of Personen matching `query`; `before_id` is the last id of the previous page."""
-    return _search(session, Person, mandant_ids, query, limit, before_id, default_region)
+) -> KeysetPage:
+    """One page of Personen matching `query`, with the positions of its rows (paging.py)."""
+    return _search(session, Person, mandant_ids, query, before, after, page_size, default_region)
 
 
 def search_companies(
     session: Session,
     mandant_ids: set[int] | None,
     query: ContactQuery,
-    limit: int = PAGE_SIZE,
-    before_id: int | None = None,
     *,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
     default_region: str = "AT",
-) -> ContactPage:
+) -> KeysetPage:
     """One page of Firmen matching `query` (see search_persons)."""
-    return _search(session, Company, mandant_ids, query, limit, before_id, default_region)
+    return _search(session, Company, mandant_ids, query, before, after, page_size, default_region)
 
 
 @dataclass(frozen=True)
@@ -437,7 +380,7 @@ def search_mobile_contacts(
         if number_variants(text, default_region):
             condition = or_(condition, _number_condition(model, text, default_region))
         stmt = (
-            _scoped(select(model), model, mandant_ids)
+            scoped(select(model), model.mandant_id, mandant_ids)
             .where(model.mobile != "", condition)
             .order_by(func.lower(model.name), model.id)
             .limit(limit)
@@ -503,8 +446,7 @@ def sms_history(
     belonged to a Mandant the viewer does not see (E6).
     """
     stmt = select(Message).where(Message.source == source, Message.source_ref == str(record_id))
-    if mandant_ids is not None:
-        stmt = stmt.where(Message.mandant_id.in_(mandant_ids) if mandant_ids else false())
+    stmt = scoped(stmt, Message.mandant_id, mandant_ids)
     return list(session.scalars(stmt.order_by(Message.id.desc()).limit(limit)))
 
 

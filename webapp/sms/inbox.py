@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import ReceivedMessage
-from webapp.sms.paging import PAGE_SIZE, KeysetPage, keyset_page, walk
+from webapp.sms.paging import PAGE_SIZE, KeysetPage, paginate
+from webapp.sms.scope import scoped
 from webapp.sms.search import escape_like, local_midnight_utc, next_prefix, number_prefix
 
 
@@ -38,9 +39,7 @@ def search_received(
     timezone: str = "Europe/Vienna",
 ) -> InboxPage:
     """One page, newest first; users limited to Mandanten see the SMS matched to them."""
-    stmt = select(ReceivedMessage)
-    if mandant_ids is not None:
-        stmt = stmt.where(ReceivedMessage.mandant_id.in_(mandant_ids or {-1}))
+    stmt = scoped(select(ReceivedMessage), ReceivedMessage.mandant_id, mandant_ids)
     if flt.id is not None:
         stmt = stmt.where(ReceivedMessage.id == flt.id)
     if flt.mandant_id is not None:
@@ -63,11 +62,14 @@ def search_received(
     loading = stmt.options(
         selectinload(ReceivedMessage.reply_to), selectinload(ReceivedMessage.mandant)
     )
-    rows = walk(
-        session, loading, ReceivedMessage.id, before=before, after=after, page_size=page_size
-    )
-    return keyset_page(
-        session, rows, stmt, ReceivedMessage.id, before=before, after=after, page_size=page_size
+    return paginate(
+        session,
+        loading,
+        ReceivedMessage.id,
+        before=before,
+        after=after,
+        page_size=page_size,
+        count_stmt=stmt,
     )
 
 

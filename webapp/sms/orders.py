@@ -13,15 +13,16 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, false, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.errors import InputError
 from webapp.models import Company, Person, Ticket, WorkOrder
 from webapp.models.base import utcnow
-from webapp.sms.contacts import ContactInputError, _check_mandant, _text, get_visible
+from webapp.sms.contacts import ContactInputError, _check_mandant, _text
+from webapp.sms.paging import PAGE_SIZE, KeysetPage, paginate
+from webapp.sms.scope import scoped
 
-PAGE_SIZE = 50
 MAX_TITLE = 160
 MAX_ADDRESS = 200
 MAX_DESCRIPTION = 4000
@@ -33,8 +34,8 @@ RecordInputError = ContactInputError  # every problem of one submitted record at
 __all__ = [
     "OrderInput",
     "RecordInputError",
+    "RecordQuery",
     "TicketInput",
-    "get_visible",
     "next_number",
     "save_order",
     "save_ticket",
@@ -277,65 +278,59 @@ def save_ticket(
 # --- reading -----------------------------------------------------------------------------------
 
 
-@dataclass
-class RecordPage:
-    rows: list
-    total: int
-    next_cursor: int | None = None
+@dataclass(frozen=True)
+class RecordQuery:
+    """The Suchkriterien of the Aufträge and Tickets lists; empty fields do not filter."""
+
+    text: str = ""  # in the number, title/subject or address
+    mandant_id: int | None = None
 
 
 def _search(
     session: Session,
     model: type[WorkOrder] | type[Ticket],
-    text_columns: Sequence,
+    text_columns: Sequence[ColumnElement[str]],
     mandant_ids: set[int] | None,
-    text: str,
-    mandant_id: int | None,
-    limit: int,
-    before_id: int | None,
-) -> RecordPage:
-    stmt: Select = select(model)
-    if mandant_ids is not None:
-        stmt = stmt.where(model.mandant_id.in_(mandant_ids) if mandant_ids else false())
-    if mandant_id is not None:
-        stmt = stmt.where(model.mandant_id == mandant_id)
-    if text.strip():
-        needle = text.strip()
+    query: RecordQuery,
+    before: int | None,
+    after: int | None,
+    page_size: int,
+) -> KeysetPage:
+    stmt = scoped(select(model), model.mandant_id, mandant_ids)
+    if query.mandant_id is not None:
+        stmt = stmt.where(model.mandant_id == query.mandant_id)
+    if query.text.strip():
+        needle = query.text.strip()
         stmt = stmt.where(or_(*(c.icontains(needle, autoescape=True) for c in text_columns)))
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    page = stmt.order_by(model.id.desc())
-    if before_id:
-        page = page.where(model.id < before_id)
-    rows = list(session.scalars(page.limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return RecordPage(rows=rows, total=total or 0, next_cursor=rows[-1].id if more else None)
+    return paginate(session, stmt, model.id, before=before, after=after, page_size=page_size)
 
 
 def search_orders(
     session: Session,
     mandant_ids: set[int] | None,
-    text: str = "",
-    mandant_id: int | None = None,
-    limit: int = PAGE_SIZE,
-    before_id: int | None = None,
-) -> RecordPage:
-    """Aufträge whose number, title or address contains `text`, newest first."""
+    query: RecordQuery,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> KeysetPage:
+    """Aufträge whose number, title or address contains the text, newest first."""
     columns = (WorkOrder.number, WorkOrder.title, WorkOrder.address)
-    return _search(session, WorkOrder, columns, mandant_ids, text, mandant_id, limit, before_id)
+    return _search(session, WorkOrder, columns, mandant_ids, query, before, after, page_size)
 
 
 def search_tickets(
     session: Session,
     mandant_ids: set[int] | None,
-    text: str = "",
-    mandant_id: int | None = None,
-    limit: int = PAGE_SIZE,
-    before_id: int | None = None,
-) -> RecordPage:
-    """Tickets whose number or subject contains `text`, newest first."""
+    query: RecordQuery,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> KeysetPage:
+    """Tickets whose number or subject contains the text, newest first."""
     columns = (Ticket.number, Ticket.subject)
-    return _search(session, Ticket, columns, mandant_ids, text, mandant_id, limit, before_id)
+    return _search(session, Ticket, columns, mandant_ids, query, before, after, page_size)
 
 
 def contact_choices(
@@ -343,6 +338,4 @@ def contact_choices(
 ) -> list[Person | Company]:
     """The Personen/Firmen a user may pick (their Mandanten), by Mandant and name."""
     stmt = select(model).order_by(model.mandant_id, func.lower(model.name), model.id)
-    if mandant_ids is not None:
-        stmt = stmt.where(model.mandant_id.in_(mandant_ids) if mandant_ids else false())
-    return list(session.scalars(stmt))
+    return list(session.scalars(scoped(stmt, model.mandant_id, mandant_ids)))

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 from webapp.models import Message, MessageSource, MessageStatus
 from webapp.models.base import utcnow
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, capped_count, keyset_page, walk
+from webapp.sms.scope import scoped
 from webapp.validation import optional_id
 
 # SQLite: the FTS5 trigram index of migration 0003. It finds terms of 3+ characters; driving
@@ -108,10 +109,8 @@ def filtered(
 
     `scan_text` keeps PostgreSQL from answering the text filter from the trigram index.
     """
-    stmt = select(Message)
+    stmt = scoped(select(Message), Message.mandant_id, mandant_ids)
     order: ColumnElement[int] = Message.id
-    if mandant_ids is not None:
-        stmt = stmt.where(Message.mandant_id.in_(mandant_ids or {-1}))
     if flt.mandant_id is not None:
         stmt = stmt.where(Message.mandant_id == flt.mandant_id)
     if flt.status is not None:
@@ -337,8 +336,7 @@ def live_update(
     stmt = select(Message.id, Message.status, Message.updated_at, Message.sent_at).where(
         Message.id.in_(list(tokens))
     )
-    if mandant_ids is not None:
-        stmt = stmt.where(Message.mandant_id.in_(mandant_ids or {-1}))
+    stmt = scoped(stmt, Message.mandant_id, mandant_ids)
     if source is not None:
         stmt = stmt.where(Message.source == source, Message.source_ref == source_ref)
     if created_by_id is not None:

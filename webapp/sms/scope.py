@@ -1,0 +1,37 @@
+"""Tenant scope: the rows of the Mandanten a user may see, for every query that reads them.
+
+`mandant_ids` is what `accounts.visible_mandant_ids(user)` returns: None for all Mandanten
+(administrators), else the set of the user's Mandanten, possibly empty (then nothing).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, false
+from sqlalchemy.orm import Session
+
+from webapp.models import Company, Person, Ticket, WorkOrder
+
+# The records a dialog opens by id; each belongs to one Mandant.
+Record = TypeVar("Record", Person, Company, WorkOrder, Ticket)
+
+
+def scoped(
+    stmt: Select[Any], column: ColumnElement[int], mandant_ids: set[int] | None
+) -> Select[Any]:
+    """`stmt` limited to rows whose `column` (a Mandant id) is one of `mandant_ids`."""
+    if mandant_ids is None:
+        return stmt
+    return stmt.where(column.in_(mandant_ids) if mandant_ids else false())
+
+
+def get_visible(
+    session: Session, model: type[Record], record_id: int, mandant_ids: set[int] | None
+) -> Record | None:
+    """The record if it exists and belongs to one of `mandant_ids`; None otherwise (→ 404, so
+    the existence of another Mandant's record is not revealed)."""
+    record = session.get(model, record_id)
+    if record is None or (mandant_ids is not None and record.mandant_id not in mandant_ids):
+        return None
+    return record
