@@ -77,14 +77,11 @@ def register(app: Flask) -> None:
     @click.argument("job_id", type=int, default=0)
     def run_job_command(job_id: int) -> None:
         """Run a job once in this process (default: "Service SMS") and print its result."""
+        from webapp.jobs.registry import service_job
         from webapp.jobs.runner import execute_job
         from webapp.models import Job, RunStatus
 
-        job = (
-            db.session.get(Job, job_id)
-            if job_id
-            else db.session.scalar(select(Job).where(Job.job_type == "service_sms"))
-        )
+        job = db.session.get(Job, job_id) if job_id else service_job(db.session)
         if job is None:
             raise click.ClickException("Diesen Job gibt es nicht.")
         run = execute_job(app, job.id)

@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import accounts
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings, stored_settings
-from webapp.models import Job, Mandant, Role, ScheduleKind, SmsText, User
+from webapp.jobs.registry import service_job
+from webapp.jobs.settings import WebsmsAuth, read_settings
+from webapp.jobs.settings_tab import SettingsInput, save_settings
+from webapp.models import Mandant, Role, ScheduleKind, SmsText, User
 from webapp.models.base import utcnow
 from webapp.permissions import Permission
 from webapp.sms.contacts import seed_demo_contacts
@@ -72,8 +74,8 @@ DEMO_ERROR_MAIL = "sms-fehler@hausverwaltung-demo.at"
 def configure_demo_job(session: Session, secret_key: str) -> None:
     """Point "Service SMS" at the local websms sandbox and run it every minute (once: a job
     someone configured is left alone)."""
-    job = session.scalar(select(Job).where(Job.job_type == "service_sms"))
-    if job is None or job.active or stored_settings(job)["stored_secrets"]:
+    job = service_job(session)
+    if job is None or job.active or read_settings(job).stored_secrets:
         return
     save_settings(
         session,
@@ -81,7 +83,7 @@ def configure_demo_job(session: Session, secret_key: str) -> None:
         SettingsInput(
             variant="2",
             websms_base_url=DEMO_WEBSMS_URL,
-            websms_auth=AUTH_TOKEN,
+            websms_auth=WebsmsAuth.TOKEN,
             websms_access_token=DEMO_WEBSMS_TOKEN,
             websms_signature="",
         ),

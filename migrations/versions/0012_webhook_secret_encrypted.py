@@ -15,7 +15,7 @@ down_revision = '0011'
 branch_labels = None
 depends_on = None
 
-# As webapp.jobs.jobs names them.
+# As webapp.jobs.settings names them.
 WEBHOOK_SECRET = 'webhook_secret'
 SECRET_IN_URL = '{webhook_secret}'
 

@@ -192,8 +192,9 @@ def test_run_now_sends_the_queued_sms_through_a_real_worker(
     from sqlalchemy import select
 
     from tests.e2e.support import MANDANT
-    from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings
     from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue
+    from webapp.jobs.settings import WebsmsAuth
+    from webapp.jobs.settings_tab import SettingsInput, save_settings
     from webapp.models import Mandant, MessageSource
     from webapp.simulators.websms import WebsmsSandbox
     from webapp.sms.outbox import queue_sms
@@ -209,7 +210,7 @@ def test_run_now_sends_the_queued_sms_through_a_real_worker(
                 SettingsInput(
                     variant="2",
                     websms_base_url=sandbox.url,
-                    websms_auth=AUTH_TOKEN,
+                    websms_auth=WebsmsAuth.TOKEN,
                     websms_access_token="e2e-token",
                 ),
                 "e2e",

@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page
 from webapp.extensions import db
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings, webhook_secret
 from webapp.jobs.runner import execute_job
+from webapp.jobs.settings import WebsmsAuth, webhook_secret
+from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import Job, JobRun, Mandant, Message, MessageSource, MessageStatus, RunStatus
 from webapp.models.base import utcnow
 from webapp.simulators.websms import WebsmsSandbox
@@ -61,7 +62,7 @@ def _own_job(live_app, sandbox: WebsmsSandbox, tag: str) -> tuple[int, int, str]
             SettingsInput(
                 variant="2",
                 websms_base_url=sandbox.url,
-                websms_auth=AUTH_TOKEN,
+                websms_auth=WebsmsAuth.TOKEN,
                 websms_access_token=TOKEN,
             ),
             "e2e",

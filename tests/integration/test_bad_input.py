@@ -26,7 +26,7 @@ from werkzeug.routing import Rule
 from tests.conftest import login_as
 from tests.routes import one_record_of_each_kind, url_arguments
 from webapp.api_tokens import create_token
-from webapp.jobs.jobs import set_webhook_secret
+from webapp.jobs.settings import set_webhook_secret
 from webapp.models import Job, Mandant, Message, Person, User
 from webapp.validation import clean_text, optional_id, parse_id
 

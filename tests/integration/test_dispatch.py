@@ -205,7 +205,7 @@ def test_claim_takes_at_most_the_batch_and_only_queued(db, job, wien):
 
 
 def test_variante_1_sends_through_the_modem_and_collects_received_sms(app, db, job, wien):
-    from webapp.jobs.jobs import SettingsInput, save_settings
+    from webapp.jobs.settings_tab import SettingsInput, save_settings
     from webapp.models import ReceivedMessage
     from webapp.simulators.modem import ModemSimulator
 
@@ -238,7 +238,7 @@ def test_variante_1_sends_through_the_modem_and_collects_received_sms(app, db, j
 
 
 def test_a_refused_sim_pin_is_never_sent_again_by_later_runs(app, db, job, wien):
-    from webapp.jobs.jobs import SettingsInput, save_settings
+    from webapp.jobs.settings_tab import SettingsInput, save_settings
     from webapp.simulators.modem import ModemSimulator
     from webapp.sms.transports import modem as modem_module
 

@@ -25,7 +25,6 @@ from sqlalchemy.engine import make_url
 from webapp import accounts
 from webapp.extensions import db as _db
 from webapp.jobs import stopping
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.runner import (
     break_dead_lock,
@@ -34,6 +33,8 @@ from webapp.jobs.runner import (
     request_run,
     rq_job_id,
 )
+from webapp.jobs.settings import WebsmsAuth
+from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import (
     Job,
     JobLogEntry,
@@ -108,7 +109,7 @@ def _websms(app, db, job, sandbox) -> None:
         SettingsInput(
             variant="2",
             websms_base_url=sandbox.url,
-            websms_auth=AUTH_TOKEN,
+            websms_auth=WebsmsAuth.TOKEN,
             websms_access_token=TOKEN,
         ),
         "test",

@@ -19,9 +19,10 @@ from sqlalchemy import func, insert, select
 from tests.workers import start_worker
 from webapp import accounts
 from webapp.config import PROJECT_ROOT
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.runner import execute_job
+from webapp.jobs.settings import WebsmsAuth
+from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import (
     Job,
     JobLogEntry,
@@ -87,7 +88,7 @@ def _websms_job(app, db, sandbox, name: str = "Service SMS") -> Job:
         SettingsInput(
             variant="2",
             websms_base_url=sandbox.url,
-            websms_auth=AUTH_TOKEN,
+            websms_auth=WebsmsAuth.TOKEN,
             websms_access_token=TOKEN,
         ),
         "test",

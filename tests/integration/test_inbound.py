@@ -16,16 +16,11 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from webapp import accounts
-from webapp.jobs.jobs import (
-    SettingsInput,
-    job_settings,
-    save_settings,
-    set_webhook_secret,
-    webhook_secret,
-)
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
 from webapp.jobs.secrets import decrypt_secrets, encrypt_secrets
+from webapp.jobs.settings import job_settings, set_webhook_secret, webhook_secret
+from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import (
     Job,
     JobLogEntry,

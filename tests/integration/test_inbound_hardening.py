@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from webapp import accounts
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings, set_webhook_secret
 from webapp.jobs.mail import send_mail
 from webapp.jobs.runner import execute_job
+from webapp.jobs.settings import WebsmsAuth, set_webhook_secret
+from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import Job, JobLogEntry, JobRun, LogLevel, ReceivedMessage, RunStatus
 from webapp.simulators.websms import WebsmsSandbox
 from webapp.sms import inbound
@@ -59,7 +60,7 @@ def _run(app, db, job) -> JobRun:
             SettingsInput(
                 variant="2",
                 websms_base_url=sandbox.url,
-                websms_auth=AUTH_TOKEN,
+                websms_auth=WebsmsAuth.TOKEN,
                 websms_access_token="t",
                 websms_inbound_email="eingang@hv.at",
             ),

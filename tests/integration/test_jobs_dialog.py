@@ -14,11 +14,15 @@ from sqlalchemy import select
 
 from tests.conftest import login_as
 from webapp import accounts
-from webapp.jobs import jobs as domain
+from webapp.jobs import connection_test
 from webapp.jobs.secrets import decrypt_secrets
+from webapp.jobs.settings import inbound_email, job_settings, signature
+from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import Job, JobLogEntry, JobRun, LogLevel, Priority, RunStatus, ScheduleKind
 from webapp.models.base import utcnow
 from webapp.permissions import Permission
+from webapp.sms.transports.modem import ModemSettings
+from webapp.sms.transports.websms import WebsmsSettings
 
 HX = {"HX-Request": "true"}
 TAB = {**HX, "HX-Target": "job-tab"}
@@ -413,8 +417,8 @@ def test_websms_settings_store_secrets_encrypted_and_never_show_them(admin_clien
 def test_job_settings_build_the_transport_settings(admin_client, db, secret_key):
     admin_client.post("/admin/jobs/1/settings/edit", data=_websms_form())
     db.expire_all()
-    settings = domain.job_settings(db.get(Job, SERVICE_SMS), secret_key)
-    assert type(settings).__name__ == "WebsmsSettings"
+    settings = job_settings(db.get(Job, SERVICE_SMS), secret_key)
+    assert isinstance(settings, WebsmsSettings)
     assert settings.access_token == "geheimes-token-123"
     assert settings.username is None and settings.password is None
     assert settings.sender_address == "Hausverw"
@@ -423,8 +427,8 @@ def test_job_settings_build_the_transport_settings(admin_client, db, secret_key)
     assert settings.signature == "Ihre Hausverwaltung"
     assert settings.notification_callback_url == "https://sms.example.at/webhooks/websms/abc"
     assert settings.test_mode is False
-    assert domain.signature(db.get(Job, SERVICE_SMS)) == "Ihre Hausverwaltung"
-    assert domain.inbound_email(db.get(Job, SERVICE_SMS)) == "eingang@example.at"
+    assert signature(db.get(Job, SERVICE_SMS)) == "Ihre Hausverwaltung"
+    assert inbound_email(db.get(Job, SERVICE_SMS)) == "eingang@example.at"
 
     password_login = _websms_form(
         websms_auth="password",
@@ -435,7 +439,7 @@ def test_job_settings_build_the_transport_settings(admin_client, db, secret_key)
     )
     assert admin_client.post("/admin/jobs/1/settings/edit", data=password_login).status_code == 302
     db.expire_all()
-    settings = domain.job_settings(db.get(Job, SERVICE_SMS), secret_key)
+    settings = job_settings(db.get(Job, SERVICE_SMS), secret_key)
     assert (settings.username, settings.password, settings.access_token) == (
         "api@example.at",
         "pw-42",
@@ -469,8 +473,8 @@ def test_modem_settings_need_an_address_and_build_modem_settings(admin_client, d
     assert admin_client.post("/admin/jobs/1/settings/edit", data=good).status_code == 302
     db.expire_all()
     job = db.get(Job, SERVICE_SMS)
-    settings = domain.job_settings(job, secret_key)
-    assert type(settings).__name__ == "ModemSettings"
+    settings = job_settings(job, secret_key)
+    assert isinstance(settings, ModemSettings)
     assert (settings.url, settings.baudrate, settings.pin, settings.cmgs_timeout) == (
         "rfc2217://nport:4001",
         9600,
@@ -478,7 +482,7 @@ def test_modem_settings_need_an_address_and_build_modem_settings(admin_client, d
         90.0,
     )
     assert job.settings["modem"]["receive"] is True
-    assert domain.signature(job) == ""
+    assert signature(job) == ""
     view = admin_client.get("/admin/jobs/1/settings").text
     assert "4711" not in view and "1 – GSM-Modem" in view
 
@@ -561,9 +565,7 @@ def test_a_sender_stored_before_the_check_is_reported_before_anything_is_sent(db
     # An installation whose Einstellungen took "0664 1234567" as an international sender:
     # Verbindung testen and each run say so instead of getting 4003 from websms.
     job = db.get(Job, SERVICE_SMS)
-    domain.save_settings(
-        db, job, domain.SettingsInput(variant="2", websms_access_token="tok"), "t", secret_key
-    )
+    save_settings(db, job, SettingsInput(variant="2", websms_access_token="tok"), "t", secret_key)
     settings = dict(job.settings)
     settings["websms"] = {
         **settings["websms"],
@@ -572,7 +574,7 @@ def test_a_sender_stored_before_the_check_is_reported_before_anything_is_sent(db
     }
     job.settings = settings
     db.commit()
-    ok, answer = domain.test_connection(job, secret_key)
+    ok, answer = connection_test.test_connection(job, secret_key)
     assert not ok
     assert "Absender" in answer and "ohne 0 oder + davor" in answer
 
@@ -584,9 +586,9 @@ def test_unreadable_secrets_fail_the_transport_with_a_reason(admin_client, db):
     db.expire_all()
     job = db.get(Job, SERVICE_SMS)
     with pytest.raises(TransportUnavailable) as problem:
-        domain.job_settings(job, "ein ganz anderer Schlüssel")
+        job_settings(job, "ein ganz anderer Schlüssel")
     assert "SMS_SECRET_KEY" in problem.value.reason
-    assert domain.test_connection(job, "ein ganz anderer Schlüssel")[0] is False
+    assert connection_test.test_connection(job, "ein ganz anderer Schlüssel")[0] is False
 
 
 # --- Verbindung testen ---------------------------------------------------------------------------

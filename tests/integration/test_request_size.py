@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from webapp.api_tokens import create_token
 from webapp.blueprints.webhooks import MAX_BODY
-from webapp.jobs.jobs import set_webhook_secret
+from webapp.jobs.settings import set_webhook_secret
 from webapp.models import Job, Mandant, Message, ReceivedMessage, WebhookNotification
 
 SECRET = "geheim-webhook-123"

@@ -23,9 +23,10 @@ from tests.jobs_for_tests import wait_for_stop
 from webapp import accounts
 from webapp.config import PROJECT_ROOT
 from webapp.embedded_redis import EmbeddedRedis
-from webapp.jobs.jobs import AUTH_TOKEN, SettingsInput, save_settings
 from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_connection
 from webapp.jobs.runner import request_run
+from webapp.jobs.settings import WebsmsAuth
+from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.jobs.worker import JOB_MONITORING_SECONDS
 from webapp.models import Job, Message, MessageSource, MessageStatus
 from webapp.simulators.websms import WebsmsSandbox
@@ -152,7 +153,7 @@ def _websms_job(app, db, sandbox: WebsmsSandbox) -> Job:
         SettingsInput(
             variant="2",
             websms_base_url=sandbox.url,
-            websms_auth=AUTH_TOKEN,
+            websms_auth=WebsmsAuth.TOKEN,
             websms_access_token=TOKEN,
         ),
         "test",

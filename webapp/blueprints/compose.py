@@ -16,7 +16,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from webapp.accounts import selectable_mandanten
 from webapp.errors import InputError
 from webapp.extensions import db
-from webapp.jobs.jobs import service_signature
+from webapp.jobs.settings import service_signature
 from webapp.models import Message, MessageSource, MessageStatus, SmsText, User
 from webapp.permissions import requires
 from webapp.sms.numbers import check_number

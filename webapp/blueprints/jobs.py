@@ -13,6 +13,7 @@ that tab to edit mode (Speichern / Abbrechen). Every tab has its own URL and loa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -40,6 +41,18 @@ from webapp.extensions import db, htmx
 from webapp.formatting import format_datetime, to_local
 from webapp.jobs import jobs as domain
 from webapp.jobs import schedule as zeitplan
+from webapp.jobs.connection_test import test_connection
+from webapp.jobs.inputs import local_input_value
+from webapp.jobs.settings import (
+    BAUD_RATES,
+    Variant,
+    WebsmsAuth,
+    callback_url,
+    read_settings,
+    set_webhook_secret,
+)
+from webapp.jobs.settings import webhook_secret as stored_webhook_secret
+from webapp.jobs.settings_tab import SettingsInput, save_settings, settings_input
 from webapp.models import Job, JobRun, LogLevel, Mandant, Priority, RunStatus, ScheduleKind
 from webapp.models.base import utcnow
 from webapp.permissions import Permission, requires
@@ -156,8 +169,8 @@ def _job_form(job: Job) -> JobForm:
                 "name": job.name,
                 "description": job.description,
                 "note": job.note,
-                "valid_from": domain.local_input_value(job.valid_from, tz),
-                "valid_until": domain.local_input_value(job.valid_until, tz),
+                "valid_from": local_input_value(job.valid_from, tz),
+                "valid_until": local_input_value(job.valid_until, tz),
                 "failure_email": job.failure_email,
                 "mandanten": [m.id for m in job.mandanten],
             }
@@ -179,7 +192,7 @@ def _schedule_form(job: Job) -> ScheduleForm:
             data={
                 "kind": ScheduleKind(job.schedule_kind).value,
                 "interval_minutes": str(job.interval_minutes),
-                "run_once_at": domain.local_input_value(job.run_once_at, _timezone()),
+                "run_once_at": local_input_value(job.run_once_at, _timezone()),
                 "time_of_day": job.time_of_day,
                 "minute_of_hour": str(job.minute_of_hour),
                 "weekdays": list(zeitplan.parse_weekdays(job.weekdays)),
@@ -198,46 +211,12 @@ def _settings_form(job: Job) -> SettingsForm:
     if request.method == "POST":
         form = SettingsForm()
     else:
-        stored = domain.stored_settings(job)
-        modem, websms = stored["modem"], stored["websms"]
-        form = SettingsForm(
-            data={
-                "variant": str(stored["variant"]),
-                "modem_url": modem["url"],
-                "modem_baudrate": str(modem["baudrate"]),
-                "modem_cmgs_timeout": str(modem["cmgs_timeout"]),
-                "modem_receive": bool(modem["receive"]),
-                "websms_base_url": websms["base_url"],
-                "websms_auth": websms["auth"],
-                "websms_username": websms["username"],
-                "websms_sender_address": websms["sender_address"],
-                "websms_sender_address_type": websms["sender_address_type"],
-                "websms_signature": websms["signature"],
-                "websms_test_mode": bool(websms["test_mode"]),
-                "websms_max_sms_per_message": str(websms["max_sms_per_message"]),
-                "websms_callback_url": domain.callback_url(job, _secret_key()),
-                "websms_inbound_email": websms["inbound_email"],
-            }
-        )
-    form.variant.choices = _variant_choices()
-    form.modem_baudrate.choices = [(str(b), str(b)) for b in domain.BAUD_RATES]
-    form.websms_auth.choices = _auth_choices()
+        form = SettingsForm(data=dataclasses.asdict(settings_input(job, _secret_key())))
+    form.variant.choices = [(str(v.value), v.label) for v in Variant]
+    form.modem_baudrate.choices = [(str(b), str(b)) for b in BAUD_RATES]
+    form.websms_auth.choices = [(a.value, a.label) for a in WebsmsAuth]
     form.websms_sender_address_type.choices = _sender_type_choices()
     return form
-
-
-def _variant_choices() -> list[tuple[str, str]]:
-    return [
-        (str(domain.VARIANT_MODEM), _("1 – GSM-Modem")),
-        (str(domain.VARIANT_WEBSMS), _("2 – SMS-Web (websms)")),
-    ]
-
-
-def _auth_choices() -> list[tuple[str, str]]:
-    return [
-        (domain.AUTH_TOKEN, _("Zugangstoken")),
-        (domain.AUTH_PASSWORD, _("API-Benutzer und Passwort")),
-    ]
 
 
 def _sender_type_choices() -> list[tuple[str, str]]:
@@ -280,14 +259,17 @@ def _schedule_input(values: Any) -> domain.ScheduleInput:
     )
 
 
-def _settings_input(form: SettingsForm) -> domain.SettingsInput:
+def _settings_input(form: SettingsForm) -> SettingsInput:
+    """The form's fields by name (SettingsForm and SettingsInput name the same fields)."""
     values = {
-        name: form[name].data for name in domain.SettingsInput.__dataclass_fields__ if name in form
+        item.name: form[item.name].data
+        for item in dataclasses.fields(SettingsInput)
+        if item.name in form
     }
     for name, value in values.items():
         if value is None:
             values[name] = ""
-    return domain.SettingsInput(**values)
+    return SettingsInput(**values)
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -349,8 +331,8 @@ def _tab_context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[s
             "duration": domain.format_duration(job.last_duration_ms),
         }
     if tab == "settings":
-        stored = domain.stored_settings(job)
-        secret = domain.webhook_secret(job, _secret_key())
+        stored = read_settings(job)
+        secret = stored_webhook_secret(job, _secret_key())
         return {
             "stored": stored,
             # Basic auth first: nothing secret in the path, so nothing in any access log.
@@ -360,9 +342,7 @@ def _tab_context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[s
             "webhook_path_url": url_for("webhooks.websms", secret=secret, _external=True)
             if secret
             else "",
-            "callback_url": domain.callback_url(job, _secret_key()),
-            "variant_labels": dict(_variant_choices()),
-            "auth_labels": dict(_auth_choices()),
+            "callback_url": callback_url(job, _secret_key()),
             "sender_type_labels": dict(_sender_type_choices()),
         }
     if tab == "schedule":
@@ -561,7 +541,7 @@ def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
     form = _settings_form(record)
     if form.validate_on_submit():
         try:
-            domain.save_settings(
+            save_settings(
                 db.session, record, _settings_input(form), current_user.username, _secret_key()
             )
         except InputError as error:
@@ -580,7 +560,7 @@ def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
     """Button "neu erzeugen": a new webhook secret (the old webhook URL stops working)."""
     record = _job_or_404(job_id)
     try:
-        domain.set_webhook_secret(record, _secret_key())
+        set_webhook_secret(record, _secret_key())
     except InputError as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -602,11 +582,11 @@ def settings_test(job_id: int):  # type: ignore[no-untyped-def]
         and run.status == RunStatus.RUNNING
         and not domain.run_is_stale(run, _dead_after())
     )
-    if busy and domain.stored_settings(record)["variant"] == domain.VARIANT_MODEM:
+    if busy and read_settings(record).variant is Variant.MODEM:
         ok, answer = False, _("Das Modem ist gerade durch einen Lauf belegt. Bitte danach testen.")
     else:
         try:
-            ok, answer = domain.test_connection(record, _secret_key())
+            ok, answer = test_connection(record, _secret_key())
         except Exception as error:  # the answer is shown; a bug must not become a 500 here
             log.exception("connection test of job %s failed", record.id)
             ok, answer = False, _("Der Test ist fehlgeschlagen: %(error)s", error=repr(error))

@@ -22,7 +22,7 @@ from flask.sansio.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.extensions import csrf, db
-from webapp.jobs.jobs import job_for_webhook_secret
+from webapp.jobs.settings import job_for_webhook_secret
 from webapp.permissions import own_authentication
 from webapp.sms.inbound import BadNotification, handle_notification
 

@@ -1,4 +1,5 @@
-"""Job Art: the job types of the Actionservice and the function that runs each."""
+"""Job Art: the job types of the Actionservice and the function that runs each; the system
+job "Service SMS"."""
 
 from __future__ import annotations
 
@@ -6,6 +7,13 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.models import Job
+
+SERVICE_SMS = "service_sms"
 
 
 @dataclass(frozen=True)
@@ -20,7 +28,7 @@ class JobType:
 
 
 JOB_TYPES: dict[str, JobType] = {
-    "service_sms": JobType("service_sms", "Service SMS", "webapp.sms.dispatch:run_service_sms"),
+    SERVICE_SMS: JobType(SERVICE_SMS, "Service SMS", "webapp.sms.dispatch:run_service_sms"),
 }
 
 
@@ -30,3 +38,14 @@ def job_type(key: str) -> JobType:
         return JOB_TYPES[key]
     except KeyError:
         raise KeyError(f"unknown job type {key!r}") from None
+
+
+def service_jobs(session: Session) -> list[Job]:
+    """The jobs of type "Service SMS", oldest first (an installation has one, the system job)."""
+    return list(session.scalars(select(Job).where(Job.job_type == SERVICE_SMS).order_by(Job.id)))
+
+
+def service_job(session: Session) -> Job | None:
+    """The system job "Service SMS" (the first one, should there be several)."""
+    found = service_jobs(session)
+    return found[0] if found else None

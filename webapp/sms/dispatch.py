@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.jobs.mail import send_mail
+from webapp.jobs.settings import Variant, job_settings, mark_pin_rejected, read_settings, receives
 from webapp.jobs.stopping import RunAborted, stop_requested
 from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
 from webapp.models.base import utcnow
@@ -53,6 +54,8 @@ from webapp.sms.transports.base import (
     Transport,
     TransportUnavailable,
 )
+from webapp.sms.transports.modem import ModemSettings, ModemTransport
+from webapp.sms.transports.websms import WebsmsTransport
 from webapp.sms.transports.window import Finished, Pace, SendWindow
 
 if TYPE_CHECKING:
@@ -902,14 +905,6 @@ def notify_number_problems(app: Flask, session: Session, now: datetime) -> int:
     return len(pending)
 
 
-def receives(job: Job) -> bool:
-    """Variante 1 with "Empfang" on: each run also reads the SMS the modem received."""
-    from webapp.jobs.jobs import VARIANT_MODEM, stored_settings
-
-    stored = stored_settings(job)
-    return stored["variant"] == VARIANT_MODEM and bool(stored["modem"]["receive"])
-
-
 def collect_received(
     session: Session,
     transport: Transport,
@@ -974,28 +969,18 @@ PIN_REJECTED_REASON = (
 def remember_rejected_pin(session: Session, job: Job) -> None:
     """Store that the SIM refused the PIN: no later run (a new process) may send it again."""
     session.rollback()
-    settings = dict(job.settings or {})
-    settings["modem"] = {**(settings.get("modem") or {}), "pin_rejected": True}
-    job.settings = settings
+    mark_pin_rejected(job)
     session.commit()
 
 
 def open_transport(app: Flask, job: Job) -> Transport:
     """The transport of the job's Einstellungen (Variante 1 modem, Variante 2 websms)."""
-    from webapp.jobs.jobs import job_settings
-
-    if (job.settings or {}).get("modem", {}).get("pin_rejected") and (
-        (job.settings or {}).get("variant") == 1
-    ):
+    stored = read_settings(job)
+    if stored.variant is Variant.MODEM and stored.modem.pin_rejected:
         raise TransportUnavailable(PIN_REJECTED_REASON)
-
     settings = job_settings(job, app.config.get("SMS_SECRET_KEY", ""))
-    if type(settings).__name__ == "ModemSettings":
-        from webapp.sms.transports.modem import ModemTransport
-
+    if isinstance(settings, ModemSettings):
         return ModemTransport(settings)
-    from webapp.sms.transports.websms import WebsmsTransport
-
     return WebsmsTransport(settings)
 
 

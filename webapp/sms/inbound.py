@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import logging
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from webapp.jobs.mail import send_mail
 from webapp.jobs.runlog import RunLog
+from webapp.jobs.settings import inbound_email
 from webapp.models import (
     Company,
     Job,
@@ -43,10 +42,9 @@ from webapp.models.base import utcnow
 from webapp.sms.numbers import format_display, parse_number
 from webapp.validation import one_line, optional_id
 
-SERVICE_SMS = "service_sms"
-# Delivery reports and replies belong to an SMS sent at most this long before.
 logger = logging.getLogger(__name__)
 
+# Delivery reports and replies belong to an SMS sent at most this long before.
 MATCH_WINDOW = timedelta(days=7)
 # A received SMS whose forwarding failed this often (because of the SMS itself, or SMTP
 # refusing it) is not tried again; it stays under Empfangene SMS.
@@ -72,53 +70,6 @@ INBOX_PATH = "/admin/sms/inbox"
 
 class BadNotification(ValueError):
     """The body is not a notification we understand (HTTP 400, statusCode 4000)."""
-
-
-# --- the webhook secret ------------------------------------------------------------------------
-
-
-def new_webhook_secret() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def webhook_secret(job: Job) -> str:
-    raw = job.settings if isinstance(job.settings, dict) else {}
-    return str((raw.get("websms") or {}).get("webhook_secret") or "")
-
-
-def set_webhook_secret(job: Job, secret: str | None = None) -> str:
-    """Store a (new) webhook secret in the job's WEB SMS settings and return it."""
-    secret = secret or new_webhook_secret()
-    raw = dict(job.settings) if isinstance(job.settings, dict) else {}
-    websms = dict(raw.get("websms") or {})
-    websms["webhook_secret"] = secret
-    raw["websms"] = websms
-    job.settings = raw
-    return secret
-
-
-def job_for_secret(session: Session, secret: str) -> Job | None:
-    """The Service SMS job whose webhook secret is `secret` (compared in constant time)."""
-    if not secret:
-        return None
-    found = None
-    for job in session.scalars(select(Job).where(Job.job_type == SERVICE_SMS)):
-        stored = webhook_secret(job)
-        if stored and hmac.compare_digest(stored.encode(), secret.encode()):
-            found = job
-    return found
-
-
-def service_job(session: Session) -> Job | None:
-    return session.scalar(select(Job).where(Job.job_type == SERVICE_SMS).order_by(Job.id))
-
-
-def inbound_email(job: Job | None) -> str:
-    if job is None:
-        return ""
-    from webapp.jobs.jobs import stored_settings
-
-    return str(stored_settings(job)["websms"].get("inbound_email") or "")
 
 
 # --- parsing a notification --------------------------------------------------------------------

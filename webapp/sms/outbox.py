@@ -15,6 +15,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from webapp.errors import InputError
+from webapp.jobs.settings import service_signature
 from webapp.models import RESENDABLE, Mandant, Message, MessageSource, MessageStatus, User
 from webapp.sms.encoding import SegmentInfo, analyze
 from webapp.sms.numbers import ParsedNumber, check_number
@@ -32,11 +33,7 @@ def fixed_text(session: Session) -> str:
 
 
 def _signature(session: Session, signature: str | None) -> str:
-    if signature is not None:
-        return signature
-    from webapp.jobs.jobs import service_signature  # the job's Einstellungen (Variante 2)
-
-    return service_signature(session)
+    return signature if signature is not None else service_signature(session)
 
 
 def compose_text(session: Session, text: str, signature: str | None = None) -> str:

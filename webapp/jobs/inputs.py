@@ -1,0 +1,108 @@
+"""Input rules shared by the tabs of the job dialog (Job, Zeitplan, Einstellungen).
+
+Each save validates everything first and raises `InputErrors` (all problems, each with its
+field) before it changes anything; `Problems` collects them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+
+from webapp.errors import InputError
+
+
+class InputErrors(InputError):
+    """Several problems of one form at once; `errors` holds each with its field."""
+
+    def __init__(self, errors: list[InputError]) -> None:
+        super().__init__(errors[0].message, errors[0].field)
+        self.errors = errors
+
+
+class Problems:
+    """Collects the InputErrors of one form; `check()` raises them all together."""
+
+    def __init__(self) -> None:
+        self.errors: list[InputError] = []
+
+    def add(self, message: str, field_name: str) -> None:
+        self.errors.append(InputError(message, field_name))
+
+    def run(self, check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`check(*args)`, or None with its InputError collected."""
+        try:
+            return check(*args, **kwargs)
+        except InputErrors as error:
+            self.errors.extend(error.errors)
+        except InputError as error:
+            self.errors.append(error)
+        return None
+
+    def check(self) -> None:
+        if self.errors:
+            raise InputErrors(self.errors)
+
+
+def bounded_text(raw: str | None, field_name: str, limit: int, required_message: str = "") -> str:
+    """`raw` stripped, at most `limit` characters; required when `required_message` is given."""
+    text = (raw or "").strip()
+    if required_message and not text:
+        raise InputError(required_message, field_name)
+    if len(text) > limit:
+        raise InputError(_("Bitte höchstens %(n)d Zeichen eingeben.", n=limit), field_name)
+    return text
+
+
+def bounded_int(raw: str | int | None, field_name: str, low: int, high: int, message: str) -> int:
+    """A whole number from `low` to `high`; InputError with `message` for anything else."""
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        raise InputError(message, field_name) from None
+    if not low <= value <= high:
+        raise InputError(message, field_name)
+    return value
+
+
+def parse_local_datetime(raw: str | None, timezone: str, field_name: str) -> datetime | None:
+    """A date and time typed in local time ("2026-11-25T14:05", "25.11.2026 14:05") in UTC.
+
+    Empty input is None. A time that does not exist (the hour skipped when summer time
+    starts) is refused with a message that says so.
+    """
+    text = (raw or "").strip()
+    if not text:
+        return None
+    local = None
+    for pattern in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%d.%m.%Y %H:%M"):
+        try:
+            local = datetime.strptime(text, pattern)
+            break
+        except ValueError:
+            continue
+    if local is None:
+        raise InputError(_("Bitte Datum und Uhrzeit eingeben, z. B. 25.11.2026 14:05."), field_name)
+    zone = ZoneInfo(timezone)
+    aware = local.replace(tzinfo=zone)
+    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        raise InputError(
+            _(
+                "Diese Uhrzeit gibt es am %(day)s wegen der Umstellung auf Sommerzeit nicht. "
+                "Bitte eine andere Uhrzeit wählen.",
+                day=local.strftime("%d.%m.%Y"),
+            ),
+            field_name,
+        )
+    return aware.astimezone(UTC)
+
+
+def local_input_value(value: datetime | None, timezone: str) -> str:
+    """A stored time as the value of an <input type="datetime-local">."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M")

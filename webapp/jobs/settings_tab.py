@@ -1,0 +1,302 @@
+"""The tab "Einstellungen": what it submits, its rules, and saving (webapp.jobs.settings holds
+the stored form and reads it)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from webapp.errors import InputError
+from webapp.jobs.inputs import Problems, bounded_int, bounded_text
+from webapp.jobs.secrets import SecretsUnreadable, decrypt_secrets, encrypt_secrets
+from webapp.jobs.settings import (
+    BAUD_RATES,
+    DEFAULT_WEBSMS_URL,
+    SECRET_IN_URL,
+    SECRET_NAMES,
+    WEBHOOK_SECRET,
+    JobSettings,
+    ModemSection,
+    Variant,
+    WebsmsAuth,
+    WebsmsSection,
+    callback_url,
+    new_webhook_secret,
+    read_settings,
+    write_settings,
+)
+from webapp.models import Job
+from webapp.sms.transports.modem import forget_rejected_pin
+from webapp.sms.transports.websms import SENDER_ADDRESS_TYPES, InvalidSender, normalise_sender
+from webapp.validation import clean_email
+
+MAX_SIGNATURE = 100
+
+
+@dataclass
+class SettingsInput:
+    """What the tab "Einstellungen" submits, as typed (the form's fields by name). Secrets:
+    empty keeps the stored one, `*_clear` removes it. Defaults: those of JobSettings."""
+
+    variant: str
+    modem_url: str = ""
+    modem_baudrate: str = str(ModemSection.baudrate)
+    modem_pin: str = ""
+    modem_pin_clear: bool = False
+    modem_cmgs_timeout: str = str(ModemSection.cmgs_timeout)
+    modem_receive: bool = False
+    websms_base_url: str = DEFAULT_WEBSMS_URL
+    websms_auth: str = WebsmsAuth.TOKEN.value
+    websms_username: str = ""
+    websms_password: str = ""
+    websms_password_clear: bool = False
+    websms_access_token: str = ""
+    websms_access_token_clear: bool = False
+    websms_sender_address: str = ""
+    websms_sender_address_type: str = ""
+    websms_signature: str = ""
+    websms_test_mode: bool = False
+    websms_max_sms_per_message: str = str(WebsmsSection.max_sms_per_message)
+    websms_callback_url: str = ""
+    websms_inbound_email: str = ""
+
+    def clears(self, name: str) -> bool:
+        return bool(getattr(self, f"{name}_clear", False))
+
+
+def settings_input(job: Job, secret_key: str) -> SettingsInput:
+    """The stored Einstellungen as the tab's form shows them (secrets are never shown)."""
+    stored = read_settings(job)
+    modem, websms = stored.modem, stored.websms
+    return SettingsInput(
+        variant=str(stored.variant.value),
+        modem_url=modem.url,
+        modem_baudrate=str(modem.baudrate),
+        modem_cmgs_timeout=str(modem.cmgs_timeout),
+        modem_receive=modem.receive,
+        websms_base_url=websms.base_url,
+        websms_auth=websms.auth.value,
+        websms_username=websms.username,
+        websms_sender_address=websms.sender_address,
+        websms_sender_address_type=websms.sender_address_type,
+        websms_signature=websms.signature,
+        websms_test_mode=websms.test_mode,
+        websms_max_sms_per_message=str(websms.max_sms_per_message),
+        websms_callback_url=callback_url(job, secret_key),
+        websms_inbound_email=websms.inbound_email,
+    )
+
+
+def _modem_url(raw: str, required: bool) -> str:
+    text = (raw or "").strip()
+    message = _(
+        "Bitte die Adresse des Modems eingeben: socket://host:port oder rfc2217://host:port "
+        "(Moxa NPort) oder eine serielle Schnittstelle wie /dev/ttyUSB0 bzw. COM3."
+    )
+    if not text:
+        if required:
+            raise InputError(message, "modem_url")
+        return ""
+    if len(text) > 200:
+        raise InputError(message, "modem_url")
+    if "://" in text:
+        parts = urlsplit(text)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("socket", "rfc2217") or not parts.hostname or not port:
+            raise InputError(message, "modem_url")
+        return text
+    if re.fullmatch(r"/dev/[\w./-]+", text) or re.fullmatch(r"(?i)com\d{1,3}", text):
+        return text
+    raise InputError(message, "modem_url")
+
+
+def _http_url(raw: str, field_name: str, required: bool, example: str) -> str:
+    text = (raw or "").strip()
+    message = _("Bitte eine http(s)-Adresse eingeben, z. B. %(example)s.", example=example)
+    if not text:
+        if required:
+            raise InputError(message, field_name)
+        return ""
+    parts = urlsplit(text)
+    if len(text) > 500 or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(message, field_name)
+    return text
+
+
+def _sender(address: str, kind: str) -> tuple[str, str]:
+    """Sender and its type as websms takes them (the transport's rule, normalised)."""
+    address = (address or "").strip()
+    kind = (kind or "").strip()
+    if kind and kind not in SENDER_ADDRESS_TYPES:
+        raise InputError(
+            _("Bitte einen Absendertyp aus der Liste wählen."), "websms_sender_address_type"
+        )
+    if not address:
+        return "", kind
+    try:
+        return normalise_sender(address, kind), kind
+    except InvalidSender as error:
+        raise InputError(error.reason, "websms_sender_address") from None
+
+
+def _pin(raw: str) -> str:
+    text = (raw or "").strip()
+    if text and not re.fullmatch(r"\d{4,8}", text):
+        raise InputError(_("Die SIM-PIN besteht aus 4 bis 8 Ziffern."), "modem_pin")
+    return text
+
+
+def _secret_text(raw: str, field_name: str) -> str:
+    text = (raw or "").strip()
+    if len(text) > 500:
+        raise InputError(_("Bitte höchstens %(n)d Zeichen eingeben.", n=500), field_name)
+    return text
+
+
+def _baudrate(raw: str) -> int:
+    message = _("Bitte eine Baudrate aus der Liste wählen.")
+    value = bounded_int(raw, "modem_baudrate", min(BAUD_RATES), max(BAUD_RATES), message)
+    if value not in BAUD_RATES:
+        raise InputError(message, "modem_baudrate")
+    return value
+
+
+def save_settings(
+    session: Session, job: Job, data: SettingsInput, changed_by: str, secret_key: str
+) -> Job:
+    """Store the Einstellungen; secrets encrypted, the others as JSON. InputErrors on bad input.
+
+    Both sections (COM Einstellungen, WEB SMS) are checked and kept; what the chosen Variante
+    needs to send must be complete.
+    """
+    problems = Problems()
+    variant = problems.run(
+        bounded_int,
+        data.variant,
+        "variant",
+        Variant.MODEM,
+        Variant.WEBSMS,
+        _("Bitte eine Variante wählen: 1 (GSM-Modem) oder 2 (SMS-Web)."),
+    )
+    old = read_settings(job)
+
+    # Secrets: the new values, the stored ones kept, cleared ones removed.
+    entered = {
+        "modem_pin": problems.run(_pin, data.modem_pin) or "",
+        "websms_password": problems.run(_secret_text, data.websms_password, "websms_password")
+        or "",
+        "websms_access_token": problems.run(
+            _secret_text, data.websms_access_token, "websms_access_token"
+        )
+        or "",
+    }
+    changed = any(entered.values()) or any(data.clears(n) for n in SECRET_NAMES)
+    present = {
+        n for n in SECRET_NAMES if entered[n] or (n in old.stored_secrets and not data.clears(n))
+    }
+
+    modem_url = problems.run(_modem_url, data.modem_url, variant == Variant.MODEM) or ""
+    baudrate = problems.run(_baudrate, data.modem_baudrate)
+    cmgs_timeout = problems.run(
+        bounded_int,
+        data.modem_cmgs_timeout,
+        "modem_cmgs_timeout",
+        5,
+        600,
+        _("Bitte eine Zeit zwischen 5 und 600 Sekunden eingeben."),
+    )
+
+    auth = data.websms_auth if data.websms_auth in tuple(WebsmsAuth) else None
+    if auth is None:
+        problems.add(_("Bitte die Art der Anmeldung wählen."), "websms_auth")
+    sender = problems.run(_sender, data.websms_sender_address, data.websms_sender_address_type)
+    base_url = problems.run(
+        _http_url,
+        data.websms_base_url,
+        "websms_base_url",
+        variant == Variant.WEBSMS,
+        DEFAULT_WEBSMS_URL,
+    )
+    username = problems.run(bounded_text, data.websms_username, "websms_username", 254) or ""
+    signature = problems.run(bounded_text, data.websms_signature, "websms_signature", MAX_SIGNATURE)
+    max_sms = problems.run(
+        bounded_int,
+        (data.websms_max_sms_per_message or "").strip() or "0",
+        "websms_max_sms_per_message",
+        0,
+        255,
+        _("Bitte eine Zahl zwischen 0 (keine Grenze) und 255 eingeben."),
+    )
+    notification_url = problems.run(
+        _http_url,
+        data.websms_callback_url,
+        "websms_callback_url",
+        False,
+        "https://websms:…@sms.firma.at/webhooks/websms",
+    )
+    inbound = problems.run(clean_email, data.websms_inbound_email, "websms_inbound_email")
+    token_missing = "websms_access_token" not in present
+    if variant == Variant.WEBSMS and auth == WebsmsAuth.TOKEN and token_missing:
+        problems.add(
+            _("Bitte das Zugangstoken eingeben (im websms-Kundenportal unter API erstellt)."),
+            "websms_access_token",
+        )
+    if variant == Variant.WEBSMS and auth == WebsmsAuth.PASSWORD:
+        if not username:
+            problems.add(_("Bitte den API-Benutzer eingeben."), "websms_username")
+        if "websms_password" not in present:
+            problems.add(_("Bitte das API-Passwort eingeben."), "websms_password")
+    problems.check()
+
+    try:
+        current, readable = decrypt_secrets(job.secrets, secret_key), True
+    except SecretsUnreadable:
+        current, readable = {}, False  # unreadable with this key: what is entered replaces them
+    hook = current.get(WEBHOOK_SECRET, "")
+    if changed or (readable and not hook):
+        hook = hook or new_webhook_secret()  # generated with the first Einstellungen
+        values = {
+            n: entered[n] or ("" if data.clears(n) else current.get(n, "")) for n in SECRET_NAMES
+        }
+        job.secrets = encrypt_secrets({**values, WEBHOOK_SECRET: hook}, secret_key)
+        present = {n for n, v in values.items() if v}
+        if entered["modem_pin"] or data.clears("modem_pin"):
+            forget_rejected_pin(modem_url)  # the modem transport never repeats a refused PIN
+    if hook and notification_url:
+        notification_url = notification_url.replace(hook, SECRET_IN_URL)
+    pin_changed = bool(entered["modem_pin"]) or data.clears("modem_pin")
+    settings = JobSettings(
+        variant=Variant(variant),
+        modem=ModemSection(
+            url=modem_url,
+            baudrate=baudrate,
+            cmgs_timeout=cmgs_timeout,
+            receive=bool(data.modem_receive),
+            # only a new PIN may be tried again
+            pin_rejected=old.modem.pin_rejected and not pin_changed,
+        ),
+        websms=WebsmsSection(
+            base_url=base_url or "",
+            auth=WebsmsAuth(auth or WebsmsAuth.TOKEN),
+            username=username,
+            sender_address=sender[0],
+            sender_address_type=sender[1],
+            signature=signature or "",
+            test_mode=bool(data.websms_test_mode),
+            max_sms_per_message=max_sms,
+            notification_callback_url=notification_url or "",
+            inbound_email=inbound or "",
+        ),
+        stored_secrets=tuple(present),
+    )
+    write_settings(job, settings)
+    job.updated_by = changed_by
+    session.flush()
+    return job
