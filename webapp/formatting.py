@@ -27,3 +27,19 @@ def format_number(value: int | float | None) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".")
     return f"{int(value):,}".replace(",", ".")
+
+
+def format_duration(milliseconds: int | None) -> str:
+    """0,4 s · 12 s · 3 min 5 s · 1 h 2 min (empty for None)."""
+    if milliseconds is None:
+        return ""
+    if milliseconds < 10_000:
+        return f"{milliseconds / 1000:.1f} s".replace(".", ",")
+    seconds = round(milliseconds / 1000)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"

@@ -38,11 +38,23 @@ from webapp.blueprints.forms import MultiCheckboxField, attach_error, filter_dat
 from webapp.blueprints.webhooks import basic_auth_url
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
-from webapp.formatting import format_datetime, to_local
-from webapp.jobs import jobs as domain
+from webapp.formatting import format_datetime, format_duration, to_local
 from webapp.jobs import schedule as zeitplan
 from webapp.jobs.connection_test import test_connection
+from webapp.jobs.errorlog import LogFilter, search_log
 from webapp.jobs.inputs import local_input_value
+from webapp.jobs.job_list import JobQuery, delete_job, job_types_in_use, list_jobs
+from webapp.jobs.job_tab import JobTabInput, save_job_tab
+from webapp.jobs.registry import job_type_label
+from webapp.jobs.runs import latest_run, run_is_stale, run_remaining, runs_ended_by
+from webapp.jobs.schedule_tab import (
+    ScheduleInput,
+    describe_schedule,
+    preview_run_times,
+    save_schedule,
+    weekday_labels,
+    weekday_short_labels,
+)
 from webapp.jobs.settings import (
     BAUD_RATES,
     Variant,
@@ -53,7 +65,16 @@ from webapp.jobs.settings import (
 )
 from webapp.jobs.settings import webhook_secret as stored_webhook_secret
 from webapp.jobs.settings_tab import SettingsInput, save_settings, settings_input
-from webapp.models import Job, JobRun, LogLevel, Mandant, Priority, RunStatus, ScheduleKind
+from webapp.models import (
+    EntryLevel,
+    Job,
+    JobRun,
+    LogLevel,
+    Mandant,
+    Priority,
+    RunStatus,
+    ScheduleKind,
+)
 from webapp.models.base import utcnow
 from webapp.permissions import Permission, requires
 from webapp.validation import optional_id, parse_id
@@ -175,7 +196,7 @@ def _job_form(job: Job) -> JobForm:
                 "mandanten": [m.id for m in job.mandanten],
             }
         )
-    form.log_level.choices = [(k.value, v) for k, v in domain.log_level_labels().items()]
+    form.log_level.choices = [(level.value, level.label) for level in LogLevel]
     mandanten = list(
         db.session.scalars(select(Mandant).where(Mandant.active.is_(True)).order_by(Mandant.name))
     )
@@ -201,9 +222,9 @@ def _schedule_form(job: Job) -> ScheduleForm:
                 "priority": Priority(job.priority).value,
             }
         )
-    form.kind.choices = [(k.value, v) for k, v in domain.schedule_kind_labels().items()]
-    form.weekdays.choices = list(enumerate(domain.weekday_labels()))
-    form.priority.choices = [(k.value, v) for k, v in domain.priority_labels().items()]
+    form.kind.choices = [(kind.value, kind.label) for kind in ScheduleKind]
+    form.weekdays.choices = list(enumerate(weekday_labels()))
+    form.priority.choices = [(p.value, p.label) for p in Priority]
     return form
 
 
@@ -229,8 +250,8 @@ def _sender_type_choices() -> list[tuple[str, str]]:
     ]
 
 
-def _job_input(form: JobForm) -> domain.JobTabInput:
-    return domain.JobTabInput(
+def _job_input(form: JobForm) -> JobTabInput:
+    return JobTabInput(
         name=form.name.data or "",
         active=bool(form.active.data),
         log_level=form.log_level.data or "",
@@ -244,9 +265,9 @@ def _job_input(form: JobForm) -> domain.JobTabInput:
     )
 
 
-def _schedule_input(values: Any) -> domain.ScheduleInput:
+def _schedule_input(values: Any) -> ScheduleInput:
     """From a submitted form or the preview's query string (a MultiDict either way)."""
-    return domain.ScheduleInput(
+    return ScheduleInput(
         kind=values.get("kind", ""),
         interval_minutes=values.get("interval_minutes", ""),
         run_once_at=values.get("run_once_at", ""),
@@ -282,11 +303,7 @@ def _tab_url(job: Job, tab: str, mode: str = "view") -> str:
 
 def _run_refusal(job: Job, run: JobRun | None) -> str | None:
     """Why "Jetzt ausführen" does not apply now, or None."""
-    if (
-        run is not None
-        and run.status == RunStatus.RUNNING
-        and not domain.run_is_stale(run, _dead_after())
-    ):
+    if run is not None and run.status == RunStatus.RUNNING and not run_is_stale(run, _dead_after()):
         return _("Der Job läuft gerade.")
     if not job.active:
         return _("Der Job ist nicht aktiv. Bitte zuerst im Register „Job“ „Aktiv“ ankreuzen.")
@@ -302,7 +319,7 @@ def _delete_refusal(job: Job) -> str | None:
 
 
 def _context(job: Job, tab: str, mode: str, **extra: Any) -> dict[str, Any]:
-    run = domain.latest_run(db.session, job)
+    run = latest_run(db.session, job)
     context: dict[str, Any] = {
         "job": job,
         "tab": tab,
@@ -311,7 +328,7 @@ def _context(job: Job, tab: str, mode: str, **extra: Any) -> dict[str, Any]:
         "tab_url": _tab_url(job, tab),
         "edit_url": _tab_url(job, tab, "edit") if tab in EDITABLE_TABS else None,
         "reload_url": request.full_path.rstrip("?") if mode == "view" else None,
-        "job_type_label": domain.job_type_label(job.job_type),
+        "job_type_label": job_type_label(job.job_type),
         "run_refusal": _run_refusal(job, run),
         "delete_refusal": _delete_refusal(job),
         "progress": _progress(job, run=run),
@@ -327,8 +344,7 @@ def _context(job: Job, tab: str, mode: str, **extra: Any) -> dict[str, Any]:
 def _tab_context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[str, Any]:
     if tab == "job":
         return {
-            "log_level_labels": domain.log_level_labels(),
-            "duration": domain.format_duration(job.last_duration_ms),
+            "duration": format_duration(job.last_duration_ms),
         }
     if tab == "settings":
         stored = read_settings(job)
@@ -355,10 +371,9 @@ def _tab_context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[s
             except InputError:
                 upcoming = []
         return {
-            "describe": domain.describe_schedule(job),
-            "priority_labels": domain.priority_labels(),
+            "describe": describe_schedule(job),
             "upcoming": upcoming,
-            "weekday_short": domain.weekday_short_labels(),
+            "weekday_short": weekday_short_labels(),
         }
     return {}
 
@@ -402,7 +417,7 @@ def _progress(
     asked for. `requested`: when "Jetzt ausführen" was pressed (epoch seconds).
     """
     if fetch:
-        run = domain.latest_run(db.session, job)
+        run = latest_run(db.session, job)
     now = utcnow()
     state = "none"
     shown = run
@@ -413,7 +428,7 @@ def _progress(
             if newer.status != RunStatus.RUNNING:
                 state = "finished"
             else:
-                state = "stale" if domain.run_is_stale(newer, _dead_after()) else "running"
+                state = "stale" if run_is_stale(newer, _dead_after()) else "running"
         elif requested is not None and now.timestamp() - requested < PICKUP_WAIT_SECONDS:
             state = "pending"
         elif requested is not None:
@@ -421,7 +436,7 @@ def _progress(
         else:
             state = "last" if run is not None else "none"
     elif run is not None and run.status == RunStatus.RUNNING:
-        state = "stale" if domain.run_is_stale(run, _dead_after()) else "running"
+        state = "stale" if run_is_stale(run, _dead_after()) else "running"
         since = run.id - 1
     elif run is not None:
         state = "last"
@@ -435,15 +450,15 @@ def _progress(
         "run": shown,
         "outcome": _run_outcome(shown) if shown is not None else "",
         # A run that died and was cleaned up when this one started: say what became of it.
-        "ended_dead": domain.runs_ended_by(db.session, shown)
+        "ended_dead": runs_ended_by(db.session, shown)
         if shown is not None and state in ("running", "finished")
         else [],
         "poll": poll,
         "poll_url": url_for("jobs.progress", job_id=job.id, **params) if poll else None,
         "poll_every": POLL_EVERY,
         "done": done,
-        "remaining": domain.run_remaining(shown) if shown is not None else 0,
-        "duration": domain.format_duration(
+        "remaining": run_remaining(shown) if shown is not None else 0,
+        "duration": format_duration(
             int((shown.finished_at - shown.started_at).total_seconds() * 1000)
         )
         if shown is not None and shown.finished_at
@@ -473,12 +488,12 @@ def _run_outcome(run: JobRun) -> str:
 def index():  # type: ignore[no-untyped-def]
     args = request.args
     active = args.get("active", "")
-    query = domain.JobQuery(
+    query = JobQuery(
         name=args.get("name", "")[:MAX_QUERY],
         job_type=args.get("type", "")[:40],
         active={"1": True, "0": False}.get(active),
     )
-    jobs = domain.list_jobs(db.session, query)
+    jobs = list_jobs(db.session, query)
     params = {
         k: v
         for k, v in (("name", query.name), ("type", query.job_type), ("active", active))
@@ -488,10 +503,8 @@ def index():  # type: ignore[no-untyped-def]
         "jobs": jobs,
         "query": query,
         "params": params,
-        "job_types": [(t, domain.job_type_label(t)) for t in domain.job_types_in_use(db.session)],
-        "type_label": domain.job_type_label,
-        "log_level_labels": domain.log_level_labels(),
-        "priority_labels": domain.priority_labels(),
+        "job_types": [(t, job_type_label(t)) for t in job_types_in_use(db.session)],
+        "type_label": job_type_label,
     }
     template = "jobs/_results.html" if is_partial("job-results") else "jobs/list.html"
     return render_template(template, **context)
@@ -513,7 +526,7 @@ def job_edit(job_id: int):  # type: ignore[no-untyped-def]
     form = _job_form(record)
     if form.validate_on_submit():
         try:
-            domain.save_job_tab(db.session, record, _job_input(form), current_user.username)
+            save_job_tab(db.session, record, _job_input(form), current_user.username)
         except InputError as error:
             db.session.rollback()
             _attach(form, error)
@@ -576,11 +589,9 @@ def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
 def settings_test(job_id: int):  # type: ignore[no-untyped-def]
     """Verbindung testen: the stored settings, live (modem: AT, SIM, signal; websms: test)."""
     record = _job_or_404(job_id)
-    run = domain.latest_run(db.session, record)
+    run = latest_run(db.session, record)
     busy = (
-        run is not None
-        and run.status == RunStatus.RUNNING
-        and not domain.run_is_stale(run, _dead_after())
+        run is not None and run.status == RunStatus.RUNNING and not run_is_stale(run, _dead_after())
     )
     if busy and read_settings(record).variant is Variant.MODEM:
         ok, answer = False, _("Das Modem ist gerade durch einen Lauf belegt. Bitte danach testen.")
@@ -613,7 +624,7 @@ def schedule_edit(job_id: int):  # type: ignore[no-untyped-def]
     preview: dict[str, Any] = {}
     if form.validate_on_submit():
         try:
-            domain.save_schedule(
+            save_schedule(
                 db.session,
                 record,
                 _schedule_input(request.form),
@@ -632,8 +643,8 @@ def schedule_edit(job_id: int):  # type: ignore[no-untyped-def]
     return _render(record, "schedule", "edit", status, form=form, preview=preview)
 
 
-def _schedule_input_from_job(form: ScheduleForm) -> domain.ScheduleInput:
-    return domain.ScheduleInput(
+def _schedule_input_from_job(form: ScheduleForm) -> ScheduleInput:
+    return ScheduleInput(
         kind=form.kind.data or "",
         interval_minutes=form.interval_minutes.data or "",
         run_once_at=form.run_once_at.data or "",
@@ -646,9 +657,9 @@ def _schedule_input_from_job(form: ScheduleForm) -> domain.ScheduleInput:
     )
 
 
-def _preview(job: Job, data: domain.ScheduleInput) -> dict[str, Any]:
+def _preview(job: Job, data: ScheduleInput) -> dict[str, Any]:
     try:
-        times = domain.schedule_preview(job, data, _timezone())
+        times = preview_run_times(job, data, _timezone())
     except InputError as error:
         return {"times": [], "error": error.message}
     return {"times": times, "error": None}
@@ -663,14 +674,14 @@ def schedule_preview(job_id: int):  # type: ignore[no-untyped-def]
     return render_template(
         "jobs/_schedule_preview.html",
         preview=preview,
-        weekday_short=domain.weekday_short_labels(),
+        weekday_short=weekday_short_labels(),
     )
 
 
 # --- Register Errorlog ---------------------------------------------------------------------------
 
 
-def _log_filter(problems: list[str]) -> domain.LogFilter:
+def _log_filter(problems: list[str]) -> LogFilter:
     args = request.args
 
     def day(name: str) -> date | None:
@@ -680,10 +691,10 @@ def _log_filter(problems: list[str]) -> domain.LogFilter:
     run = args.get("run", "").strip().lstrip("#")
     if run and optional_id(run) is None:
         problems.append(_("Bitte als Lauf eine Nummer eingeben."))
-    return domain.LogFilter(
+    return LogFilter(
         date_from=day("from"),
         date_to=day("to"),
-        level=level if level in domain.entry_level_labels() else "",
+        level=level if level in tuple(EntryLevel) else "",
         run_id=optional_id(run),
         text=args.get("text", "").strip()[:200],
         timezone=_timezone(),
@@ -696,13 +707,13 @@ def log_tab(job_id: int):  # type: ignore[no-untyped-def]
     record = _job_or_404(job_id)
     problems: list[str] = []
     flt = _log_filter(problems)
-    page = domain.search_log(db.session, record, flt, request.args.get("before", type=parse_id))
+    page = search_log(db.session, record, flt, request.args.get("before", type=parse_id))
     extra = {
         "flt": flt,
         "page": page,
         "problems": problems,
-        "entry_levels": domain.entry_level_labels(),
-        "log_level_label": domain.log_level_labels()[LogLevel(record.log_level)],
+        "entry_levels": {level.value: level.label for level in EntryLevel},
+        "log_level_label": LogLevel(record.log_level).label,
     }
     if is_partial("job-log-results"):
         return render_template("jobs/_log_results.html", job=record, **extra)
@@ -717,11 +728,11 @@ def log_tab(job_id: int):  # type: ignore[no-untyped-def]
 def run_now(job_id: int):  # type: ignore[no-untyped-def]
     """Jetzt ausführen: queue a run at once; the dialog then shows its progress."""
     record = _job_or_404(job_id)
-    before = domain.latest_run(db.session, record)
+    before = latest_run(db.session, record)
     refusal = _run_refusal(record, before)
     dead = (
         before
-        if refusal is None and before is not None and domain.run_is_stale(before, _dead_after())
+        if refusal is None and before is not None and run_is_stale(before, _dead_after())
         else None
     )
     requested: float | None = None
@@ -798,7 +809,7 @@ def statistics(job_id: int):  # type: ignore[no-untyped-def]
         "jobs/_statistics.html",
         job=record,
         mode="edit" if request.args.get("mode") == "edit" else "view",
-        duration=domain.format_duration(record.last_duration_ms),
+        duration=format_duration(record.last_duration_ms),
     )
 
 
@@ -808,7 +819,7 @@ def delete(job_id: int):  # type: ignore[no-untyped-def]
     record = _job_or_404(job_id)
     name = record.name
     try:
-        domain.delete_job(db.session, record)
+        delete_job(db.session, record)
     except InputError as error:
         db.session.rollback()
         flash(error.message, "error")

@@ -40,6 +40,12 @@ def job_type(key: str) -> JobType:
         raise KeyError(f"unknown job type {key!r}") from None
 
 
+def job_type_label(key: str) -> str:
+    """Job Art as shown: the registry's label, else the stored key."""
+    entry = JOB_TYPES.get(key)
+    return entry.label if entry is not None else key
+
+
 def service_jobs(session: Session) -> list[Job]:
     """The jobs of type "Service SMS", oldest first (an installation has one, the system job)."""
     return list(session.scalars(select(Job).where(Job.job_type == SERVICE_SMS).order_by(Job.id)))

@@ -6,11 +6,11 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from webapp.models import Job, JobLogEntry, JobRun, LogLevel
+from webapp.models import EntryLevel, Job, JobLogEntry, JobRun, LogLevel
 
 log = logging.getLogger("webapp.jobs")
 
-_RANK = {"error": 1, "warning": 2, "info": 3}
+_RANK = {EntryLevel.ERROR: 1, EntryLevel.WARNING: 2, EntryLevel.INFO: 3}
 _KEEPS = {LogLevel.NONE: 0, LogLevel.ERRORS: 1, LogLevel.WARNINGS: 2, LogLevel.ALL: 3}
 
 

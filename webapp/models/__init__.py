@@ -3,6 +3,7 @@
 from webapp.models.api import API_SCOPES, ApiIdempotencyKey, ApiToken
 from webapp.models.contacts import Company, Person
 from webapp.models.jobs import (
+    EntryLevel,
     Job,
     JobLogEntry,
     JobRun,
@@ -31,6 +32,7 @@ __all__ = [
     "ApiIdempotencyKey",
     "ApiToken",
     "Company",
+    "EntryLevel",
     "GlobalVariable",
     "GlobalVariableType",
     "Job",

@@ -6,6 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import (
     JSON,
     Column,
@@ -26,27 +27,72 @@ from webapp.models.mandanten import Mandant
 class LogLevel(enum.StrEnum):
     """Protokollart: what a run writes to the Errorlog."""
 
-    NONE = "none"  # Keine
-    ERRORS = "errors"  # Nur Fehler
-    WARNINGS = "warnings"  # Fehler und Warnungen
-    ALL = "all"  # Alles
+    NONE = "none"
+    ERRORS = "errors"
+    WARNINGS = "warnings"
+    ALL = "all"
+
+    @property
+    def label(self) -> str:
+        """As shown in the dialog (German, translated)."""
+        return {
+            LogLevel.NONE: _("Keine"),
+            LogLevel.ERRORS: _("Nur Fehler"),
+            LogLevel.WARNINGS: _("Fehler und Warnungen"),
+            LogLevel.ALL: _("Alles"),
+        }[self]
+
+
+class EntryLevel(enum.StrEnum):
+    """The level of one Errorlog entry (stored as its value in JobLogEntry.level)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def label(self) -> str:
+        """As shown in the dialog (German, translated)."""
+        return {
+            EntryLevel.ERROR: _("Fehler"),
+            EntryLevel.WARNING: _("Warnung"),
+            EntryLevel.INFO: _("Info"),
+        }[self]
 
 
 class ScheduleKind(enum.StrEnum):
     """Job ausführen."""
 
-    ONCE = "once"  # einmalig
-    MINUTES = "minutes"  # alle N Minuten
-    HOURLY = "hourly"  # stündlich (zur Minute M)
-    DAILY = "daily"  # täglich (um HH:MM)
-    WEEKLY = "weekly"  # wöchentlich (Wochentage, HH:MM)
-    MONTHLY = "monthly"  # monatlich (Tag D, HH:MM)
-    CRON = "cron"  # Cron-Ausdruck (für Fachleute)
+    ONCE = "once"
+    MINUTES = "minutes"
+    HOURLY = "hourly"  # at minute M
+    DAILY = "daily"  # at HH:MM
+    WEEKLY = "weekly"  # on weekdays, at HH:MM
+    MONTHLY = "monthly"  # on day D, at HH:MM
+    CRON = "cron"
+
+    @property
+    def label(self) -> str:
+        """As shown in the dialog (German, translated)."""
+        return {
+            ScheduleKind.ONCE: _("einmalig"),
+            ScheduleKind.MINUTES: _("alle N Minuten"),
+            ScheduleKind.HOURLY: _("stündlich"),
+            ScheduleKind.DAILY: _("täglich"),
+            ScheduleKind.WEEKLY: _("wöchentlich"),
+            ScheduleKind.MONTHLY: _("monatlich"),
+            ScheduleKind.CRON: _("Cron-Ausdruck (für Fachleute)"),
+        }[self]
 
 
 class Priority(enum.StrEnum):
     NORMAL = "normal"
     HIGH = "high"  # queued before other jobs
+
+    @property
+    def label(self) -> str:
+        """As shown in the dialog (German, translated)."""
+        return {Priority.NORMAL: _("Normal"), Priority.HIGH: _("Hoch")}[self]
 
 
 class RunStatus(enum.StrEnum):
@@ -154,7 +200,7 @@ class JobLogEntry(db.Model):
     job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("job_run.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    level: Mapped[str] = mapped_column(String(10))  # error | warning | info
+    level: Mapped[str] = mapped_column(String(10))  # an EntryLevel value
     message: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_job_log_entry_job_id_id", "job_id", "id"),)
