@@ -40,15 +40,20 @@ def job_types_in_use(session: Session) -> list[str]:
     return list(session.scalars(select(Job.job_type).distinct().order_by(Job.job_type)))
 
 
+def delete_refusal(job: Job) -> str | None:
+    """Why the job can never be deleted (a system job), or None."""
+    if job.system:
+        return _(
+            "Der Job „%(name)s“ ist ein System-Job und kann nicht gelöscht werden.", name=job.name
+        )
+    return None
+
+
 def delete_job(session: Session, job: Job) -> None:
     """Delete a job; a system job (and a running one) is refused with the reason."""
-    if job.system:
-        raise InputError(
-            _(
-                "Der Job „%(name)s“ ist ein System-Job und kann nicht gelöscht werden.",
-                name=job.name,
-            )
-        )
+    refusal = delete_refusal(job)
+    if refusal is not None:
+        raise InputError(refusal)
     run = latest_run(session, job)
     if run is not None and run.status == RunStatus.RUNNING:
         raise InputError(

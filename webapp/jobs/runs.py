@@ -44,3 +44,8 @@ def run_is_stale(run: JobRun, dead_after: timedelta) -> bool:
     """A run still marked running whose process is gone or that stopped beating (it does every
     few seconds): shown as "reagiert nicht mehr"; it does not keep "Jetzt ausführen" back."""
     return run.status == RunStatus.RUNNING and run_is_dead(run, dead_after)
+
+
+def run_is_live(run: JobRun | None, dead_after: timedelta) -> bool:
+    """`run` is running and still beating: "Jetzt ausführen" waits, the modem is busy."""
+    return run is not None and run.status == RunStatus.RUNNING and not run_is_stale(run, dead_after)

@@ -1,0 +1,115 @@
+"""The tab "Einstellungen": view, edit, a new webhook secret, Verbindung testen."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from webapp.blueprints.jobs import bp
+from webapp.blueprints.jobs.dialog import (
+    admin_only,
+    attach_errors,
+    job_or_404,
+    render_tab,
+    secret_key,
+    tab_saved,
+)
+from webapp.blueprints.jobs.forms import sender_type_choices, settings_form, submitted_settings
+from webapp.blueprints.jobs.progress import dead_after
+from webapp.blueprints.webhooks import basic_auth_url
+from webapp.errors import InputError
+from webapp.extensions import db, htmx
+from webapp.jobs.connection_test import test_connection
+from webapp.jobs.runs import latest_run, run_is_live
+from webapp.jobs.settings import Variant, callback_url, read_settings, set_webhook_secret
+from webapp.jobs.settings import webhook_secret as stored_webhook_secret
+from webapp.jobs.settings_tab import save_settings
+from webapp.models import Job
+from webapp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def _tab_values(job: Job) -> dict[str, Any]:
+    secret = stored_webhook_secret(job, secret_key())
+    return {
+        "stored": read_settings(job),
+        # Basic auth first: nothing secret in the path, so nothing in any access log.
+        "webhook_url": basic_auth_url(url_for("webhooks.websms_basic", _external=True), secret)
+        if secret
+        else "",
+        "webhook_path_url": url_for("webhooks.websms", secret=secret, _external=True)
+        if secret
+        else "",
+        "callback_url": callback_url(job, secret_key()),
+        "sender_type_labels": dict(sender_type_choices()),
+    }
+
+
+@bp.route("/<int:job_id>/settings")
+@admin_only
+def settings(job_id: int):  # type: ignore[no-untyped-def]
+    record = job_or_404(job_id)
+    return render_tab(record, "settings", **_tab_values(record))
+
+
+@bp.route("/<int:job_id>/settings/edit", methods=["GET", "POST"])
+@admin_only
+def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
+    record = job_or_404(job_id)
+    form = settings_form(record)
+    if form.validate_on_submit():
+        try:
+            save_settings(
+                db.session, record, submitted_settings(form), current_user.username, secret_key()
+            )
+        except InputError as error:
+            db.session.rollback()
+            attach_errors(form, error)
+        else:
+            db.session.commit()
+            message = _("Die Einstellungen wurden gespeichert.")
+            return tab_saved(record, "settings", message, **_tab_values(record))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_tab(record, "settings", "edit", status, form=form, **_tab_values(record))
+
+
+@bp.route("/<int:job_id>/settings/webhook-secret", methods=["POST"])
+@admin_only
+def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
+    """Button "neu erzeugen": a new webhook secret (the old webhook URL stops working)."""
+    record = job_or_404(job_id)
+    try:
+        set_webhook_secret(record, secret_key())
+    except InputError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+    else:
+        record.updated_by = current_user.username
+        db.session.commit()
+        flash(_("Eine neue Webhook-URL wurde erzeugt. Bitte bei websms eintragen."), "success")
+    return redirect(url_for("jobs.settings", job_id=record.id))
+
+
+@bp.route("/<int:job_id>/settings/test", methods=["POST"])
+@admin_only
+def settings_test(job_id: int):  # type: ignore[no-untyped-def]
+    """Verbindung testen: the stored settings, live (modem: AT, SIM, signal; websms: test)."""
+    record = job_or_404(job_id)
+    busy = run_is_live(latest_run(db.session, record), dead_after())
+    if busy and read_settings(record).variant is Variant.MODEM:
+        ok, answer = False, _("Das Modem ist gerade durch einen Lauf belegt. Bitte danach testen.")
+    else:
+        try:
+            ok, answer = test_connection(record, secret_key())
+        except Exception as error:  # the answer is shown; a bug must not become a 500 here
+            log.exception("connection test of job %s failed", record.id)
+            ok, answer = False, _("Der Test ist fehlgeschlagen: %(error)s", error=repr(error))
+    if not htmx:
+        flash(answer, "success" if ok else "error")
+        return redirect(url_for("jobs.settings", job_id=record.id))
+    return render_template("jobs/_test_result.html", ok=ok, answer=answer, tested_at=utcnow())
