@@ -3,6 +3,7 @@ the stored form and reads it)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -186,7 +187,6 @@ def save_settings(
         _("Bitte eine Variante wählen: 1 (GSM-Modem) oder 2 (SMS-Web)."),
     )
     old = read_settings(job)
-
     # Secrets: the new values, the stored ones kept, cleared ones removed.
     entered = {
         "modem_pin": problems.run(_pin, data.modem_pin) or "",
@@ -197,22 +197,53 @@ def save_settings(
         )
         or "",
     }
-    changed = any(entered.values()) or any(data.clears(n) for n in SECRET_NAMES)
     present = {
         n for n in SECRET_NAMES if entered[n] or (n in old.stored_secrets and not data.clears(n))
     }
+    modem = _modem_section(data, variant, problems)
+    websms = _websms_section(data, variant, present, problems)
+    problems.check()
 
-    modem_url = problems.run(_modem_url, data.modem_url, variant == Variant.MODEM) or ""
-    baudrate = problems.run(_baudrate, data.modem_baudrate)
-    cmgs_timeout = problems.run(
-        bounded_int,
-        data.modem_cmgs_timeout,
-        "modem_cmgs_timeout",
-        5,
-        600,
-        _("Bitte eine Zeit zwischen 5 und 600 Sekunden eingeben."),
+    stored, hook = _store_secrets(job, data, entered, secret_key)
+    pin_changed = bool(entered["modem_pin"]) or data.clears("modem_pin")
+    if pin_changed:
+        forget_rejected_pin(modem.url)  # the modem transport never repeats a refused PIN
+    if hook and websms.notification_callback_url:
+        callback = websms.notification_callback_url.replace(hook, SECRET_IN_URL)
+        websms = dataclasses.replace(websms, notification_callback_url=callback)
+    # Only a new PIN may be tried again.
+    modem = dataclasses.replace(modem, pin_rejected=old.modem.pin_rejected and not pin_changed)
+    stored_secrets = tuple(present if stored is None else stored)
+    write_settings(job, JobSettings(Variant(variant), modem, websms, stored_secrets))
+    job.updated_by = changed_by
+    session.flush()
+    return job
+
+
+def _modem_section(data: SettingsInput, variant: int | None, problems: Problems) -> ModemSection:
+    """COM Einstellungen as entered; the problems are collected (the section counts without)."""
+    defaults = ModemSection()
+    return ModemSection(
+        url=problems.run(_modem_url, data.modem_url, variant == Variant.MODEM) or "",
+        baudrate=problems.run(_baudrate, data.modem_baudrate) or defaults.baudrate,
+        cmgs_timeout=problems.run(
+            bounded_int,
+            data.modem_cmgs_timeout,
+            "modem_cmgs_timeout",
+            5,
+            600,
+            _("Bitte eine Zeit zwischen 5 und 600 Sekunden eingeben."),
+        )
+        or defaults.cmgs_timeout,
+        receive=bool(data.modem_receive),
     )
 
+
+def _websms_section(
+    data: SettingsInput, variant: int | None, present: set[str], problems: Problems
+) -> WebsmsSection:
+    """WEB SMS as entered, and whether Variante 2 can log in with it (`present`: the secrets
+    set after saving); the problems are collected (the section counts without)."""
     auth = data.websms_auth if data.websms_auth in tuple(WebsmsAuth) else None
     if auth is None:
         problems.add(_("Bitte die Art der Anmeldung wählen."), "websms_auth")
@@ -234,7 +265,7 @@ def save_settings(
         255,
         _("Bitte eine Zahl zwischen 0 (keine Grenze) und 255 eingeben."),
     )
-    notification_url = problems.run(
+    callback = problems.run(
         _http_url,
         data.websms_callback_url,
         "websms_callback_url",
@@ -253,50 +284,35 @@ def save_settings(
             problems.add(_("Bitte den API-Benutzer eingeben."), "websms_username")
         if "websms_password" not in present:
             problems.add(_("Bitte das API-Passwort eingeben."), "websms_password")
-    problems.check()
+    return WebsmsSection(
+        base_url=base_url or "",
+        auth=WebsmsAuth(auth or WebsmsAuth.TOKEN),
+        username=username,
+        sender_address=sender[0] if sender else "",
+        sender_address_type=sender[1] if sender else "",
+        signature=signature or "",
+        test_mode=bool(data.websms_test_mode),
+        max_sms_per_message=max_sms if max_sms is not None else 0,
+        notification_callback_url=callback or "",
+        inbound_email=inbound or "",
+    )
 
+
+def _store_secrets(
+    job: Job, data: SettingsInput, entered: dict[str, str], secret_key: str
+) -> tuple[set[str] | None, str]:
+    """Encrypt the entered secrets with the stored ones kept and the cleared ones removed, and
+    the webhook secret (generated with the first Einstellungen). Returns the names now set
+    (None when nothing had to be stored) and the webhook secret."""
     try:
         current, readable = decrypt_secrets(job.secrets, secret_key), True
     except SecretsUnreadable:
         current, readable = {}, False  # unreadable with this key: what is entered replaces them
     hook = current.get(WEBHOOK_SECRET, "")
-    if changed or (readable and not hook):
-        hook = hook or new_webhook_secret()  # generated with the first Einstellungen
-        values = {
-            n: entered[n] or ("" if data.clears(n) else current.get(n, "")) for n in SECRET_NAMES
-        }
-        job.secrets = encrypt_secrets({**values, WEBHOOK_SECRET: hook}, secret_key)
-        present = {n for n, v in values.items() if v}
-        if entered["modem_pin"] or data.clears("modem_pin"):
-            forget_rejected_pin(modem_url)  # the modem transport never repeats a refused PIN
-    if hook and notification_url:
-        notification_url = notification_url.replace(hook, SECRET_IN_URL)
-    pin_changed = bool(entered["modem_pin"]) or data.clears("modem_pin")
-    settings = JobSettings(
-        variant=Variant(variant),
-        modem=ModemSection(
-            url=modem_url,
-            baudrate=baudrate,
-            cmgs_timeout=cmgs_timeout,
-            receive=bool(data.modem_receive),
-            # only a new PIN may be tried again
-            pin_rejected=old.modem.pin_rejected and not pin_changed,
-        ),
-        websms=WebsmsSection(
-            base_url=base_url or "",
-            auth=WebsmsAuth(auth or WebsmsAuth.TOKEN),
-            username=username,
-            sender_address=sender[0],
-            sender_address_type=sender[1],
-            signature=signature or "",
-            test_mode=bool(data.websms_test_mode),
-            max_sms_per_message=max_sms,
-            notification_callback_url=notification_url or "",
-            inbound_email=inbound or "",
-        ),
-        stored_secrets=tuple(present),
-    )
-    write_settings(job, settings)
-    job.updated_by = changed_by
-    session.flush()
-    return job
+    changed = any(entered.values()) or any(data.clears(n) for n in SECRET_NAMES)
+    if not changed and not (readable and not hook):
+        return None, hook
+    hook = hook or new_webhook_secret()
+    values = {n: entered[n] or ("" if data.clears(n) else current.get(n, "")) for n in SECRET_NAMES}
+    job.secrets = encrypt_secrets({**values, WEBHOOK_SECRET: hook}, secret_key)
+    return {n for n, v in values.items() if v}, hook
