@@ -22,10 +22,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
+from wtforms.fields.core import UnboundField
 
 from tests.conftest import login_as
 from tests.routes import one_record_of_each_kind, url_arguments
 from webapp.api_tokens import create_token
+from webapp.blueprints.lists import FilterForm
 from webapp.jobs.settings import set_webhook_secret
 from webapp.models import Job, Mandant, Message, Person, User
 from webapp.validation import clean_text, optional_id, parse_id
@@ -57,10 +59,18 @@ READ_PARAMETER = re.compile(r"""(?:args|form|values)(?:\.get(?:list)?\(|\[)\s*["
 
 
 def parameter_names_read_by_views() -> set[str]:
-    """Every query/form parameter name a view reads (from the blueprints' source)."""
+    """Every query/form parameter name a view reads (from the blueprints' source), and those
+    of the list filters (lists.FilterForm), shown in the search bar or not."""
     names: set[str] = set()
-    for path in BLUEPRINTS.glob("*.py"):
+    for path in BLUEPRINTS.rglob("*.py"):  # packages too (blueprints/jobs/)
         names.update(READ_PARAMETER.findall(path.read_text(encoding="utf-8")))
+    forms = [FilterForm]
+    while forms:
+        form = forms.pop()
+        forms.extend(form.__subclasses__())
+        for attribute, value in vars(form).items():
+            if isinstance(value, UnboundField):
+                names.add(value.name or attribute)
     return names
 
 

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids, visible_mandanten
 from webapp.blueprints.forms import (
@@ -27,6 +28,14 @@ from webapp.blueprints.forms import (
     record_page,
     record_saved,
 )
+from webapp.blueprints.lists import (
+    MAX_QUERY,
+    FilterForm,
+    MandantFilter,
+    cursor,
+    render_list,
+    text_filter,
+)
 from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.models import Company, Mandant, MessageSource, Person
@@ -35,11 +44,10 @@ from webapp.sms import contacts
 from webapp.sms.outbox import status_label
 from webapp.sms.paging import KeysetPage
 from webapp.sms.scope import get_visible
-from webapp.validation import optional_id, parse_id
+from webapp.validation import optional_id
 
 bp = Blueprint("contacts", __name__)
 
-MAX_QUERY = 160  # longer search input is cut (nothing stored is longer)
 HISTORY_SIZE = 20
 
 
@@ -132,45 +140,34 @@ def _helpers() -> dict[str, Any]:
 # --- list --------------------------------------------------------------------------------------
 
 
+class ContactFilterForm(FilterForm):
+    """The Suchkriterien of Personen and Firmen."""
+
+    name = text_filter(_l("Name enthält"), maxlength=MAX_QUERY)
+    number = text_filter(
+        _l("Nummer enthält"), placeholder="0664 123", inputmode="tel", maxlength=64
+    )
+    city = text_filter(_l("Ort enthält"), maxlength=80)
+    mandant_id = MandantFilter(name="mandant")
+    order = SelectField(
+        _l("Sortierung"),
+        choices=[
+            SelectChoice("newest", _l("Neueste zuerst")),
+            SelectChoice("name", _l("Alphabetisch")),
+        ],
+        coerce=contacts.parse_order,
+        default="newest",
+    )
+
+
 def _list(kind: Kind):  # type: ignore[no-untyped-def]
-    args = request.args
-    order = args.get("order", "newest")
-    query = contacts.ContactQuery(
-        name=args.get("name", "")[:MAX_QUERY],
-        number=args.get("number", "")[:MAX_QUERY],
-        city=args.get("city", "")[:MAX_QUERY],
-        mandant_id=args.get("mandant", type=parse_id),
-        order=order if order in contacts.ORDERS else "newest",  # type: ignore[arg-type]
-    )
+    form = ContactFilterForm(mandanten=visible_mandanten(db.session, current_user))
+    before, after = cursor()
+    query = contacts.ContactQuery(**form.values())
     page = kind.search(
-        db.session,
-        _scope(),
-        query,
-        before=args.get("before", type=parse_id),
-        after=args.get("after", type=parse_id),
-        default_region=_region(),
+        db.session, _scope(), query, before=before, after=after, default_region=_region()
     )
-    # The filter as URL parameters (empty ones left out), for the pager links.
-    params = {
-        key: value
-        for key, value in (
-            ("name", query.name),
-            ("number", query.number),
-            ("city", query.city),
-            ("mandant", query.mandant_id),
-            ("order", query.order if query.order != "newest" else None),
-        )
-        if value not in (None, "")
-    }
-    template = "contacts/_results.html" if is_partial("contact-results") else "contacts/list.html"
-    return render_template(
-        template,
-        kind=kind,
-        page=page,
-        query=query,
-        params=params,
-        mandanten=visible_mandanten(db.session, current_user),
-    )
+    return render_list("contacts", "contact-results", form, page, kind=kind)
 
 
 # --- record dialog -----------------------------------------------------------------------------

@@ -42,15 +42,25 @@ def is_partial(target: str) -> bool:
     return bool(htmx) and not htmx.history_restore_request and htmx.target == target
 
 
-def filter_date(args: MultiDict[str, str], name: str, problems: list[str]) -> date | None:
-    """A date filter of a list (ISO from <input type=date>); a bad one is noted in `problems`."""
-    raw = args.get(name, "").strip()
-    if not raw:
+def parse_filter_date(raw: str) -> date | None:
+    """A date filter of a list (ISO from <input type=date>), None when empty; ValueError that
+    says what to enter."""
+    text = raw.strip()
+    if not text:
         return None
     try:
-        return date.fromisoformat(raw)
+        return date.fromisoformat(text)
     except ValueError:
-        problems.append(_("Bitte ein gültiges Datum eingeben (TT.MM.JJJJ)."))
+        raise ValueError(_("Bitte ein gültiges Datum eingeben (TT.MM.JJJJ).")) from None
+
+
+def filter_date(args: MultiDict[str, str], name: str, problems: list[str]) -> date | None:
+    """`parse_filter_date` of args[name]; a bad date is noted in `problems` (lists that do not
+    read their filter with a lists.FilterForm)."""
+    try:
+        return parse_filter_date(args.get(name, ""))
+    except ValueError as error:
+        problems.append(str(error))
         return None
 
 

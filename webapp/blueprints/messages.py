@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
@@ -15,7 +16,17 @@ from webapp.blueprints.compose import (
     prepare_form,
     queue_from_form,
 )
-from webapp.blueprints.forms import attach_error, filter_date, is_partial
+from webapp.blueprints.forms import attach_error
+from webapp.blueprints.lists import (
+    DateFilter,
+    FilterForm,
+    MandantFilter,
+    choice_filter,
+    cursor,
+    member_of,
+    render_list,
+    text_filter,
+)
 from webapp.errors import InputError, ServiceOff
 from webapp.extensions import db
 from webapp.models import MessageSource, MessageStatus
@@ -31,40 +42,29 @@ from webapp.sms.search import (
     watch,
 )
 from webapp.sms.settings import sms_service_refusal
-from webapp.validation import optional_id, parse_id
+from webapp.validation import optional_id
 
 bp = Blueprint("messages", __name__, url_prefix="/admin/sms")
 
 sms_messages = requires(Permission.SMS_MESSAGES)
 
 
-def _member(enum_class, raw: str):  # type: ignore[no-untyped-def]
-    """The member with value `raw`, or None for "" and unknown values (a hand-edited URL)."""
-    try:
-        return enum_class(raw) if raw else None
-    except ValueError:
-        return None
+class MessageFilterForm(FilterForm):
+    """The Suchkriterien of SMS Nachrichten."""
 
-
-def _parse_filter(problems: list[str]) -> MessageFilter:
-    args = request.args
-    status = args.get("status", "")
-    source = args.get("source", "")
-    mandant = args.get("mandant", "")
-    return MessageFilter(
-        status=_member(MessageStatus, status),
-        number=args.get("number", "").strip()[:40],
-        text=args.get("text", "").strip()[:200],
-        created_from=filter_date(args, "created_from", problems),
-        created_to=filter_date(args, "created_to", problems),
-        mandant_id=optional_id(mandant),
-        source=_member(MessageSource, source),
+    status = choice_filter(
+        _l("Status"),
+        lambda: ((s.value, outbox.status_label(s)) for s in MessageStatus),
+        member_of(MessageStatus),
     )
-
-
-def _query() -> dict[str, str]:
-    """The list's filter as URL parameters (empty ones left out): for the pager and the poll."""
-    return {k: v for k, v in request.args.items() if k not in ("before", "after", "w") and v}
+    number = text_filter(_l("Nummer"), limit=40, placeholder="0664 123", inputmode="tel")
+    text = text_filter(_l("Text enthält"), limit=200)
+    created_from = DateFilter(_l("Erstellt ab"))
+    created_to = DateFilter(_l("Erstellt bis"))
+    mandant_id = MandantFilter(name="mandant")
+    source = choice_filter(
+        _l("Herkunft"), lambda: _source_labels().items(), member_of(MessageSource)
+    )
 
 
 def _source_labels() -> dict[str, str]:
@@ -83,33 +83,28 @@ def _source_labels() -> dict[str, str]:
 @bp.route("/")
 @sms_messages
 def index():  # type: ignore[no-untyped-def]
-    problems: list[str] = []
-    flt = _parse_filter(problems)
+    form = MessageFilterForm(mandanten=selectable_mandanten(db.session, current_user))
+    before, after = cursor()
     page = search_messages(
         db.session,
-        flt,
+        MessageFilter(**form.values()),
         mandant_ids=visible_mandant_ids(current_user),
-        before=request.args.get("before", type=parse_id),
-        after=request.args.get("after", type=parse_id),
+        before=before,
+        after=after,
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
     )
-    page.problems = problems
-    context = {
-        "page": page,
-        "flt": flt,
-        "statuses": list(MessageStatus),
-        "status_label": outbox.status_label,
-        "sources": _source_labels(),
-        "mandanten": selectable_mandanten(db.session, current_user),
-        "query": _query(),
-        "replies": reply_counts(db.session, [m.id for m in page.rows]),
-        "live": watch(page.rows),
-        "service_off": sms_service_refusal(db.session),
-    }
-    if is_partial("message-results"):
-        return render_template("messages/_results.html", **context)
-    return render_template("messages/index.html", **context)
+    return render_list(
+        "messages",
+        "message-results",
+        form,
+        page,
+        template="index.html",
+        status_label=outbox.status_label,
+        replies=reply_counts(db.session, [m.id for m in page.rows]),
+        live=watch(page.rows),
+        service_off=sms_service_refusal(db.session),
+    )
 
 
 @bp.route("/live")
@@ -127,7 +122,7 @@ def live():  # type: ignore[no-untyped-def]
     if update.changed:  # a row that changed may have left the filter (e.g. status Wartet)
         count = count_messages(
             db.session,
-            _parse_filter([]),
+            MessageFilter(**MessageFilterForm().values()),
             mandant_ids=mandant_ids,
             default_region=current_app.config["DEFAULT_PHONE_REGION"],
             timezone=current_app.config["TIMEZONE"],
@@ -136,7 +131,7 @@ def live():  # type: ignore[no-untyped-def]
         "messages/_poll.html",
         update=update,
         count=count,
-        query=_query(),
+        params=MessageFilterForm().params,
         status_label=outbox.status_label,
     )
 
@@ -169,7 +164,8 @@ def new():  # type: ignore[no-untyped-def]
 def resend():  # type: ignore[no-untyped-def]
     """Erneut versenden: copy the selected messages into new queued ones."""
     ids = [i for raw in request.form.getlist("ids") if (i := optional_id(raw))]
-    back = url_for("messages.index", **_back_query())
+    # The list's filter as it was when the bulk action was sent.
+    back = url_for("messages.index", **MessageFilterForm(request.form).params)
     if not ids:
         flash(_("Bitte zuerst SMS in der Liste auswählen."), "error")
         return redirect(back)
@@ -198,9 +194,3 @@ def resend():  # type: ignore[no-untyped-def]
     for message_id, reason in result.refused:
         flash(_("SMS %(id)d nicht kopiert: %(reason)s", id=message_id, reason=reason), "error")
     return redirect(back)
-
-
-def _back_query() -> dict[str, str]:
-    """The list's filter as it was when the bulk action was sent."""
-    keys = ("status", "number", "text", "created_from", "created_to", "mandant", "source")
-    return {k: v for k in keys if (v := request.form.get(k, ""))}

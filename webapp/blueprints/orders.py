@@ -5,6 +5,7 @@ Records of other Mandanten answer 404, as for Personen and Firmen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,14 @@ from webapp.blueprints.forms import (
     record_page,
     record_saved,
 )
+from webapp.blueprints.lists import (
+    MAX_QUERY,
+    FilterForm,
+    MandantFilter,
+    cursor,
+    render_list,
+    text_filter,
+)
 from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.formatting import to_local
@@ -34,11 +43,10 @@ from webapp.sms import notifications, orders
 from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
 from webapp.sms.scope import get_visible
-from webapp.validation import optional_id, parse_id
+from webapp.validation import optional_id
 
 bp = Blueprint("orders", __name__)
 
-MAX_QUERY = 160
 HISTORY_SIZE = 20
 
 
@@ -70,6 +78,18 @@ class OrderForm(FlaskForm):
 class SendForm(FlaskForm):
     inform_inspector = BooleanField(_l("Kontrolleur per SMS informieren"))
     notify_resident = BooleanField(_l("Bestandsnehmer verständigen"))
+
+
+class RecordFilterForm(FilterForm):
+    """The Suchkriterien of Aufträge and Tickets: a text (what it searches: `search_label`)
+    and the Mandant."""
+
+    q = text_filter(None, maxlength=MAX_QUERY)
+    mandant_id = MandantFilter(name="mandant")
+
+    def __init__(self, search_label: Any, mandanten: Sequence[Mandant]) -> None:
+        super().__init__(mandanten=mandanten)
+        self.q.label.text = search_label
 
 
 def _region() -> str:
@@ -110,26 +130,13 @@ def _contact_choices(model: type[Person] | type[Company]) -> list[tuple[Any, str
 @bp.route("/orders")
 @requires()
 def index():  # type: ignore[no-untyped-def]
-    args = request.args
-    text = args.get("q", "")[:MAX_QUERY]
-    mandant_id = args.get("mandant", type=parse_id)
-    page = orders.search_orders(
-        db.session,
-        _scope(),
-        orders.RecordQuery(text, mandant_id),
-        before=args.get("before", type=parse_id),
-        after=args.get("after", type=parse_id),
+    form = RecordFilterForm(
+        _("Nummer, Titel oder Adresse enthält"), visible_mandanten(db.session, current_user)
     )
-    params = {k: v for k, v in (("q", text), ("mandant", mandant_id)) if v not in (None, "")}
-    template = "orders/_results.html" if is_partial("order-results") else "orders/list.html"
-    return render_template(
-        template,
-        page=page,
-        text=text,
-        mandant_id=mandant_id,
-        params=params,
-        mandanten=visible_mandanten(db.session, current_user),
-    )
+    before, after = cursor()
+    query = orders.RecordQuery(form.q.data, form.mandant_id.data)
+    page = orders.search_orders(db.session, _scope(), query, before=before, after=after)
+    return render_list("orders", "order-results", form, page)
 
 
 # --- record dialog -----------------------------------------------------------------------------

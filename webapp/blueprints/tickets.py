@@ -24,7 +24,8 @@ from webapp.blueprints.forms import (
     record_page,
     record_saved,
 )
-from webapp.blueprints.orders import RecordKind
+from webapp.blueprints.lists import cursor, render_list
+from webapp.blueprints.orders import RecordFilterForm, RecordKind
 from webapp.extensions import db
 from webapp.models import Mandant, MessageSource, Person, Ticket
 from webapp.permissions import requires
@@ -32,11 +33,10 @@ from webapp.sms import notifications, orders
 from webapp.sms.contacts import mobile_display
 from webapp.sms.outbox import status_label
 from webapp.sms.scope import get_visible
-from webapp.validation import optional_id, parse_id
+from webapp.validation import optional_id
 
 bp = Blueprint("tickets", __name__)
 
-MAX_QUERY = 160
 HISTORY_SIZE = 20
 KIND = RecordKind("tickets.ticket", _l("Zu diesem Ticket wurde noch keine SMS versendet."))
 
@@ -75,26 +75,13 @@ def _helpers() -> dict[str, Any]:
 @bp.route("/tickets")
 @requires()
 def index():  # type: ignore[no-untyped-def]
-    args = request.args
-    text = args.get("q", "")[:MAX_QUERY]
-    mandant_id = args.get("mandant", type=parse_id)
-    page = orders.search_tickets(
-        db.session,
-        _scope(),
-        orders.RecordQuery(text, mandant_id),
-        before=args.get("before", type=parse_id),
-        after=args.get("after", type=parse_id),
+    form = RecordFilterForm(
+        _("Nummer oder Betreff enthält"), visible_mandanten(db.session, current_user)
     )
-    params = {k: v for k, v in (("q", text), ("mandant", mandant_id)) if v not in (None, "")}
-    template = "tickets/_results.html" if is_partial("ticket-results") else "tickets/list.html"
-    return render_template(
-        template,
-        page=page,
-        text=text,
-        mandant_id=mandant_id,
-        params=params,
-        mandanten=visible_mandanten(db.session, current_user),
-    )
+    before, after = cursor()
+    query = orders.RecordQuery(form.q.data, form.mandant_id.data)
+    page = orders.search_tickets(db.session, _scope(), query, before=before, after=after)
+    return render_list("tickets", "ticket-results", form, page)
 
 
 def _form(ticket: Ticket | None) -> tuple[TicketForm, list[Mandant]]:

@@ -37,7 +37,6 @@ MAX_MOBILE = 64
 MAX_STREET = 160
 MAX_POSTAL_CODE = 12
 MAX_CITY = 80
-ORDERS: tuple[Order, ...] = ("newest", "name")
 # What the search ignores in a stored number: "+43 (664) 123/45-67" is searched as 436641234567.
 NUMBER_SEPARATORS = (" ", "/", "-", "(", ")", ".", "+")
 
@@ -218,6 +217,11 @@ def save_company(
 
 
 # --- reading -----------------------------------------------------------------------------------
+
+
+def parse_order(raw: object) -> Order:
+    """The list's order from a request; "newest" for anything unknown."""
+    return "name" if raw == "name" else "newest"
 
 
 @dataclass(frozen=True)
