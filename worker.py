@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from webapp import create_app
-from webapp.jobs.worker import run_worker
+from webapp.jobs.worker import job_app, run_worker
 
 
 def main() -> int:
-    """Build the app from the environment and work until stopped."""
-    app = create_app()
+    """Build the app from the environment once and work until stopped; the work-horses (forks
+    of this process) run their jobs with it."""
+    app = job_app()
     with app.app_context():
         return run_worker(app)
 

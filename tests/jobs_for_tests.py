@@ -3,8 +3,11 @@ for the worker process tests."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+from flask import has_app_context
 
 from webapp.jobs import stopping
 from webapp.jobs.runner import RunContext
@@ -27,6 +30,13 @@ def unavailable(ctx: RunContext) -> None:
 
 def crash(ctx: RunContext) -> None:
     raise RuntimeError("kaputt")
+
+
+def describe_process(marker: str) -> None:
+    """An RQ job that writes "<pid> <whether it found an app context>" into the file `marker`."""
+    written = Path(f"{marker}.part")
+    written.write_text(f"{os.getpid()} {has_app_context()}")
+    written.replace(marker)
 
 
 def wait_for_stop(marker: str, seconds: float = 30.0) -> bool:

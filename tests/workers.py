@@ -22,14 +22,12 @@ def context() -> Any:
 
 
 def run_job_in_process(environment: dict[str, str], job_id: int) -> None:
-    """Target of a worker process: the app from `environment`, one run of `job_id`."""
+    """Target of a worker process: one run of `job_id` through RQ's entry point, with the app
+    this process builds from `environment`."""
     os.environ.update(environment)
-    from webapp import create_app
-    from webapp.jobs.runner import execute_job
+    from webapp.jobs.runner import run_job
 
-    app = create_app()
-    with app.app_context():
-        execute_job(app, job_id)
+    run_job(job_id)
 
 
 def start_worker(environment: dict[str, str], job_id: int) -> Any:

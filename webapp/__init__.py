@@ -210,9 +210,9 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    from webapp.cli import register
+    from webapp.cli import bp
 
-    register(app)
+    app.register_blueprint(bp)
 
 
 def configure_logger(app: Flask) -> None:

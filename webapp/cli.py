@@ -1,4 +1,5 @@
-"""`flask --app wsgi …` commands."""
+"""`flask --app wsgi …` commands (like microblog's `cli.py`): a blueprint without a command
+group of its own, registered by the factory; its commands run inside the app context."""
 
 from __future__ import annotations
 
@@ -6,97 +7,104 @@ import os
 import sys
 
 import click
-from flask import Flask
+from flask import Blueprint, current_app
 from sqlalchemy import select
 
 from webapp import accounts
 from webapp.errors import InputError
 from webapp.extensions import db
-from webapp.models import User
+from webapp.models import Job, RunStatus, User
+from webapp.simulators.mailsink import mail_command
+from webapp.simulators.modem import modem_command
+from webapp.simulators.websms import websms_command
+
+bp = Blueprint("cli", __name__, cli_group=None)
 
 
-def register(app: Flask) -> None:
-    @app.cli.command("create-admin")
-    @click.argument("username")
-    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-    def create_admin(username: str, password_stdin: bool) -> None:
-        """Create an administrator (or make an existing user one and set its password).
+@bp.cli.command("create-admin")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin(username: str, password_stdin: bool) -> None:
+    """Create an administrator (or make an existing user one and set its password).
 
-        The password comes from ADMIN_PASSWORD, from standard input with --password-stdin,
-        or is asked for twice.
-        """
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        elif os.environ.get("ADMIN_PASSWORD"):
-            password = os.environ["ADMIN_PASSWORD"]
-        else:
-            password = click.prompt("Passwort", hide_input=True, confirmation_prompt=True)
-        existing = db.session.scalar(
-            select(User).where(User.username == accounts.normalize_username(username))
-        )
-        data = accounts.UserInput(
-            username=username,
-            display_name=existing.display_name if existing else "",
-            email=existing.email if existing else "",
-            password=password,
-            is_administrator=True,
-            active=True,
-            role_ids=[r.id for r in existing.roles] if existing else [],
-            mandant_ids=[m.id for m in existing.mandanten] if existing else [],
-        )
-        try:
-            user = accounts.save_user(db.session, data, existing)
-        except InputError as error:
-            db.session.rollback()
-            raise click.ClickException(error.message) from None
-        db.session.commit()
-        click.echo(f"Administrator {user.username} ist angelegt.")
+    The password comes from ADMIN_PASSWORD, from standard input with --password-stdin,
+    or is asked for twice.
+    """
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif os.environ.get("ADMIN_PASSWORD"):
+        password = os.environ["ADMIN_PASSWORD"]
+    else:
+        password = click.prompt("Passwort", hide_input=True, confirmation_prompt=True)
+    existing = db.session.scalar(
+        select(User).where(User.username == accounts.normalize_username(username))
+    )
+    data = accounts.UserInput(
+        username=username,
+        display_name=existing.display_name if existing else "",
+        email=existing.email if existing else "",
+        password=password,
+        is_administrator=True,
+        active=True,
+        role_ids=[r.id for r in existing.roles] if existing else [],
+        mandant_ids=[m.id for m in existing.mandanten] if existing else [],
+    )
+    try:
+        user = accounts.save_user(db.session, data, existing)
+    except InputError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"Administrator {user.username} ist angelegt.")
 
-    @app.cli.command("seed-demo")
-    def seed_demo_command() -> None:
-        """Create the demo data; "Service SMS" then uses the local websms sandbox (:8025)."""
-        from webapp.demo import seed_demo
 
-        seed_demo(db.session, app.config["SMS_SECRET_KEY"])
-        db.session.commit()
-        click.echo("Demodaten angelegt.")
+@bp.cli.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo data; "Service SMS" then uses the local websms sandbox (:8025)."""
+    from webapp.demo import seed_demo
 
-    @app.cli.group("sim")
-    def sim() -> None:
-        """The simulators: a GSM modem behind an NPort (TCP) and the websms API (HTTP)."""
+    seed_demo(db.session, current_app.config["SMS_SECRET_KEY"])
+    db.session.commit()
+    click.echo("Demodaten angelegt.")
 
-    from webapp.simulators.mailsink import mail_command
-    from webapp.simulators.modem import modem_command
-    from webapp.simulators.websms import websms_command
 
-    sim.add_command(modem_command)
-    sim.add_command(websms_command)
-    sim.add_command(mail_command)
+@bp.cli.group("sim")
+def sim() -> None:
+    """The simulators: a GSM modem behind an NPort (TCP) and the websms API (HTTP)."""
 
-    @app.cli.command("run-job")
-    @click.argument("job_id", type=int, default=0)
-    def run_job_command(job_id: int) -> None:
-        """Run a job once in this process (default: "Service SMS") and print its result."""
-        from webapp.jobs.registry import service_job
-        from webapp.jobs.runner import execute_job
-        from webapp.models import Job, RunStatus
 
-        job = db.session.get(Job, job_id) if job_id else service_job(db.session)
-        if job is None:
-            raise click.ClickException("Diesen Job gibt es nicht.")
-        run = execute_job(app, job.id)
-        if run is None:
-            raise click.ClickException("Der Job läuft bereits.")
-        click.echo(f"Lauf {run.id}: {run.status} – {run.sent} versendet, {run.failed} Fehler.")
-        if run.status == RunStatus.STOPPED:  # asked to stop (SIGTERM): not an error
-            click.echo(run.error)
-        elif run.error:
-            raise click.ClickException(run.error)
+sim.add_command(modem_command)
+sim.add_command(websms_command)
+sim.add_command(mail_command)
 
-    @app.cli.command("tick")
-    def tick_command() -> None:
-        """Run one scheduler tick now: queue the due jobs."""
-        from webapp.jobs.tick import enqueue_due_jobs, record_tick
 
-        queued = enqueue_due_jobs(app, db.session, record_tick(app))
-        click.echo(f"In die Warteschlange gestellt: {queued or 'nichts'}")
+@bp.cli.command("run-job")
+@click.argument("job_id", type=int, default=0)
+def run_job_command(job_id: int) -> None:
+    """Run a job once in this process (default: "Service SMS") and print its result."""
+    from webapp.jobs.registry import service_job
+    from webapp.jobs.runner import execute_job
+    from webapp.jobs.worker import job_app
+
+    job = db.session.get(Job, job_id) if job_id else service_job(db.session)
+    if job is None:
+        raise click.ClickException("Diesen Job gibt es nicht.")
+    run = execute_job(job_app(), job.id)
+    if run is None:
+        raise click.ClickException("Der Job läuft bereits.")
+    click.echo(f"Lauf {run.id}: {run.status} – {run.sent} versendet, {run.failed} Fehler.")
+    if run.status == RunStatus.STOPPED:  # asked to stop (SIGTERM): not an error
+        click.echo(run.error)
+    elif run.error:
+        raise click.ClickException(run.error)
+
+
+@bp.cli.command("tick")
+def tick_command() -> None:
+    """Run one scheduler tick now: queue the due jobs."""
+    from webapp.jobs.tick import enqueue_due_jobs, record_tick
+    from webapp.jobs.worker import job_app
+
+    app = job_app()
+    queued = enqueue_due_jobs(app, db.session, record_tick(app))
+    click.echo(f"In die Warteschlange gestellt: {queued or 'nichts'}")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextvars
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import SimpleWorker
+from flask import Flask
+from rq import SimpleWorker, Worker
 from sqlalchemy import select
 
 from tests import jobs_for_tests
 from webapp import accounts
-from webapp.jobs import registry
+from webapp.extensions import db as _db
+from webapp.jobs import registry, worker
 from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_connection
-from webapp.jobs.runner import execute_job, request_run
+from webapp.jobs.runner import execute_job, request_run, run_job
 from webapp.jobs.tick import enqueue_due_jobs
 from webapp.models import Job, JobLogEntry, JobRun, LogLevel, Priority, RunStatus, ScheduleKind
 
@@ -97,10 +100,13 @@ def test_a_newly_activated_job_gets_its_first_run_time(app, db, test_types):
     assert db.get(Job, job.id).next_run_at == NOW + timedelta(minutes=5)
 
 
+def _no_app_per_run() -> None:
+    pytest.fail("a job built an app of its own")
+
+
 def test_worker_runs_the_queued_job_with_statistics_and_log(app, db, test_types, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
-    monkeypatch.setenv("REDIS_URL", app.config["REDIS_URL"])
-    monkeypatch.setenv("SECRET_KEY", "test")
+    # The job runs with the app of its process (here the test's, in production the worker's).
+    monkeypatch.setattr("webapp.create_app", _no_app_per_run)
     job = _job(db, log_level=LogLevel.WARNINGS, next_run_at=NOW)
     enqueue_due_jobs(app, db, NOW)
     queues = [get_queue(HIGH_QUEUE, app), get_queue(DEFAULT_QUEUE, app)]
@@ -113,6 +119,39 @@ def test_worker_runs_the_queued_job_with_statistics_and_log(app, db, test_types,
     assert job.last_duration_ms is not None
     levels = [e.level for e in db.scalars(select(JobLogEntry).where(JobLogEntry.job_id == job.id))]
     assert levels == ["warning"]  # Protokollart "Fehler und Warnungen" drops the info line
+
+
+def test_runs_outside_an_app_context_share_one_app_per_process(app, db, test_types, monkeypatch):
+    job = _job(db)
+    built: list[Flask] = []
+
+    def create_app() -> Flask:
+        built.append(app)
+        return app
+
+    monkeypatch.setattr("webapp.create_app", create_app)
+    worker._app_of_this_process.cache_clear()
+    try:
+        for _ in range(2):  # as a plain RQ job would, without the worker's app context
+            contextvars.Context().run(run_job, job.id)
+    finally:
+        worker._app_of_this_process.cache_clear()
+    assert built == [app]  # once for both runs
+    assert jobs_for_tests.CALLS.count(job.id) == 2
+
+
+def test_a_work_horse_leaves_the_workers_database_connections_alone(app, monkeypatch):
+    workers_pool = _db.engine.pool
+    connection = _db.engine.connect()  # the worker's, open while it forks the horse
+    monkeypatch.setattr(Worker, "main_work_horse", lambda self, job, queue: None)
+    horse = worker.SmsWorker([DEFAULT_QUEUE], connection=redis_connection(app))
+    try:
+        horse.main_work_horse(None, None)  # what the forked horse does first (here: no fork)
+        assert _db.engine.pool is not workers_pool  # the horse opens connections of its own
+        assert connection.execute(select(1)).scalar() == 1  # the worker's stays usable
+    finally:
+        connection.close()
+        workers_pool.dispose()
 
 
 def test_a_running_job_is_not_started_twice(app, db, test_types):

@@ -19,7 +19,7 @@ import pytest
 from rq import Worker
 from sqlalchemy import select
 
-from tests.jobs_for_tests import wait_for_stop
+from tests.jobs_for_tests import describe_process, wait_for_stop
 from webapp import accounts
 from webapp.config import PROJECT_ROOT
 from webapp.embedded_redis import EmbeddedRedis
@@ -28,7 +28,7 @@ from webapp.jobs.runner import request_run
 from webapp.jobs.settings import WebsmsAuth
 from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.jobs.worker import JOB_MONITORING_SECONDS
-from webapp.models import Job, Message, MessageSource, MessageStatus
+from webapp.models import Job, JobRun, Message, MessageSource, MessageStatus, RunStatus
 from webapp.simulators.websms import WebsmsSandbox
 from webapp.sms.outbox import queue_sms
 
@@ -162,6 +162,30 @@ def _websms_job(app, db, sandbox: WebsmsSandbox) -> Job:
     job.active = True
     db.commit()
     return job
+
+
+def test_the_work_horses_run_their_jobs_with_the_workers_app(app, db, sandbox, spawn, tmp_path):
+    job = _websms_job(app, db, sandbox)
+    worker = _start_worker(app, spawn)
+    markers = [tmp_path / "first", tmp_path / "second"]
+    for marker in markers:
+        get_queue(DEFAULT_QUEUE, app).enqueue(describe_process, str(marker))
+    _until(lambda: all(m.exists() for m in markers), 15, "both jobs run")
+    (first_pid, first_app), (second_pid, second_app) = (m.read_text().split() for m in markers)
+    assert first_pid != second_pid  # a work-horse each, forked from the worker
+    assert first_app == second_app == "True"  # both inside the worker's app context
+
+    assert request_run(job, app)  # run_job in a horse: the worker's app, connections of its own
+
+    def ended() -> JobRun | None:
+        db.expire_all()
+        run = db.scalar(select(JobRun).where(JobRun.job_id == job.id))
+        return run if run is not None and run.status is not RunStatus.RUNNING else None
+
+    _until(ended, 30, "the run of Service SMS ended")
+    run = ended()
+    assert run is not None and run.status is RunStatus.SUCCEEDED, (run.error, worker.output())
+    assert "Traceback" not in worker.output()
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ from webapp.jobs.mail import send_mail
 from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_connection
 from webapp.jobs.registry import job_type
 from webapp.jobs.runlog import RunLog
+from webapp.jobs.worker import job_app
 from webapp.models import Job, JobRun, Message, MessageStatus, Priority, RunStatus
 from webapp.models.base import utcnow
 from webapp.sms.transports.base import TransportUnavailable
@@ -201,10 +202,9 @@ def _clear_dead_rq_job(redis: Redis, rq_id: str, job_id: int) -> bool:
 
 
 def run_job(job_id: int) -> None:
-    """RQ entry point: builds its own app (like microblog's tasks) and runs the job."""
-    from webapp import create_app
-
-    app = create_app()
+    """RQ entry point: runs the job with the app of this process (the worker's), in an app
+    context (and database session) of its own."""
+    app = job_app()
     with app.app_context():
         execute_job(app, job_id)
 

@@ -13,9 +13,11 @@ from flask import Flask
 from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
+from webapp.extensions import db
 from webapp.jobs.queues import TICK_KEY, redis_connection
 from webapp.jobs.runner import request_run
 from webapp.jobs.schedule import Schedule, next_run
+from webapp.jobs.worker import job_app
 from webapp.models import Job, Priority
 
 log = logging.getLogger(__name__)
@@ -62,11 +64,8 @@ def enqueue_due_jobs(app: Flask, session: Session, now: datetime | None = None) 
 
 
 def tick() -> None:
-    """What the scheduler enqueues: runs in a worker, builds its own app like microblog's tasks."""
-    from webapp import create_app
-    from webapp.extensions import db
-
-    app = create_app()
+    """What the scheduler enqueues: runs in a worker, with the app of its process."""
+    app = job_app()
     with app.app_context():
         now = record_tick(app)
         queued = enqueue_due_jobs(app, db.session, now)

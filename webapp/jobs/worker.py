@@ -12,11 +12,17 @@ nobody restarts it. Here:
 - **SIGTERM / SIGINT (deploy, Ctrl-C):** warm shutdown, and the work-horse gets SIGTERM, which
   there sets the stop flag of `webapp.jobs.stopping` (the send run finishes the SMS in flight and
   hands the rest back); SIGINT is ignored in the horse. A second signal is RQ's cold shutdown.
+
+**One app per process** (like microblog's `tasks.py`): `worker.py` builds the app once and works
+inside its app context; every work-horse is a fork of that process and runs its job with the
+same app (`job_app`), with fresh database pools (`main_work_horse`): connections never cross
+a fork.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -26,12 +32,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+from flask import Flask, has_app_context
+from flask.globals import app_ctx
 from rq import Queue, Worker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 
+from webapp.extensions import db
 from webapp.jobs import stopping
 from webapp.jobs.outage import REDIS_DOWN, Outage, service_connection, wait_for_redis
 from webapp.jobs.queues import QUEUE_NAMES
@@ -48,6 +56,29 @@ STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 # How often the main process checks on a running horse and renews the heartbeats (RQ: 30 s).
 # Shorter, so a Redis lost during a run is noticed soon; it costs one small pipeline each time.
 JOB_MONITORING_SECONDS = 5
+
+
+def job_app() -> Flask:
+    """The app jobs run with in this process, never one per run: the app of the current app
+    context (the worker's, which its work-horses inherit; a CLI command's; a test's), else
+    one built from the environment once for this process."""
+    return app_ctx.app if has_app_context() else _app_of_this_process()
+
+
+@functools.cache
+def _app_of_this_process() -> Flask:
+    from webapp import create_app
+
+    return create_app()
+
+
+def release_inherited_connections() -> None:
+    """In a forked process: leave the parent's database connections to the parent. The pools
+    are replaced without closing what they hold (SQLAlchemy's advice for os.fork()), so this
+    process opens connections of its own."""
+    if has_app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
 
 
 class RedisOutage(StopRequested):
@@ -287,6 +318,11 @@ class SmsWorker(Worker):
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         if self._stop_requested:  # the stop came before the horse's pid was known
             self._ask_horse_to_stop()
+
+    def main_work_horse(self, job: Job, queue: Queue) -> None:
+        """The forked horse: the worker's app with database pools of its own, then RQ's horse."""
+        release_inherited_connections()
+        super().main_work_horse(job, queue)
 
     def setup_work_horse_signals(self) -> None:
         """In the horse: SIGTERM sets the stop flag the run watches; SIGINT (Ctrl-C reaches the
