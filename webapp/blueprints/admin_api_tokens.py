@@ -11,8 +11,7 @@ from sqlalchemy import select
 from wtforms import SelectField, StringField
 
 from webapp.api_tokens import create_token, revoke_token
-from webapp.blueprints.forms import MultiCheckboxField, attach_error
-from webapp.errors import InputError
+from webapp.blueprints.forms import MultiCheckboxField, save_or_show_errors
 from webapp.extensions import db
 from webapp.models import API_SCOPES, ApiToken, Mandant
 from webapp.permissions import Permission, requires
@@ -51,7 +50,7 @@ def index():  # type: ignore[no-untyped-def]
     form = _form()
     created: str | None = None
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             token, created = create_token(
                 db.session,
                 name=form.name.data or "",
@@ -59,11 +58,7 @@ def index():  # type: ignore[no-untyped-def]
                 scopes=form.scopes.data or [],
                 created_by=current_user,
             )
-        except InputError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             flash(_("API-Zugang %(n)s wurde angelegt.", n=token.name), "success")
             form = _form()
             form.name.data = ""

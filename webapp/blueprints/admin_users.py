@@ -11,8 +11,7 @@ from sqlalchemy import or_, select
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 
 from webapp import accounts
-from webapp.blueprints.forms import MultiCheckboxField, attach_error
-from webapp.errors import InputError
+from webapp.blueprints.forms import MultiCheckboxField, save_or_show_errors
 from webapp.extensions import db
 from webapp.login_sessions import start_session
 from webapp.models import Mandant, Role, User
@@ -95,13 +94,9 @@ def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
             mandant_ids=form.mandanten.data or [],
         )
         me = current_user._get_current_object()
-        try:
+        with save_or_show_errors(form) as saving:
             saved = accounts.save_user(db.session, data, user, actor=me)
-        except InputError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             if saved.id == me.id:  # a new own password ended all sessions: this one goes on
                 start_session(saved)
             flash(_("Benutzer %(u)s wurde gespeichert.", u=saved.username), "success")
@@ -115,13 +110,9 @@ def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
 def user_set_active(user_id: int):  # type: ignore[no-untyped-def]
     user = db.get_or_404(User, user_id)
     active = request.form.get("active") == "1"
-    try:
+    with save_or_show_errors() as saving:
         accounts.set_user_active(db.session, user, active, actor=current_user._get_current_object())
-    except InputError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    if saving.ok:
         if active:
             flash(_("Benutzer %(u)s ist wieder aktiv.", u=user.username), "success")
         else:
@@ -146,7 +137,7 @@ def role_edit(role_id: int | None = None):  # type: ignore[no-untyped-def]
     if request.method == "GET" and role is not None:
         form.permissions.data = sorted(role.permissions)
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             saved = accounts.save_role(
                 db.session,
                 form.name.data or "",
@@ -154,11 +145,7 @@ def role_edit(role_id: int | None = None):  # type: ignore[no-untyped-def]
                 form.description.data or "",
                 role,
             )
-        except InputError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             flash(_("Rolle %(n)s wurde gespeichert.", n=saved.name), "success")
             return redirect(url_for("admin_users.roles"))
     status = 422 if form.errors or form.form_errors else 200
@@ -181,13 +168,9 @@ def role_delete(role_id: int):  # type: ignore[no-untyped-def]
 def mandanten():  # type: ignore[no-untyped-def]
     form = MandantForm()
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             saved = accounts.save_mandant(db.session, form.name.data or "")
-        except InputError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             flash(_("Mandant %(n)s wurde angelegt.", n=saved.name), "success")
             return redirect(url_for("admin_users.mandanten"))
     rows = list(db.session.scalars(select(Mandant).order_by(Mandant.name)))
@@ -199,12 +182,8 @@ def mandanten():  # type: ignore[no-untyped-def]
 @admin_only
 def mandant_rename(mandant_id: int):  # type: ignore[no-untyped-def]
     mandant = db.get_or_404(Mandant, mandant_id)
-    try:
+    with save_or_show_errors() as saving:
         accounts.save_mandant(db.session, request.form.get("name", ""), mandant)
-    except InputError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
-        db.session.commit()
+    if saving.ok:
         flash(_("Mandant %(n)s wurde gespeichert.", n=mandant.name), "success")
     return redirect(url_for("admin_users.mandanten"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.models import MobilePrefix
@@ -52,12 +53,10 @@ def prefixes_view():  # type: ignore[no-untyped-def]
             "prefix": request.form.get("prefix", ""),
             "description": request.form.get("description", ""),
         }
-        try:
+        with save_or_show_errors(inline=True) as saving:
             entry = prefixes.add_prefix(db.session, entered["prefix"], entered["description"])
-        except InputError as error:
-            db.session.rollback()
-            return _render_prefixes(error, entered)
-        db.session.commit()
+        if saving.error is not None:
+            return _render_prefixes(saving.error, entered)
         flash(
             _("Vorwahl %(p)s wurde hinzugefügt.", p=prefixes.format_prefix(entry.prefix)), "success"
         )
@@ -76,14 +75,12 @@ def prefix_update(entry_id: int):  # type: ignore[no-untyped-def]
         "description": request.form.get("description", ""),
         "active": request.form.get("active") == "1",
     }
-    try:
+    with save_or_show_errors(inline=True) as saving:
         prefixes.update_prefix(
             db.session, entry, entered["prefix"], entered["description"], entered["active"]
         )
-    except InputError as error:
-        db.session.rollback()
-        return _render_prefixes(error, entered, edit_id=entry_id)
-    db.session.commit()
+    if saving.error is not None:
+        return _render_prefixes(saving.error, entered, edit_id=entry_id)
     flash(_("Vorwahl %(p)s wurde gespeichert.", p=prefixes.format_prefix(entry.prefix)), "success")
     if not htmx:
         return redirect(url_for("config_tables.prefixes"))

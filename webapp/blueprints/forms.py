@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask import redirect, render_template, request
+from flask import flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_htmx import make_response
 from flask_login import current_user
@@ -29,12 +32,51 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def attach_error(form: FlaskForm, error: InputError) -> None:
-    """Show a domain error next to its field (or above the form when it has none)."""
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-    else:
-        form.form_errors.append(error.message)
+    """Show every problem of a domain error next to its field (above the form when it has
+    none)."""
+    for problem in error.errors:
+        field = getattr(form, problem.field, None) if problem.field else None
+        if field is not None:
+            field.errors = [*field.errors, problem.message]
+        else:
+            form.form_errors.append(problem.message)
+
+
+@dataclass
+class Saving:
+    """What `save_or_show_errors` tells the view: `ok` once the change is committed, else
+    the `error` with every problem."""
+
+    ok: bool = False
+    error: InputError | None = None
+
+
+@contextmanager
+def save_or_show_errors(form: FlaskForm | None = None, *, inline: bool = False) -> Iterator[Saving]:
+    """The one way a dialog stores what the user sent: the block's changes are committed; on
+    bad input (InputError) they are rolled back and every problem is shown at its field of
+    `form` (as a flash message without a form; not at all with `inline`, where the view shows
+    `saving.error` in its own place). Exceptions other than InputError pass on.
+
+        with save_or_show_errors(form) as saving:
+            user = accounts.save_user(db.session, data, user)
+        if saving.ok:
+            return redirect(...)
+    """
+    saving = Saving()
+    try:
+        yield saving
+    except InputError as error:
+        db.session.rollback()
+        saving.error = error
+        if form is not None:
+            attach_error(form, error)
+        elif not inline:
+            for problem in error.errors:
+                flash(problem.message, "error")
+        return
+    db.session.commit()
+    saving.ok = True
 
 
 def is_partial(target: str) -> bool:

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.errors import InputError
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.extensions import db, htmx
 from webapp.models import GlobalVariable
 from webapp.permissions import Permission, requires
@@ -32,13 +32,11 @@ def edit(number: int):  # type: ignore[no-untyped-def]
     entered = variable.value
     if request.method == "POST":
         entered = request.form.get("value", "")
-        try:
+        with save_or_show_errors(inline=True) as saving:
             set_global(db.session, number, entered, current_user.username)
-        except InputError as problem:
-            db.session.rollback()
-            error = problem.message
+        if saving.error is not None:
+            error = saving.error.message
         else:
-            db.session.commit()
             message = _("Globale Variable %(n)d wurde gespeichert.", n=number)
             if htmx:
                 return render_template("globals/_row.html", variable=variable, saved=message)

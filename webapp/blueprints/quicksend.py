@@ -20,8 +20,7 @@ from webapp.blueprints.compose import (
     prepare_form,
     queue_from_form,
 )
-from webapp.blueprints.forms import attach_error
-from webapp.errors import InputError
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.extensions import db, htmx
 from webapp.models import Company, MessageSource, Person
 from webapp.navigation import local_url
@@ -97,18 +96,15 @@ def send():  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         return _render(form, record)
     source = RECORD_KINDS[form.record_kind.data][1] if record is not None else MessageSource.QUICK
-    try:
+    with save_or_show_errors(form) as saving:
         message = queue_from_form(
             form,
             source=source,
             source_ref=str(record.id) if record is not None else None,
             mandant_id=record.mandant_id if record is not None else None,
         )
-    except InputError as error:
-        db.session.rollback()
-        attach_error(form, error)
+    if not saving.ok:
         return _render(form, record, 422)
-    db.session.commit()
     flash_queued(message)
     if htmx:
         # The confirmation shows the SMS's status and follows it live (`status` below).

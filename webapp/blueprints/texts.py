@@ -19,7 +19,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
-from webapp.blueprints.forms import attach_error
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.models import SmsText
@@ -156,7 +156,7 @@ def edit(text_id: int | None = None):  # type: ignore[no-untyped-def]
     form = TextForm(obj=text) if request.method == "GET" and text else TextForm()
     form.usage_key.choices = _usage_choices(form.usage_key.data)
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             saved = save_text(
                 db.session,
                 name=form.name.data or "",
@@ -165,11 +165,7 @@ def edit(text_id: int | None = None):  # type: ignore[no-untyped-def]
                 changed_by=current_user.username,
                 text=text,
             )
-        except InputError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             flash(_("SMS-Text „%(name)s“ wurde gespeichert.", name=saved.name), "success")
             return redirect(url_for("texts.index"))
     status = 422 if form.errors or form.form_errors else 200

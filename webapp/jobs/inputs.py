@@ -1,51 +1,17 @@
 """Input rules shared by the tabs of the job dialog (Job, Zeitplan, Einstellungen).
 
-Each save validates everything first and raises `InputErrors` (all problems, each with its
-field) before it changes anything; `Problems` collects them.
+Each save validates everything first and raises one `InputError` with all problems, each
+with its field (`webapp.errors.ErrorCollector` collects them), before it changes anything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 
 from webapp.errors import InputError
-
-
-class InputErrors(InputError):
-    """Several problems of one form at once; `errors` holds each with its field."""
-
-    def __init__(self, errors: list[InputError]) -> None:
-        super().__init__(errors[0].message, errors[0].field)
-        self.errors = errors
-
-
-class Problems:
-    """Collects the InputErrors of one form; `check()` raises them all together."""
-
-    def __init__(self) -> None:
-        self.errors: list[InputError] = []
-
-    def add(self, message: str, field_name: str) -> None:
-        self.errors.append(InputError(message, field_name))
-
-    def run(self, check: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """`check(*args)`, or None with its InputError collected."""
-        try:
-            return check(*args, **kwargs)
-        except InputErrors as error:
-            self.errors.extend(error.errors)
-        except InputError as error:
-            self.errors.append(error)
-        return None
-
-    def check(self) -> None:
-        if self.errors:
-            raise InputErrors(self.errors)
 
 
 def bounded_text(raw: str | None, field_name: str, limit: int, required_message: str = "") -> str:

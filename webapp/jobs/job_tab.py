@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from webapp.errors import InputError
-from webapp.jobs.inputs import Problems, bounded_text, parse_local_datetime
+from webapp.errors import ErrorCollector, InputError
+from webapp.jobs.inputs import bounded_text, parse_local_datetime
 from webapp.models import Job, LogLevel, Mandant
 from webapp.validation import clean_email
 
@@ -52,8 +52,8 @@ def _mandanten(session: Session, ids: Iterable[int | None]) -> list[Mandant]:
 
 
 def save_job_tab(session: Session, job: Job, data: JobTabInput, changed_by: str) -> Job:
-    """Store the tab "Job"; InputErrors (nothing changed) when any field is wrong."""
-    problems = Problems()
+    """Store the tab "Job"; an InputError with every problem (nothing changed) on bad input."""
+    problems = ErrorCollector()
     name = problems.run(
         bounded_text, data.name, "name", MAX_NAME, _("Bitte einen Namen für den Job eingeben.")
     )
@@ -66,7 +66,7 @@ def save_job_tab(session: Session, job: Job, data: JobTabInput, changed_by: str)
         problems.add(_("„Gültig bis“ muss nach „Gültig von“ liegen."), "valid_until")
     email = problems.run(clean_email, data.failure_email, "failure_email")
     mandanten = problems.run(_mandanten, session, data.mandant_ids)
-    problems.check()
+    problems.raise_if_any()
 
     job.name = name
     job.active = bool(data.active)

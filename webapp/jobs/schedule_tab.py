@@ -13,9 +13,9 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from webapp.errors import InputError
+from webapp.errors import ErrorCollector, InputError
 from webapp.jobs import schedule as zeitplan
-from webapp.jobs.inputs import Problems, bounded_int, parse_local_datetime
+from webapp.jobs.inputs import bounded_int, parse_local_datetime
 from webapp.models import Job, Priority, ScheduleKind
 from webapp.models.base import utcnow
 
@@ -152,7 +152,7 @@ def save_schedule(
 ) -> Job:
     """Store the Zeitplan and the next run time computed from now."""
     now = now or utcnow()
-    problems = Problems()
+    problems = ErrorCollector()
     chosen = problems.run(_schedule, data, zeitplan.Schedule.of(job), timezone)
     priority = problems.run(_priority, data.priority)
     following = None
@@ -163,7 +163,7 @@ def save_schedule(
                 _("Dieser Zeitpunkt liegt in der Vergangenheit. Bitte einen späteren wählen."),
                 "run_once_at",
             )
-    problems.check()
+    problems.raise_if_any()
 
     job.schedule_kind = chosen.kind
     job.interval_minutes = chosen.interval_minutes

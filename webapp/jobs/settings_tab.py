@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from webapp.errors import InputError
-from webapp.jobs.inputs import Problems, bounded_int, bounded_text
+from webapp.errors import ErrorCollector, InputError
+from webapp.jobs.inputs import bounded_int, bounded_text
 from webapp.jobs.secrets import SecretsUnreadable, decrypt_secrets, encrypt_secrets
 from webapp.jobs.settings import (
     BAUD_RATES,
@@ -172,12 +172,13 @@ def _baudrate(raw: str) -> int:
 def save_settings(
     session: Session, job: Job, data: SettingsInput, changed_by: str, secret_key: str
 ) -> Job:
-    """Store the Einstellungen; secrets encrypted, the others as JSON. InputErrors on bad input.
+    """Store the Einstellungen; secrets encrypted, the others as JSON. An InputError with every
+    problem on bad input.
 
     Both sections (COM Einstellungen, WEB SMS) are checked and kept; what the chosen Variante
     needs to send must be complete.
     """
-    problems = Problems()
+    problems = ErrorCollector()
     variant = problems.run(
         bounded_int,
         data.variant,
@@ -202,7 +203,7 @@ def save_settings(
     }
     modem = _modem_section(data, variant, problems)
     websms = _websms_section(data, variant, present, problems)
-    problems.check()
+    problems.raise_if_any()
 
     stored, hook = _store_secrets(job, data, entered, secret_key)
     pin_changed = bool(entered["modem_pin"]) or data.clears("modem_pin")
@@ -220,7 +221,9 @@ def save_settings(
     return job
 
 
-def _modem_section(data: SettingsInput, variant: int | None, problems: Problems) -> ModemSection:
+def _modem_section(
+    data: SettingsInput, variant: int | None, problems: ErrorCollector
+) -> ModemSection:
     """COM Einstellungen as entered; the problems are collected (the section counts without)."""
     defaults = ModemSection()
     return ModemSection(
@@ -240,7 +243,7 @@ def _modem_section(data: SettingsInput, variant: int | None, problems: Problems)
 
 
 def _websms_section(
-    data: SettingsInput, variant: int | None, present: set[str], problems: Problems
+    data: SettingsInput, variant: int | None, present: set[str], problems: ErrorCollector
 ) -> WebsmsSection:
     """WEB SMS as entered, and whether Variante 2 can log in with it (`present`: the secrets
     set after saving); the problems are collected (the section counts without)."""

@@ -8,12 +8,10 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_htmx import make_response
-from flask_wtf import FlaskForm
 
-from webapp.blueprints.forms import attach_error, is_partial
+from webapp.blueprints.forms import is_partial
 from webapp.blueprints.jobs import bp
 from webapp.blueprints.jobs.progress import run_area, run_refusal
-from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.formatting import to_local
 from webapp.jobs.job_list import delete_refusal
@@ -98,9 +96,3 @@ def tab_saved(job: Job, tab: str, message: str, **extra: Any):  # type: ignore[n
     body += render_template("jobs/_title.html", job=job, oob=True)
     body += render_template("_flash_oob.html")
     return make_response(body, push_url=view_url)
-
-
-def attach_errors(form: FlaskForm, error: InputError) -> None:
-    """Each problem of the core's InputError(s) next to its field."""
-    for problem in getattr(error, "errors", [error]):
-        attach_error(form, problem)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from webapp.blueprints.forms import is_partial
+from webapp.blueprints.forms import is_partial, save_or_show_errors
 from webapp.blueprints.jobs import bp
 from webapp.blueprints.jobs.dialog import admin_only, job_or_404
-from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.jobs.job_list import JobQuery, delete_job, job_types_in_use, list_jobs
 from webapp.jobs.registry import job_type_label
@@ -48,12 +47,9 @@ def index():  # type: ignore[no-untyped-def]
 def delete(job_id: int):  # type: ignore[no-untyped-def]
     record = job_or_404(job_id)
     name = record.name
-    try:
+    with save_or_show_errors() as saving:
         delete_job(db.session, record)
-    except InputError as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    if not saving.ok:
         return redirect(url_for("jobs.job", job_id=job_id))
-    db.session.commit()
     flash(_("Der Job „%(name)s“ wurde gelöscht.", name=name), "success")
     return redirect(url_for("jobs.index"))

@@ -10,17 +10,16 @@ from flask_babel import gettext as _
 from flask_htmx import make_response
 from flask_login import current_user
 
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.blueprints.jobs import bp
 from webapp.blueprints.jobs.dialog import (
     admin_only,
-    attach_errors,
     job_or_404,
     render_tab,
     tab_saved,
 )
 from webapp.blueprints.jobs.forms import job_form, job_input
 from webapp.blueprints.jobs.progress import dead_after, run_area, run_refusal
-from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.formatting import format_datetime, format_duration
 from webapp.jobs import runner
@@ -50,13 +49,9 @@ def job_edit(job_id: int):  # type: ignore[no-untyped-def]
     record = job_or_404(job_id)
     form = job_form(record)
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             save_job_tab(db.session, record, job_input(form), current_user.username)
-        except InputError as error:
-            db.session.rollback()
-            attach_errors(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             message = _("Der Job „%(name)s“ wurde gespeichert.", name=record.name)
             return tab_saved(record, "job", message, **_tab_values(record))
     status = 422 if form.errors or form.form_errors else 200

@@ -9,10 +9,10 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.blueprints.jobs import bp
 from webapp.blueprints.jobs.dialog import (
     admin_only,
-    attach_errors,
     job_or_404,
     render_tab,
     tab_saved,
@@ -72,7 +72,7 @@ def schedule_edit(job_id: int):  # type: ignore[no-untyped-def]
     form = schedule_form(record)
     preview: dict[str, Any] = {}
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             save_schedule(
                 db.session,
                 record,
@@ -80,11 +80,7 @@ def schedule_edit(job_id: int):  # type: ignore[no-untyped-def]
                 current_user.username,
                 timezone(),
             )
-        except InputError as error:
-            db.session.rollback()
-            attach_errors(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             message = _("Der Zeitplan wurde gespeichert.")
             return tab_saved(record, "schedule", message, **_tab_values(record))
     if request.method == "GET":

@@ -9,10 +9,10 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.blueprints.jobs import bp
 from webapp.blueprints.jobs.dialog import (
     admin_only,
-    attach_errors,
     job_or_404,
     render_tab,
     secret_key,
@@ -21,7 +21,6 @@ from webapp.blueprints.jobs.dialog import (
 from webapp.blueprints.jobs.forms import sender_type_choices, settings_form, submitted_settings
 from webapp.blueprints.jobs.progress import dead_after
 from webapp.blueprints.webhooks import basic_auth_url
-from webapp.errors import InputError
 from webapp.extensions import db, htmx
 from webapp.jobs.connection_test import test_connection
 from webapp.jobs.runs import latest_run, run_is_live
@@ -63,15 +62,11 @@ def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
     record = job_or_404(job_id)
     form = settings_form(record)
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             save_settings(
                 db.session, record, submitted_settings(form), current_user.username, secret_key()
             )
-        except InputError as error:
-            db.session.rollback()
-            attach_errors(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             message = _("Die Einstellungen wurden gespeichert.")
             return tab_saved(record, "settings", message, **_tab_values(record))
     status = 422 if form.errors or form.form_errors else 200
@@ -83,14 +78,10 @@ def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
 def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
     """Button "neu erzeugen": a new webhook secret (the old webhook URL stops working)."""
     record = job_or_404(job_id)
-    try:
+    with save_or_show_errors() as saving:
         set_webhook_secret(record, secret_key())
-    except InputError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-    else:
         record.updated_by = current_user.username
-        db.session.commit()
+    if saving.ok:
         flash(_("Eine neue Webhook-URL wurde erzeugt. Bitte bei websms eintragen."), "success")
     return redirect(url_for("jobs.settings", job_id=record.id))
 
