@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from flask import (
@@ -15,10 +16,12 @@ from flask import (
     request,
     session,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.api.errors import N_, ApiError, api_error, in_language
@@ -36,7 +39,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         # Only behind the proxies the deployment names do X-Forwarded-For/-Proto tell the
         # client's address and scheme (login limit, session binding); from anyone else
         # they mean nothing.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+        # Flask's documented way to wrap its WSGI app; mypy refuses assigning to a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies
+        )
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -51,7 +57,7 @@ def _select_locale() -> str:
     if not has_request_context():
         return "de"
     wanted = session.get("lang")
-    return wanted if wanted in current_app.config["LANGUAGES"] else "de"
+    return wanted if isinstance(wanted, str) and wanted in current_app.config["LANGUAGES"] else "de"
 
 
 def register_extensions(app: Flask) -> None:
@@ -75,7 +81,7 @@ def register_extensions(app: Flask) -> None:
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     """WAL lets the web server read while the worker writes; FKs on; wait instead of failing."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+    if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -127,12 +133,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    def render_error(status: int, reason: str | None = None):  # type: ignore[no-untyped-def]
+    def render_error(status: int, reason: str | None = None) -> ResponseReturnValue:
         template = "errors/_error.html" if htmx else "errors/error.html"
         return render_template(template, status=status, reason=reason), status
 
     @app.errorhandler(403)
-    def forbidden(_error: Exception):  # type: ignore[no-untyped-def]
+    def forbidden(_error: Exception) -> ResponseReturnValue:
         return render_error(403, g.get("refusal_reason"))
 
     def api_answer(error: ApiError) -> Response:
@@ -141,19 +147,19 @@ def register_errorhandlers(app: Flask) -> None:
         return error_response(error)
 
     @app.errorhandler(404)
-    def not_found(_error: Exception):  # type: ignore[no-untyped-def]
+    def not_found(_error: Exception) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return api_answer(api_error(404, "not_found", N_("Nicht gefunden.")))
         return render_error(404)
 
     @app.errorhandler(405)
-    def method_not_allowed(error: Exception):  # type: ignore[no-untyped-def]
+    def method_not_allowed(error: HTTPException) -> ResponseReturnValue:
         if request.path.startswith("/api/"):
             return api_answer(api_error(405, "method_not_allowed", N_("Methode nicht erlaubt.")))
         return error
 
     @app.errorhandler(413)
-    def request_too_large(_error: Exception):  # type: ignore[no-untyped-def]
+    def request_too_large(_error: Exception) -> ResponseReturnValue:
         from webapp.formatting import format_number
 
         megabytes = round((request.max_content_length or 0) / (1024 * 1024), 1)
@@ -170,7 +176,7 @@ def register_errorhandlers(app: Flask) -> None:
         return render_error(413, str(_l(too_large, mb=format_number(megabytes))))
 
     @app.errorhandler(CSRFError)
-    def csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
+    def csrf_error(error: CSRFError) -> ResponseReturnValue:
         return render_error(
             400,
             str(
@@ -182,7 +188,7 @@ def register_errorhandlers(app: Flask) -> None:
         )
 
     @app.errorhandler(500)
-    def server_error(_error: Exception):  # type: ignore[no-untyped-def]
+    def server_error(_error: Exception) -> ResponseReturnValue:
         db.session.rollback()
         if request.path.startswith("/api/"):
             return api_answer(api_error(500, "server_error", N_("Interner Fehler.")))

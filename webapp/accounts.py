@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -98,7 +99,10 @@ class UserInput:
     mandant_ids: Iterable[int] = ()
 
 
-def _load(session: Session, model: type, ids: Iterable[int], field: str) -> list:
+Chosen = TypeVar("Chosen", Role, Mandant)
+
+
+def _load(session: Session, model: type[Chosen], ids: Iterable[int], field: str) -> list[Chosen]:
     wanted = {int(i) for i in ids}
     found = list(session.scalars(select(model).where(model.id.in_(wanted)))) if wanted else []
     if len(found) != len(wanted):

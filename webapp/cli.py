@@ -50,7 +50,7 @@ def create_admin(username: str, password_stdin: bool) -> None:
         mandant_ids=[m.id for m in existing.mandanten] if existing else [],
     )
     try:
-        user = accounts.save_user(db.session, data, existing)
+        user = accounts.save_user(db.session(), data, existing)
     except InputError as error:
         db.session.rollback()
         raise click.ClickException(error.message) from None
@@ -63,7 +63,7 @@ def seed_demo_command() -> None:
     """Create the demo data; "Service SMS" then uses the local websms sandbox (:8025)."""
     from webapp.demo import seed_demo
 
-    seed_demo(db.session, current_app.config["SMS_SECRET_KEY"])
+    seed_demo(db.session(), current_app.config["SMS_SECRET_KEY"])
     db.session.commit()
     click.echo("Demodaten angelegt.")
 
@@ -86,7 +86,7 @@ def run_job_command(job_id: int) -> None:
     from webapp.jobs.runner import execute_job
     from webapp.jobs.worker import job_app
 
-    job = db.session.get(Job, job_id) if job_id else service_job(db.session)
+    job = db.session.get(Job, job_id) if job_id else service_job(db.session())
     if job is None:
         raise click.ClickException("Diesen Job gibt es nicht.")
     run = execute_job(job_app(), job.id)
@@ -106,5 +106,5 @@ def tick_command() -> None:
     from webapp.jobs.worker import job_app
 
     app = job_app()
-    queued = enqueue_due_jobs(app, db.session, record_tick(app))
+    queued = enqueue_due_jobs(app, db.session(), record_tick(app))
     click.echo(f"In die Warteschlange gestellt: {queued or 'nichts'}")

@@ -30,9 +30,9 @@ def prepare_database() -> None:
     app = create_app()
     with app.app_context():
         upgrade()
-        seed_demo(db.session, app.config["SMS_SECRET_KEY"])
+        seed_demo(db.session(), app.config["SMS_SECRET_KEY"])
         password = os.environ.get("ADMIN_PASSWORD")
-        generated = ensure_admin(db.session, "admin", password)
+        generated = ensure_admin(db.session(), "admin", password)
         db.session.commit()
     if generated:
         print("=" * 64)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import request
+from typing import TYPE_CHECKING, cast
+
+from flask import Flask, current_app, request
 from flask_babel import Babel
 from flask_htmx import HTMX
 from flask_limiter import Limiter
@@ -13,6 +15,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+from werkzeug.local import LocalProxy
 
 # Named constraints: Alembic's SQLite batch mode can only drop or alter what has a name.
 NAMING_CONVENTION = {
@@ -29,6 +32,14 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The models' base class. Flask-SQLAlchemy builds db.Model from Base at run time; a type
+# checker cannot take an instance attribute as a base class (python/mypy#8603), so it sees
+# Base, which db.Model derives from.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
@@ -41,3 +52,9 @@ def client_address() -> str:
     """The address a request came from: the peer's, or behind TRUSTED_PROXIES the one they
     forwarded (ProxyFix in create_app)."""
     return request.remote_addr or "unknown"
+
+
+def app_object() -> Flask:
+    """The app behind `flask.current_app`, for code that keeps it beyond the app context or
+    hands it to another thread. Flask types the proxy as Flask, hence the cast."""
+    return cast("LocalProxy[Flask]", current_app)._get_current_object()

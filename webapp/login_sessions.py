@@ -15,6 +15,7 @@ import hashlib
 import time
 
 from flask import Flask, current_app, flash, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_htmx import make_response
@@ -82,7 +83,7 @@ def enforce_idle_timeout() -> None:
         session[SEEN] = now
 
 
-def unauthorized():  # type: ignore[no-untyped-def]
+def unauthorized() -> ResponseReturnValue:
     """Not logged in (or no longer): to the login page, saying why when we know."""
     flash(str(g.get("session_ended") or login_manager.login_message), "info")
     target = url_for("auth.login", next=request.full_path.rstrip("?"))

@@ -64,7 +64,7 @@ def service_notice() -> str | None:
         concerned = any(
             user_can(current_user, p) for p in (Permission.SMS_MESSAGES, Permission.SMS_SEND)
         )
-        g.sms_service_notice = sms_service_refusal(db.session) if concerned else None
+        g.sms_service_notice = sms_service_refusal(db.session()) if concerned else None
     return g.sms_service_notice
 
 

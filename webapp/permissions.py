@@ -10,7 +10,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import abort, current_app, g
 from flask_login import current_user
@@ -109,8 +109,8 @@ def _guard(rule: AccessRule) -> Callable[[F], F]:
                 abort(status)
             return view(*args, **kwargs)
 
-        wrapped.access_rule = rule  # type: ignore[attr-defined]
-        return wrapped  # type: ignore[return-value]
+        wrapped.__dict__["access_rule"] = rule  # read by access_rule()
+        return cast(F, wrapped)
 
     return decorator
 

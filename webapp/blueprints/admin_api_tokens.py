@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -46,13 +47,13 @@ def _form() -> TokenForm:
 
 @bp.route("/api-tokens", methods=["GET", "POST"])
 @admin_only
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     form = _form()
     created: str | None = None
     if form.validate_on_submit():
         with save_or_show_errors(form) as saving:
             token, created = create_token(
-                db.session,
+                db.session(),
                 name=form.name.data or "",
                 mandant_id=form.mandant.data,
                 scopes=form.scopes.data or [],
@@ -78,9 +79,9 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/api-tokens/<int:token_id>/revoke", methods=["POST"])
 @admin_only
-def revoke(token_id: int):  # type: ignore[no-untyped-def]
+def revoke(token_id: int) -> ResponseReturnValue:
     token = db.get_or_404(ApiToken, token_id)
-    revoke_token(db.session, token)
+    revoke_token(db.session(), token)
     db.session.commit()
     flash(_("API-Zugang %(n)s wurde gesperrt.", n=token.name), "success")
     return redirect(url_for("admin_api_tokens.index"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -59,7 +60,7 @@ def _user_form(user: User | None) -> UserForm:
 
 @bp.route("/users")
 @admin_only
-def users():  # type: ignore[no-untyped-def]
+def users() -> ResponseReturnValue:
     query = request.args.get("q", "").strip()
     stmt = select(User).order_by(User.username)
     if query:
@@ -79,7 +80,7 @@ def users():  # type: ignore[no-untyped-def]
 @bp.route("/users/new", methods=["GET", "POST"])
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @admin_only
-def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
+def user_edit(user_id: int | None = None) -> ResponseReturnValue:
     user = db.get_or_404(User, user_id) if user_id is not None else None
     form = _user_form(user)
     if form.validate_on_submit():
@@ -95,7 +96,7 @@ def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
         )
         me = current_user._get_current_object()
         with save_or_show_errors(form) as saving:
-            saved = accounts.save_user(db.session, data, user, actor=me)
+            saved = accounts.save_user(db.session(), data, user, actor=me)
         if saving.ok:
             if saved.id == me.id:  # a new own password ended all sessions: this one goes on
                 start_session(saved)
@@ -107,11 +108,13 @@ def user_edit(user_id: int | None = None):  # type: ignore[no-untyped-def]
 
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 @admin_only
-def user_set_active(user_id: int):  # type: ignore[no-untyped-def]
+def user_set_active(user_id: int) -> ResponseReturnValue:
     user = db.get_or_404(User, user_id)
     active = request.form.get("active") == "1"
     with save_or_show_errors() as saving:
-        accounts.set_user_active(db.session, user, active, actor=current_user._get_current_object())
+        accounts.set_user_active(
+            db.session(), user, active, actor=current_user._get_current_object()
+        )
     if saving.ok:
         if active:
             flash(_("Benutzer %(u)s ist wieder aktiv.", u=user.username), "success")
@@ -122,7 +125,7 @@ def user_set_active(user_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/roles")
 @admin_only
-def roles():  # type: ignore[no-untyped-def]
+def roles() -> ResponseReturnValue:
     rows = list(db.session.scalars(select(Role).order_by(Role.name)))
     return render_template("admin/roles.html", roles=rows, Permission=Permission)
 
@@ -130,7 +133,7 @@ def roles():  # type: ignore[no-untyped-def]
 @bp.route("/roles/new", methods=["GET", "POST"])
 @bp.route("/roles/<int:role_id>", methods=["GET", "POST"])
 @admin_only
-def role_edit(role_id: int | None = None):  # type: ignore[no-untyped-def]
+def role_edit(role_id: int | None = None) -> ResponseReturnValue:
     role = db.get_or_404(Role, role_id) if role_id is not None else None
     form = RoleForm(obj=role) if request.method == "GET" and role else RoleForm()
     form.permissions.choices = [(int(p), f"{int(p)} {p.label}") for p in ROLE_PERMISSIONS]
@@ -139,7 +142,7 @@ def role_edit(role_id: int | None = None):  # type: ignore[no-untyped-def]
     if form.validate_on_submit():
         with save_or_show_errors(form) as saving:
             saved = accounts.save_role(
-                db.session,
+                db.session(),
                 form.name.data or "",
                 form.permissions.data or [],
                 form.description.data or "",
@@ -154,10 +157,10 @@ def role_edit(role_id: int | None = None):  # type: ignore[no-untyped-def]
 
 @bp.route("/roles/<int:role_id>/delete", methods=["POST"])
 @admin_only
-def role_delete(role_id: int):  # type: ignore[no-untyped-def]
+def role_delete(role_id: int) -> ResponseReturnValue:
     role = db.get_or_404(Role, role_id)
     name = role.name
-    accounts.delete_role(db.session, role)
+    accounts.delete_role(db.session(), role)
     db.session.commit()
     flash(_("Rolle %(n)s wurde gelöscht.", n=name), "success")
     return redirect(url_for("admin_users.roles"))
@@ -165,11 +168,11 @@ def role_delete(role_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/mandanten", methods=["GET", "POST"])
 @admin_only
-def mandanten():  # type: ignore[no-untyped-def]
+def mandanten() -> ResponseReturnValue:
     form = MandantForm()
     if form.validate_on_submit():
         with save_or_show_errors(form) as saving:
-            saved = accounts.save_mandant(db.session, form.name.data or "")
+            saved = accounts.save_mandant(db.session(), form.name.data or "")
         if saving.ok:
             flash(_("Mandant %(n)s wurde angelegt.", n=saved.name), "success")
             return redirect(url_for("admin_users.mandanten"))
@@ -180,10 +183,10 @@ def mandanten():  # type: ignore[no-untyped-def]
 
 @bp.route("/mandanten/<int:mandant_id>", methods=["POST"])
 @admin_only
-def mandant_rename(mandant_id: int):  # type: ignore[no-untyped-def]
+def mandant_rename(mandant_id: int) -> ResponseReturnValue:
     mandant = db.get_or_404(Mandant, mandant_id)
     with save_or_show_errors() as saving:
-        accounts.save_mandant(db.session, request.form.get("name", ""), mandant)
+        accounts.save_mandant(db.session(), request.form.get("name", ""), mandant)
     if saving.ok:
         flash(_("Mandant %(n)s wurde gespeichert.", n=mandant.name), "success")
     return redirect(url_for("admin_users.mandanten"))

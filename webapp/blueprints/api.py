@@ -63,7 +63,7 @@ def token_required(scope: str, query: Iterable[str] = ()) -> Callable:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             header = request.headers.get("Authorization", "")
             kind, _, clear = header.partition(" ")
-            token = find_token(db.session, clear.strip()) if kind.lower() == "bearer" else None
+            token = find_token(db.session(), clear.strip()) if kind.lower() == "bearer" else None
             if token is None:
                 raise api_error(
                     401, "unauthorized", N_("Kein gültiger API-Token (Authorization: Bearer …).")
@@ -110,7 +110,7 @@ def _queue(items: list[QueueItem], token: ApiToken) -> idempotency.Answer:
     """Queue the SMS of a POST; the answer 202 lists them (failed ones with their reason)."""
     try:
         messages = queue_many(
-            db.session,
+            db.session(),
             items,
             mandant_id=token.mandant_id,
             source=MessageSource.API,
@@ -156,7 +156,9 @@ def send() -> Response:
     if body is None:
         raise api_error(400, "bad_json", N_("Der Inhalt der Anfrage ist kein gültiges JSON."))
     items = parse_send(body)
-    answer = idempotency.answer_once(db.session, token.id, key, body, lambda: _queue(items, token))
+    answer = idempotency.answer_once(
+        db.session(), token.id, key, body, lambda: _queue(items, token)
+    )
     db.session.commit()
     response = Response(answer.body, status=answer.status, mimetype="application/json")
     if answer.replayed:
@@ -182,7 +184,7 @@ def messages() -> Response:
     token: ApiToken = g.api_token
     query = parse_query(LIST_QUERY, request.args)
     page = search_messages(
-        db.session,
+        db.session(),
         MessageFilter(
             status=MessageStatus(query["status"]) if "status" in query else None,
             number=query.get("number", ""),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, logout_user
@@ -33,7 +34,7 @@ def _safe_next(target: str | None) -> str:
     return local_url(target, url_for("main.index"))
 
 
-def _too_many_attempts(form: LoginForm):  # type: ignore[no-untyped-def]
+def _too_many_attempts(form: LoginForm) -> ResponseReturnValue:
     message = _(
         "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warten Sie einige Minuten und "
         "versuchen Sie es dann erneut (Grenze: %(limit)s).",
@@ -44,7 +45,7 @@ def _too_many_attempts(form: LoginForm):  # type: ignore[no-untyped-def]
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
@@ -52,28 +53,28 @@ def login():  # type: ignore[no-untyped-def]
         # Counted before the password is checked, so parallel attempts cannot outrun the
         # limit; a successful login gives its count back (only failures count).
         attempt = login_limit().reserve(
-            "login-user:" + normalize_username(form.username.data),
+            "login-user:" + normalize_username(form.username.data or ""),
             "login-addr:" + client_address(),
         )
         if not attempt.allowed:
             return _too_many_attempts(form)
-        user = authenticate(db.session, form.username.data, form.password.data)
+        user = authenticate(db.session(), form.username.data or "", form.password.data or "")
         if user is not None:
             attempt.give_back()
             db.session.commit()
             start_session(user)
             return redirect(_safe_next(request.args.get("next")))
-        form.password.errors.append(_("Benutzername oder Passwort ist falsch."))
+        form.password.errors = [*form.password.errors, _("Benutzername oder Passwort ist falsch.")]
     return render_template("auth/login.html", form=form)
 
 
 @bp.route("/logout", methods=["GET", "POST"])
 @requires()
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     if request.method == "GET":
         return render_template("auth/logout.html")
     # Ends this session and every other one of the user (a copied cookie included).
-    end_sessions(db.session, current_user._get_current_object())
+    end_sessions(db.session(), current_user._get_current_object())
     db.session.commit()
     logout_user()
     flash(_("Sie wurden abgemeldet."), "info")

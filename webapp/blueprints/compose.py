@@ -6,7 +6,10 @@ segment counter (webapp.sms.encoding) and the one number parser (webapp.sms.numb
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, flash, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -37,7 +40,7 @@ class SmsForm(FlaskForm):
 
 def prepare_form(form: SmsForm, user: User) -> SmsForm:
     """Fill the choices of `form` for `user` (its Mandanten, the SMS texts)."""
-    mandanten = selectable_mandanten(db.session, user)
+    mandanten = selectable_mandanten(db.session(), user)
     form.mandant.choices = [(m.id, m.name) for m in mandanten]
     if form.mandant.data is None and mandanten:
         form.mandant.data = mandanten[0].id
@@ -48,11 +51,11 @@ def prepare_form(form: SmsForm, user: User) -> SmsForm:
 
 def editor_context() -> dict[str, object]:
     """What the editor macro needs besides the form: the unchangeable end of every SMS."""
-    ending = [part for part in (service_signature(db.session), fixed_text(db.session)) if part]
+    ending = [part for part in (service_signature(db.session()), fixed_text(db.session())) if part]
     return {"fixed_text": "\n".join(ending)}
 
 
-def _config(name: str) -> object:
+def _config(name: str) -> Any:
     return current_app.config[name]
 
 
@@ -69,17 +72,17 @@ def queue_from_form(
     one of the user's Mandanten.
     """
     chosen = mandant_id if mandant_id is not None else form.mandant.data
-    if chosen not in {m.id for m in selectable_mandanten(db.session, current_user)}:
+    if chosen not in {m.id for m in selectable_mandanten(db.session(), current_user)}:
         raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
     return queue_sms(
-        db.session,
+        db.session(),
         recipient=form.recipient.data or "",
         text=form.text.data or "",
-        mandant_id=int(chosen),  # type: ignore[arg-type]
+        mandant_id=int(chosen),
         source=source,
         source_ref=source_ref,
         created_by=current_user,
-        max_segments=int(_config("SMS_MAX_SEGMENTS")),  # type: ignore[arg-type]
+        max_segments=int(_config("SMS_MAX_SEGMENTS")),
         default_region=str(_config("DEFAULT_PHONE_REGION")),
     )
 
@@ -100,9 +103,9 @@ def flash_queued(message: Message) -> None:
 
 @bp.route("/counter", methods=["POST"])
 @requires()
-def counter():  # type: ignore[no-untyped-def]
+def counter() -> ResponseReturnValue:
     """Characters, segments and encoding of the final text (text + fixed text)."""
-    info = preview(db.session, request.form.get("text", ""))
+    info = preview(db.session(), request.form.get("text", ""))
     return render_template(
         "compose/_counter.html", info=info, max_segments=_config("SMS_MAX_SEGMENTS")
     )
@@ -110,10 +113,12 @@ def counter():  # type: ignore[no-untyped-def]
 
 @bp.route("/number", methods=["POST"])
 @requires()
-def number():  # type: ignore[no-untyped-def]
+def number() -> ResponseReturnValue:
     """The normalised number or what is wrong with it, as you type."""
     raw = request.form.get("recipient", "")
     parsed = (
-        check_number(db.session, raw, str(_config("DEFAULT_PHONE_REGION"))) if raw.strip() else None
+        check_number(db.session(), raw, str(_config("DEFAULT_PHONE_REGION")))
+        if raw.strip()
+        else None
     )
     return render_template("compose/_number.html", parsed=parsed)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from webapp.blueprints.forms import save_or_show_errors
@@ -20,13 +23,17 @@ prefix_editor = requires(Permission.MOBILE_PREFIXES)
 
 @bp.route("/")
 @prefix_editor
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     tables = [(prefixes.TABLE_NUMBER, prefixes.TABLE_NAME, "config_tables.prefixes")]
     return render_template("config/index.html", tables=tables)
 
 
-def _render_prefixes(error: InputError | None = None, entered: dict | None = None, edit_id=None):  # type: ignore[no-untyped-def]
-    rows = prefixes.list_prefixes(db.session)
+def _render_prefixes(
+    error: InputError | None = None,
+    entered: dict[str, Any] | None = None,
+    edit_id: int | None = None,
+) -> ResponseReturnValue:
+    rows = prefixes.list_prefixes(db.session())
     status = 422 if error else 200
     template = "config/_prefix_table.html" if htmx else "config/prefixes.html"
     return (
@@ -46,7 +53,7 @@ def _render_prefixes(error: InputError | None = None, entered: dict | None = Non
 
 @bp.route("/93001", methods=["GET", "POST"], endpoint="prefixes")
 @prefix_editor
-def prefixes_view():  # type: ignore[no-untyped-def]
+def prefixes_view() -> ResponseReturnValue:
     """List the prefixes; POST adds one."""
     if request.method == "POST":
         entered = {
@@ -54,7 +61,7 @@ def prefixes_view():  # type: ignore[no-untyped-def]
             "description": request.form.get("description", ""),
         }
         with save_or_show_errors(inline=True) as saving:
-            entry = prefixes.add_prefix(db.session, entered["prefix"], entered["description"])
+            entry = prefixes.add_prefix(db.session(), entered["prefix"], entered["description"])
         if saving.error is not None:
             return _render_prefixes(saving.error, entered)
         flash(
@@ -68,18 +75,15 @@ def prefixes_view():  # type: ignore[no-untyped-def]
 
 @bp.route("/93001/<int:entry_id>", methods=["POST"])
 @prefix_editor
-def prefix_update(entry_id: int):  # type: ignore[no-untyped-def]
+def prefix_update(entry_id: int) -> ResponseReturnValue:
     entry = db.get_or_404(MobilePrefix, entry_id)
-    entered = {
-        "prefix": request.form.get("prefix", ""),
-        "description": request.form.get("description", ""),
-        "active": request.form.get("active") == "1",
-    }
+    prefix = request.form.get("prefix", "")
+    description = request.form.get("description", "")
+    active = request.form.get("active") == "1"
     with save_or_show_errors(inline=True) as saving:
-        prefixes.update_prefix(
-            db.session, entry, entered["prefix"], entered["description"], entered["active"]
-        )
+        prefixes.update_prefix(db.session(), entry, prefix, description, active)
     if saving.error is not None:
+        entered = {"prefix": prefix, "description": description, "active": active}
         return _render_prefixes(saving.error, entered, edit_id=entry_id)
     flash(_("Vorwahl %(p)s wurde gespeichert.", p=prefixes.format_prefix(entry.prefix)), "success")
     if not htmx:
@@ -89,10 +93,10 @@ def prefix_update(entry_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/93001/<int:entry_id>/delete", methods=["POST"])
 @prefix_editor
-def prefix_delete(entry_id: int):  # type: ignore[no-untyped-def]
+def prefix_delete(entry_id: int) -> ResponseReturnValue:
     entry = db.get_or_404(MobilePrefix, entry_id)
     label = prefixes.format_prefix(entry.prefix)
-    prefixes.delete_prefix(db.session, entry)
+    prefixes.delete_prefix(db.session(), entry)
     db.session.commit()
     flash(_("Vorwahl %(p)s wurde gelöscht.", p=label), "success")
     if not htmx:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -18,14 +19,14 @@ bp = Blueprint("globals", __name__, url_prefix="/admin/globals")
 
 @bp.route("/")
 @requires(Permission.ADMINISTRATOR)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     rows = list(db.session.scalars(select(GlobalVariable).order_by(GlobalVariable.number)))
     return render_template("globals/index.html", variables=rows)
 
 
 @bp.route("/<int:number>", methods=["GET", "POST"])
 @requires(Permission.ADMINISTRATOR)
-def edit(number: int):  # type: ignore[no-untyped-def]
+def edit(number: int) -> ResponseReturnValue:
     """GET: the edit form (a table row for htmx, a page otherwise). POST: validate and save."""
     variable = db.get_or_404(GlobalVariable, number)
     error: str | None = None
@@ -33,7 +34,7 @@ def edit(number: int):  # type: ignore[no-untyped-def]
     if request.method == "POST":
         entered = request.form.get("value", "")
         with save_or_show_errors(inline=True) as saving:
-            set_global(db.session, number, entered, current_user.username)
+            set_global(db.session(), number, entered, current_user.username)
         if saving.error is not None:
             error = saving.error.message
         else:
@@ -49,7 +50,7 @@ def edit(number: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:number>/row")
 @requires(Permission.ADMINISTRATOR)
-def row(number: int):  # type: ignore[no-untyped-def]
+def row(number: int) -> ResponseReturnValue:
     """The read-only row again (Abbrechen in the inline editor)."""
     variable = db.get_or_404(GlobalVariable, number)
     return render_template("globals/_row.html", variable=variable)

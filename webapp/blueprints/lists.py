@@ -18,7 +18,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import Field, Form, HiddenField, SearchField, SelectField
-from wtforms.fields.choices import SelectChoice
+
+# WTForms 3.3 has SelectChoice, its stubs (types-WTForms 3.2) not yet.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.widgets import DateInput
 
 from webapp.blueprints.forms import is_partial, parse_filter_date

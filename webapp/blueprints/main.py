@@ -14,6 +14,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
 from webapp.extensions import db
@@ -26,13 +27,13 @@ bp = Blueprint("main", __name__)
 
 @bp.route("/")
 @requires()
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     return render_template("main/index.html")
 
 
 @bp.route("/sprache/<lang>", methods=["POST"])
 @public
-def set_language(lang: str):  # type: ignore[no-untyped-def]
+def set_language(lang: str) -> ResponseReturnValue:
     if lang in current_app.config["LANGUAGES"]:
         session["lang"] = lang
     target = request.referrer or url_for("main.index")
@@ -43,7 +44,7 @@ def set_language(lang: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/healthz")
 @public
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> ResponseReturnValue:
     """200 when database and Redis answer, 503 otherwise; the body says which part failed."""
     report: dict[str, object] = {}
     try:

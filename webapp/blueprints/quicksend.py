@@ -7,7 +7,10 @@ the field or from a Person/Firma found by the search; `?person=ID` / `?company=I
 
 from __future__ import annotations
 
+from typing import cast
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_htmx import make_response
 from flask_login import current_user
 from wtforms import HiddenField
@@ -35,12 +38,12 @@ bp = Blueprint("quicksend", __name__, url_prefix="/sms")
 
 
 def service_refusal() -> str | None:
-    return sms_service_refusal(db.session)
+    return sms_service_refusal(db.session())
 
 
 send_sms = requires(Permission.SMS_SEND, condition=service_refusal)
 
-RECORD_KINDS: dict[str, tuple[type, MessageSource]] = {
+RECORD_KINDS: dict[str, tuple[type[Person] | type[Company], MessageSource]] = {
     "person": (Person, MessageSource.PERSON),
     "company": (Company, MessageSource.COMPANY),
 }
@@ -51,13 +54,14 @@ class QuickSendForm(SmsForm):
     record_id = HiddenField()
 
 
-def _record(kind: str | None, record_id: str | None):  # type: ignore[no-untyped-def]
+def _record(kind: str | None, record_id: str | None) -> Person | Company | None:
     """The Person/Firma the SMS is for, if one was chosen and the user may see it."""
     record_key = optional_id(record_id)
     if kind not in RECORD_KINDS or record_key is None:
         return None
     model, _source = RECORD_KINDS[kind]
-    record = db.session.get(model, record_key)
+    # Session.get with a choice of two classes is typed as their common base class.
+    record = cast(Person | Company | None, db.session.get(model, record_key))
     scope = visible_mandant_ids(current_user)
     if record is None or (scope is not None and record.mandant_id not in scope):
         abort(404)
@@ -69,7 +73,9 @@ def _back() -> str:
     return local_url(request.args.get("back"), url_for("main.index"))
 
 
-def _render(form: QuickSendForm, record, status: int = 200):  # type: ignore[no-untyped-def]
+def _render(
+    form: QuickSendForm, record: Person | Company | None, status: int = 200
+) -> ResponseReturnValue:
     template = "quicksend/_dialog.html" if htmx else "quicksend/send.html"
     return render_template(
         template,
@@ -83,7 +89,7 @@ def _render(form: QuickSendForm, record, status: int = 200):  # type: ignore[no-
 
 @bp.route("/senden", methods=["GET", "POST"])
 @send_sms
-def send():  # type: ignore[no-untyped-def]
+def send() -> ResponseReturnValue:
     form = prepare_form(QuickSendForm(), current_user)
     if request.method == "GET":
         for kind in RECORD_KINDS:
@@ -120,11 +126,11 @@ def send():  # type: ignore[no-untyped-def]
 
 @bp.route("/senden/status")
 @requires(Permission.SMS_SEND)  # not the service switch: an SMS already queued goes on anyway
-def status():  # type: ignore[no-untyped-def]
+def status() -> ResponseReturnValue:
     """The poll of the confirmation: the status of the SMS this user queued, out of band, when
     it changed; 204 when it did not."""
     update = live_update(
-        db.session,
+        db.session(),
         parse_watch(request.args.getlist("w")),
         mandant_ids=visible_mandant_ids(current_user),
         created_by_id=current_user.id,
@@ -136,11 +142,11 @@ def status():  # type: ignore[no-untyped-def]
 
 @bp.route("/senden/kontakte")
 @send_sms
-def contact_search():  # type: ignore[no-untyped-def]
+def contact_search() -> ResponseReturnValue:
     """Personen and Firmen with a mobile number whose name or number matches."""
     query = request.args.get("q", "").strip()
     found = (
-        contacts.search_mobile_contacts(db.session, visible_mandant_ids(current_user), query)
+        contacts.search_mobile_contacts(db.session(), visible_mandant_ids(current_user), query)
         if len(query) >= 2
         else []
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_htmx import make_response
@@ -78,7 +79,7 @@ def _row(text: SmsText) -> TextRow:
 
 @bp.route("/")
 @texts_editor
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     query = request.args.get("q", "").strip()
     usage_value = request.args.get("usage", "")
     sort = request.args.get("sort", "name")
@@ -86,7 +87,7 @@ def index():  # type: ignore[no-untyped-def]
     sort_key = sort.lstrip("-")
     if sort_key not in SORTS:
         sort_key, descending = "name", False
-    rows = [_row(t) for t in list_texts(db.session, query, _usage_filter(usage_value))]
+    rows = [_row(t) for t in list_texts(db.session(), query, _usage_filter(usage_value))]
     rows.sort(key=SORTS[sort_key], reverse=descending)
     template = (
         "texts/_table.html"
@@ -137,7 +138,7 @@ def _preview_context(body: str, usage_key: str, *, show_problem: bool = True) ->
         "unicode_char": _describe_char(info.unicode_reason),
         "preview_problem": problem if show_problem else None,
         "usage": usage,
-        "fixed": fixed_text(db.session),
+        "fixed": fixed_text(db.session()),
     }
 
 
@@ -151,14 +152,14 @@ def _usage_choices(current: str | None) -> list[tuple[str, str]]:
 @bp.route("/new", methods=["GET", "POST"])
 @bp.route("/<int:text_id>", methods=["GET", "POST"])
 @texts_editor
-def edit(text_id: int | None = None):  # type: ignore[no-untyped-def]
+def edit(text_id: int | None = None) -> ResponseReturnValue:
     text = db.get_or_404(SmsText, text_id) if text_id is not None else None
     form = TextForm(obj=text) if request.method == "GET" and text else TextForm()
     form.usage_key.choices = _usage_choices(form.usage_key.data)
     if form.validate_on_submit():
         with save_or_show_errors(form) as saving:
             saved = save_text(
-                db.session,
+                db.session(),
                 name=form.name.data or "",
                 usage_key=form.usage_key.data or "",
                 body=form.body.data or "",
@@ -177,7 +178,7 @@ def edit(text_id: int | None = None):  # type: ignore[no-untyped-def]
 
 @bp.route("/preview", methods=["POST"])
 @texts_editor
-def preview():  # type: ignore[no-untyped-def]
+def preview() -> ResponseReturnValue:
     """The live preview (htmx, while typing): rendering with example values and the counter."""
     body = request.form.get("body", "")
     usage_key = request.form.get("usage_key", "")
@@ -186,10 +187,10 @@ def preview():  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:text_id>/delete", methods=["POST"])
 @texts_editor
-def delete(text_id: int):  # type: ignore[no-untyped-def]
+def delete(text_id: int) -> ResponseReturnValue:
     text = db.get_or_404(SmsText, text_id)
     name = text.name
-    delete_text(db.session, text)
+    delete_text(db.session(), text)
     db.session.commit()
     flash(_("SMS-Text „%(name)s“ wurde gelöscht.", name=name), "success")
     target = url_for("texts.index")
@@ -203,13 +204,13 @@ def delete(text_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/options")
 @picker
-def options():  # type: ignore[no-untyped-def]
+def options() -> ResponseReturnValue:
     """The templates for a picker: JSON [{id, name, usage_key, body}], or <option>s for htmx.
 
     `?usage=auftrag_bn` (or `frei`) limits them to one usage; `?format=html` (or an htmx
     request) answers with an empty first option and one <option value=id data-body=…> each.
     """
-    rows = list_texts(db.session, usage_key=_usage_filter(request.args.get("usage")))
+    rows = list_texts(db.session(), usage_key=_usage_filter(request.args.get("usage")))
     if request.args.get("format") == "html" or (htmx and request.args.get("format") != "json"):
         return render_template("texts/_options.html", texts=rows)
     return jsonify(
@@ -219,7 +220,7 @@ def options():  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:text_id>/body")
 @picker
-def body(text_id: int):  # type: ignore[no-untyped-def]
+def body(text_id: int) -> ResponseReturnValue:
     """The raw body of one template (placeholders unfilled) as text/plain."""
     text = db.get_or_404(SmsText, text_id)
     response = Response(text.body, mimetype="text/plain")

@@ -17,11 +17,12 @@ import logging
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.sansio.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from webapp.extensions import csrf, db
+from webapp.extensions import app_object, csrf, db
 from webapp.jobs.settings import job_for_webhook_secret
 from webapp.permissions import own_authentication
 from webapp.sms.inbound import BadNotification, handle_notification
@@ -80,15 +81,15 @@ def basic_auth_url(url: str, secret: str) -> str:
 # --- the webhooks --------------------------------------------------------------------------------
 
 
-def _answer(code: int, message: str, http_status: int):  # type: ignore[no-untyped-def]
+def _answer(code: int, message: str, http_status: int) -> tuple[Response, int]:
     return jsonify({"statusCode": code, "statusMessage": message}), http_status
 
 
-def _receive(secret: str):  # type: ignore[no-untyped-def]
+def _receive(secret: str) -> ResponseReturnValue:
     # Werkzeug enforces this while it reads: a Content-Length above it, and a chunked body
     # (no Content-Length) once it has read this much, raise RequestEntityTooLarge.
     request.max_content_length = MAX_BODY
-    job = job_for_webhook_secret(db.session, secret, current_app.config["SMS_SECRET_KEY"])
+    job = job_for_webhook_secret(db.session(), secret, current_app.config["SMS_SECRET_KEY"])
     if job is None:
         return _answer(4001, "Unauthorized", 401)
     try:
@@ -97,8 +98,8 @@ def _receive(secret: str):  # type: ignore[no-untyped-def]
         return _answer(4000, "Body too large", 413)
     try:
         handled = handle_notification(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
-            db.session,
+            app_object(),
+            db.session(),
             job,
             body,
             current_app.config["DEFAULT_PHONE_REGION"],
@@ -116,7 +117,7 @@ def _receive(secret: str):  # type: ignore[no-untyped-def]
 @bp.route("/websms/<secret>", methods=["POST"])
 @csrf.exempt
 @own_authentication
-def websms(secret: str):  # type: ignore[no-untyped-def]
+def websms(secret: str) -> ResponseReturnValue:
     """The older form with the secret in the path (kept for URLs already entered at websms)."""
     return _receive(secret)
 
@@ -124,7 +125,7 @@ def websms(secret: str):  # type: ignore[no-untyped-def]
 @bp.route("/websms", methods=["POST"])
 @csrf.exempt
 @own_authentication
-def websms_basic():  # type: ignore[no-untyped-def]
+def websms_basic() -> ResponseReturnValue:
     """HTTP Basic auth, password = the secret: nothing secret in the path."""
     auth = request.authorization
     secret = auth.password if auth is not None and auth.type == "basic" else ""

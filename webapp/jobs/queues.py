@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from typing import cast
+
+from flask import Flask
 from redis import Redis
 from rq import Queue
+
+from webapp.extensions import app_object
 
 # Workers listen on these in this order: a high-priority job ("Priorität Hoch") goes first.
 HIGH_QUEUE = "jobs-high"
@@ -17,12 +21,18 @@ TICK_KEY = "sms:scheduler:last_tick"
 
 def redis_connection(app: Flask | None = None) -> Redis:
     """One Redis client per app (connection pool inside), from REDIS_URL."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or app_object()
     client = app.extensions.get("sms_redis")
     if client is None:
         client = Redis.from_url(app.config["REDIS_URL"], socket_timeout=5, socket_connect_timeout=2)
         app.extensions["sms_redis"] = client
     return client
+
+
+def redis_get(redis: Redis, key: str) -> bytes | None:
+    """GET `key`. redis-py types every answer as `Awaitable | Any` (one signature for its sync
+    and async clients); this sync client, without decode_responses, answers bytes."""
+    return cast(bytes | None, redis.get(key))
 
 
 def get_queue(name: str = DEFAULT_QUEUE, app: Flask | None = None) -> Queue:

@@ -24,7 +24,8 @@ class JobType:
 
     def resolve(self) -> Callable[..., Any]:
         module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)
+        function: Callable[..., Any] = getattr(importlib.import_module(module), name)
+        return function
 
 
 JOB_TYPES: dict[str, JobType] = {

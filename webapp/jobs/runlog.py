@@ -24,7 +24,7 @@ class RunLog:
 
     def _write(self, level: str, message: str) -> None:
         getattr(log, "warning" if level == "warning" else level)("%s: %s", self.job.name, message)
-        if _RANK[level] <= _KEEPS[LogLevel(self.job.log_level)]:
+        if _RANK[EntryLevel(level)] <= _KEEPS[LogLevel(self.job.log_level)]:
             self.session.add(
                 JobLogEntry(
                     job_id=self.job.id,

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import Flask, current_app
+from flask import Flask
 from redis import Redis
 from redis.exceptions import LockError, LockNotOwnedError, RedisError
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -31,10 +31,10 @@ from rq.job import JobStatus
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from webapp.extensions import db
+from webapp.extensions import app_object, db
 from webapp.jobs import stopping
 from webapp.jobs.mail import send_mail
-from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_connection
+from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_connection, redis_get
 from webapp.jobs.registry import job_type
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.worker import job_app
@@ -92,7 +92,7 @@ def run_timeout(app: Flask) -> int:
 
 def heartbeat_seconds(app: Flask) -> float:
     """How often a run renews its lock: four times within JOB_LOCK_SECONDS, at most every 5 s."""
-    return max(0.2, min(5.0, app.config["JOB_LOCK_SECONDS"] / 4))
+    return max(0.2, min(5.0, float(app.config["JOB_LOCK_SECONDS"]) / 4))
 
 
 # --- who holds a job --------------------------------------------------------------------------
@@ -137,7 +137,7 @@ _RELEASE_IF = (
 def break_dead_lock(redis: Redis, job_id: int) -> bool:
     """Remove the job's lock when the process holding it is gone; True if the job is free."""
     key = lock_key(job_id)
-    token = redis.get(key)
+    token = redis_get(redis, key)
     if token is None:
         return True
     if not _holder_dead(token):
@@ -155,7 +155,7 @@ def job_running(app: Flask, job_id: int) -> bool:
 def request_run(job: Job, app: Flask | None = None) -> bool:
     """Queue a run of `job` now (tick or "Jetzt ausführen"); False when one is already queued
     or running. A leftover RQ job of a run that died (killed worker) is cleared first."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app or app_object()
     queue = get_queue(queue_name(job), app)
     job_id = rq_job_id(job.id)
     for _attempt in (1, 2):
@@ -188,7 +188,7 @@ def _clear_dead_rq_job(redis: Redis, rq_id: str, job_id: int) -> bool:
     if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, None):
         return False
     if status == JobStatus.STARTED:
-        holder = redis.get(lock_key(job_id))
+        holder = redis_get(redis, lock_key(job_id))
         if holder is not None and not break_dead_lock(redis, job_id):
             return False  # a living run
         started = existing.started_at
@@ -254,7 +254,7 @@ def end_dead_runs(session: Session, job: Job, dead_after: timedelta) -> list[Job
 
 def execute_job(app: Flask, job_id: int) -> JobRun | None:
     """Run job `job_id` now in this process; None when it is missing or already running."""
-    session = db.session
+    session = db.session()
     job = session.get(Job, job_id)
     if job is None:
         return None
@@ -337,7 +337,7 @@ def execute_job(app: Flask, job_id: int) -> JobRun | None:
             run.status = RunStatus.SUCCEEDED
     except Exception as error:  # the run failed as a whole: record it, tell the admin
         session.rollback()
-        job, run = session.get(Job, job_id), session.get(JobRun, run_id)
+        job, run = session.get_one(Job, job_id), session.get_one(JobRun, run_id)
         reason = getattr(error, "reason", None) or repr(error)
         if not isinstance(error, TransportUnavailable | stopping.RunAborted):
             log.error("job %s crashed:\n%s", job_id, traceback.format_exc())

@@ -138,6 +138,7 @@ def next_run(
     if schedule.kind is ScheduleKind.MONTHLY:
         return _next_monthly(schedule, after, zone)
     expression = cron_for(schedule)
+    assert expression is not None  # every kind left is clock-based
     start = after.astimezone(zone)
     return croniter(expression, start).get_next(datetime).astimezone(UTC)
 

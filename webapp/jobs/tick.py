@@ -14,7 +14,7 @@ from sqlalchemy import case, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
-from webapp.jobs.queues import TICK_KEY, redis_connection
+from webapp.jobs.queues import TICK_KEY, redis_connection, redis_get
 from webapp.jobs.runner import request_run
 from webapp.jobs.schedule import Schedule, next_run
 from webapp.jobs.worker import job_app
@@ -31,7 +31,7 @@ def record_tick(app: Flask, now: datetime | None = None) -> datetime:
 
 
 def last_tick(app: Flask) -> datetime | None:
-    raw = redis_connection(app).get(TICK_KEY)
+    raw = redis_get(redis_connection(app), TICK_KEY)
     return datetime.fromisoformat(raw.decode()) if raw else None
 
 
@@ -68,5 +68,5 @@ def tick() -> None:
     app = job_app()
     with app.app_context():
         now = record_tick(app)
-        queued = enqueue_due_jobs(app, db.session, now)
+        queued = enqueue_due_jobs(app, db.session(), now)
         log.info("scheduler tick at %s: queued %s", now.isoformat(), queued or "nothing")

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import UTCDateTime, utcnow
 from webapp.models.mandanten import Mandant
 from webapp.models.users import User
@@ -16,7 +16,7 @@ from webapp.models.users import User
 API_SCOPES = ("sms:send", "sms:read")
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for one Mandant. Only the SHA-256 of the token is stored."""
 
     __tablename__ = "api_token"
@@ -45,7 +45,7 @@ class ApiToken(db.Model):
         return self.revoked_at is None
 
 
-class ApiIdempotencyKey(db.Model):
+class ApiIdempotencyKey(Model):
     """The first answer to a POST with an Idempotency-Key, returned again on a retry."""
 
     __tablename__ = "api_idempotency_key"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin
 from webapp.models.mandanten import Mandant
 
@@ -22,7 +22,7 @@ class ContactMixin(TimestampMixin):
     city: Mapped[str] = mapped_column(String(80), default="")
 
 
-class Person(ContactMixin, db.Model):
+class Person(ContactMixin, Model):
     """A person: Bestandsnehmer, Kontrolleur or any other contact."""
 
     __tablename__ = "person"
@@ -33,7 +33,7 @@ class Person(ContactMixin, db.Model):
     __table_args__ = (Index("ix_person_mandant_id_name", "mandant_id", "name"),)
 
 
-class Company(ContactMixin, db.Model):
+class Company(ContactMixin, Model):
     """A Firma, e.g. a Kreditor that receives work orders."""
 
     __tablename__ = "company"

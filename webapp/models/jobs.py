@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model, db
 from webapp.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from webapp.models.mandanten import Mandant
 
@@ -110,7 +110,7 @@ job_mandant = Table(
 )
 
 
-class Job(TimestampMixin, db.Model):
+class Job(TimestampMixin, Model):
     """A job of the Actionservice; `job_type` names its implementation in the registry."""
 
     __tablename__ = "job"
@@ -165,7 +165,7 @@ class Job(TimestampMixin, db.Model):
     __table_args__ = (Index("ix_job_next_run_at", "active", "next_run_at"),)
 
 
-class JobRun(db.Model):
+class JobRun(Model):
     """One run of a job, with its live progress (the dialog polls it)."""
 
     __tablename__ = "job_run"
@@ -191,7 +191,7 @@ class JobRun(db.Model):
     __table_args__ = (Index("ix_job_run_job_id_id", "job_id", "id"),)
 
 
-class JobLogEntry(db.Model):
+class JobLogEntry(Model):
     """Errorlog: what a run logged (filtered by the job's Protokollart when written)."""
 
     __tablename__ = "job_log_entry"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin
 
 
-class Mandant(TimestampMixin, db.Model):
+class Mandant(TimestampMixin, Model):
     __tablename__ = "mandant"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin, UTCDateTime
 from webapp.models.contacts import Company, Person
 from webapp.models.mandanten import Mandant
 
 
-class WorkOrder(TimestampMixin, db.Model):
+class WorkOrder(TimestampMixin, Model):
     """An Auftrag: sent to a Kreditor (a Firma); Kontrolleur and Bestandsnehmer are Personen."""
 
     __tablename__ = "work_order"
@@ -38,7 +38,7 @@ class WorkOrder(TimestampMixin, db.Model):
     __table_args__ = (Index("ix_work_order_mandant_id_id", "mandant_id", "id"),)
 
 
-class Ticket(TimestampMixin, db.Model):
+class Ticket(TimestampMixin, Model):
     """A Ticket (service request), usually from a Bestandsnehmer."""
 
     __tablename__ = "ticket"

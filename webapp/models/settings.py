@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Enum, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import TimestampMixin, UTCDateTime
 
 
@@ -18,7 +18,7 @@ class GlobalVariableType(enum.StrEnum):
     TEXT = "text"  # free text
 
 
-class GlobalVariable(db.Model):
+class GlobalVariable(Model):
     """A numbered global variable ("Globale Variable"), seeded by the migrations."""
 
     __tablename__ = "global_variable"
@@ -41,7 +41,7 @@ class GlobalVariable(db.Model):
     updated_by: Mapped[str | None] = mapped_column(String(80))
 
 
-class MobilePrefix(TimestampMixin, db.Model):
+class MobilePrefix(TimestampMixin, Model):
     """Konfigurationstabelle 93001 SMS_HANDYVORWAHLEN: one valid mobile prefix.
 
     `prefix` holds the country code and the mobile prefix as digits (43664 = +43 664); a number

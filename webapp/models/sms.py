@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.extensions import db
+from webapp.extensions import Model
 from webapp.models.base import UTCDateTime, str_enum, utcnow
 from webapp.models.mandanten import Mandant
 from webapp.models.users import User
@@ -32,7 +32,7 @@ SEARCH_INDEX_OBJECTS = frozenset({"sms_message_fts", "ix_sms_message_text_trgm"}
 
 def is_search_index_object(name: str | None) -> bool:
     """Whether `name` belongs to the text-search structures (ignored by autogenerate)."""
-    return bool(name) and any(name.startswith(prefix) for prefix in SEARCH_INDEX_OBJECTS)
+    return name is not None and any(name.startswith(prefix) for prefix in SEARCH_INDEX_OBJECTS)
 
 
 class MessageStatus(enum.StrEnum):
@@ -69,7 +69,7 @@ class MessageSource(enum.StrEnum):
     RESEND = "resend"  # Erneut versenden
 
 
-class Message(db.Model):
+class Message(Model):
     __tablename__ = "sms_message"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -135,7 +135,7 @@ class Message(db.Model):
         return f"<Message {self.id} {self.status} {self.recipient or self.recipient_raw}>"
 
 
-class SmsText(db.Model):
+class SmsText(Model):
     """An SMS text template ("Smstexte", permission 150037) with {placeholders}."""
 
     __tablename__ = "sms_text"
@@ -150,7 +150,7 @@ class SmsText(db.Model):
     updated_by: Mapped[str | None] = mapped_column(String(80))
 
 
-class ReceivedMessage(db.Model):
+class ReceivedMessage(Model):
     """A received SMS (Empfangene SMS): from the modem (Variante 1) or websms (Variante 2)."""
 
     __tablename__ = "sms_received"
@@ -190,7 +190,7 @@ class ReceivedMessage(db.Model):
     )
 
 
-class WebhookNotification(db.Model):
+class WebhookNotification(Model):
     """A websms notification already handled: a repeat (same notificationId) is only answered."""
 
     __tablename__ = "sms_webhook_notification"

@@ -9,7 +9,7 @@ from sqlalchemy import Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.extensions import db
+from webapp.extensions import Model, db
 from webapp.models.base import TimestampMixin, UTCDateTime
 from webapp.models.mandanten import Mandant
 
@@ -28,7 +28,7 @@ user_mandant = Table(
 )
 
 
-class RolePermission(db.Model):
+class RolePermission(Model):
     """One permission number granted by a role (see webapp.permissions.Permission)."""
 
     __tablename__ = "role_permission"
@@ -39,7 +39,7 @@ class RolePermission(db.Model):
     permission: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
 
 
-class Role(TimestampMixin, db.Model):
+class Role(TimestampMixin, Model):
     __tablename__ = "role"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,7 +63,7 @@ class Role(TimestampMixin, db.Model):
         return f"<Role {self.name!r} {sorted(self.permissions)}>"
 
 
-class User(UserMixin, TimestampMixin, db.Model):
+class User(UserMixin, TimestampMixin, Model):
     __tablename__ = "user"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -349,7 +349,8 @@ class ModemSimulator:
     def _accept_loop(self) -> None:
         assert self._listener is not None
         while True:
-            ready, _, _ = select.select([self._listener, self._wake_r], [], [])
+            watched: list[socket.socket | int] = [self._listener, self._wake_r]
+            ready, _, _ = select.select(watched, [], [])
             if self._wake_r in ready:
                 return
             try:
@@ -690,7 +691,8 @@ class ModemSimulator:
         elif upper.startswith("AT+CMEE="):
             value = upper.split("=", 1)[1]
             if value not in ("0", "1", "2") or (self.cmee_needs_pin and self.sim_state != "READY"):
-                return self._reply(conn, final="ERROR")
+                self._reply(conn, final="ERROR")
+                return None
             self.cmee = int(value)
             self._reply(conn)
         elif upper == "AT+CPIN?":
@@ -704,7 +706,8 @@ class ModemSimulator:
         elif upper.startswith("AT+CMGF="):
             value = upper.split("=", 1)[1]
             if value not in ("0", "1"):
-                return self._reply(conn, final="ERROR")
+                self._reply(conn, final="ERROR")
+                return None
             self.cmgf = int(value)
             self._reply(conn)
         elif upper == "AT+CMGF?":

@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from webapp.sms.encoding import analyze
 from webapp.sms.transports.websms import sender_fits
@@ -211,31 +211,28 @@ class _KeepAliveHandler(WSGIRequestHandler):
         pass  # one line per request would drown the console and slow the benchmark
 
 
-class _Server(BaseWSGIServer):
-    """Only for typing: the threaded werkzeug server plus the open-connection registry."""
+class _Server(ThreadedWSGIServer):
+    """The threaded werkzeug server (what `make_server(threaded=True)` builds) plus a registry
+    of the open connections, so that stopping also ends the kept-alive ones."""
 
-    def track(self, connection: socket.socket, is_open: bool) -> None: ...
+    def __init__(self, host: str, port: int, app: Callable[..., Iterable[bytes]]) -> None:
+        self._open_connections: set[socket.socket] = set()
+        self._open_connections_lock = threading.Lock()
+        super().__init__(host, port, app, handler=_KeepAliveHandler)
 
+    def track(self, connection: socket.socket, is_open: bool) -> None:
+        with self._open_connections_lock:
+            if is_open:
+                self._open_connections.add(connection)
+            else:
+                self._open_connections.discard(connection)
 
-def _make_server(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> _Server:
-    server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
-    connections: set[socket.socket] = set()
-    lock = threading.Lock()
-
-    def track(connection: socket.socket, is_open: bool) -> None:
-        with lock:
-            (connections.add if is_open else connections.discard)(connection)
-
-    def close_all() -> None:
-        with lock:
-            open_now = list(connections)
+    def close_connections(self) -> None:
+        with self._open_connections_lock:
+            open_now = list(self._open_connections)
         for connection in open_now:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-
-    server.track = track  # type: ignore[attr-defined]
-    server.close_connections = close_all  # type: ignore[attr-defined]
-    return server  # type: ignore[return-value]
 
 
 # --- the sandbox ---------------------------------------------------------------------------
@@ -312,7 +309,7 @@ class WebsmsSandbox:
             pair = f"{self.username}:{self.password or ''}".encode()
             self._authorizations.add("Basic " + base64.b64encode(pair).decode("ascii"))
         self._stopping.clear()
-        self._server = _make_server(self.host, self.port, self._app)
+        self._server = _Server(self.host, self.port, self._app)
         self._session = requests.Session()
         server_thread = threading.Thread(
             target=self._server.serve_forever,
@@ -335,7 +332,7 @@ class WebsmsSandbox:
             self._changed.notify_all()
         server.shutdown()
         server.server_close()
-        server.close_connections()  # type: ignore[attr-defined]
+        server.close_connections()
         for thread in self._threads:
             thread.join(timeout=5)
         if self._session is not None:
@@ -588,6 +585,7 @@ class WebsmsSandbox:
         if error is not None:
             cid = body.get("clientMessageId") if isinstance(body, dict) else None
             return 200, _result(*error, client_message_id=_cid(cid)), None
+        assert body is not None
 
         recipients = [str(r) for r in body["recipientAddressList"]]
         with self._lock:
@@ -735,12 +733,12 @@ def _parse(
 ) -> tuple[dict[str, Any] | None, tuple[int, str] | None]:
     if kind == "text":
         try:
-            body = json.loads(raw.decode("utf-8"))
+            decoded = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             return None, (4000, "malformed JSON")
-        if not isinstance(body, dict):
+        if not isinstance(decoded, dict):
             return None, (4000, "malformed JSON: an object is expected")
-        return body, None
+        return decoded, None
     # simple: query (GET) or form (POST) parameters, messageContent Latin-1 URL-encoded
     query = environ.get("QUERY_STRING", "") if method == "GET" else raw.decode("latin-1")
     params = parse_qs(query, keep_blank_values=True, encoding="latin-1")

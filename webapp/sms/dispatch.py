@@ -25,15 +25,30 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask
 from flask_babel import gettext as _
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    CursorResult,
+    Engine,
+    Result,
+    Table,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.jobs.mail import send_mail
+from webapp.jobs.runlog import RunLog
 from webapp.jobs.settings import Variant, job_settings, mark_pin_rejected, read_settings, receives
 from webapp.jobs.stopping import RunAborted, stop_requested
 from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
@@ -83,7 +98,8 @@ DATABASE_OUTAGE_SECONDS = 120.0
 # Delivery reports that overtook the run's commit of "sent" are applied this often.
 SETTLE_EVERY = 1.0
 
-_table = Message.__table__
+# Declarative types __table__ as any FromClause; a mapped class with columns has a Table.
+_table = cast(Table, Message.__table__)
 _ACTIVE = (MessageStatus.SENDING, MessageStatus.UNKNOWN)
 
 
@@ -138,7 +154,13 @@ def expire_old(session: Session, job: Job, now: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return result.rowcount or 0
+    return _changed_rows(result) or 0
+
+
+def _changed_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE changed: Session.execute is typed Result, but an UPDATE's
+    result is a CursorResult."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def recover_dead_leases(
@@ -156,12 +178,14 @@ def recover_dead_leases(
         Message.run_key != own_run_key,
         or_(Message.run_key.is_(None), Message.run_key.not_in(alive)),
     )
-    back = session.execute(
-        update(Message)
-        .where(orphaned, Message.attempt_started_at.is_(None))
-        .values(status=MessageStatus.QUEUED, run_key=None, claimed_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    back = _changed_rows(
+        session.execute(
+            update(Message)
+            .where(orphaned, Message.attempt_started_at.is_(None))
+            .values(status=MessageStatus.QUEUED, run_key=None, claimed_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
     unknown_ids = sorted(
         session.scalars(
             update(Message)
@@ -242,7 +266,8 @@ def claim(
 
 
 def _backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    factor: int = 2 ** max(attempts - 1, 0)  # int ** int is typed Any (negative powers)
+    return min(BACKOFF_FIRST * factor, BACKOFF_MAX)
 
 
 def _owned(run_key: str, statuses: Sequence[MessageStatus] = _ACTIVE) -> Any:
@@ -270,43 +295,76 @@ class Writes:
         t = _table
         self._run_key = run_key
         owned, owned_unstarted = _owned(run_key), _owned(run_key, (MessageStatus.SENDING,))
-        at, reason, code = bindparam("b_at"), bindparam("b_reason"), bindparam("b_code")
-
-        def release(where: Any, status: MessageStatus, **values: Any) -> Any:
-            """The run lets go of its SMS in `status`, with the reason and code of the outcome."""
-            return (
+        at: BindParameter[Any] = bindparam("b_at")
+        reason: BindParameter[Any] = bindparam("b_reason")
+        code: BindParameter[Any] = bindparam("b_code")
+        self._statements = (
+            (
+                self.retry,
                 update(t)
-                .where(where)
+                .where(owned)
                 .values(
-                    status=status,
+                    status=MessageStatus.QUEUED,
+                    next_attempt_at=bindparam("b_next"),
+                    attempt_started_at=None,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    claimed_at=None,
+                    updated_at=at,
+                ),
+            ),
+            (
+                self.failed,
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.FAILED,
                     reason=reason,
                     error_code=code,
                     run_key=None,
                     updated_at=at,
-                    **values,
-                )
-            )
-
-        back_in_queue = {"attempt_started_at": None, "claimed_at": None}
-        self._statements = (
-            (
-                self.retry,
-                release(
-                    owned,
-                    MessageStatus.QUEUED,
-                    next_attempt_at=bindparam("b_next"),
-                    **back_in_queue,
                 ),
             ),
-            (self.failed, release(owned, MessageStatus.FAILED)),
-            (self.unknown, release(owned, MessageStatus.UNKNOWN)),
+            (
+                self.unknown,
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.UNKNOWN,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    updated_at=at,
+                ),
+            ),
             (
                 self.untried,
-                release(owned, MessageStatus.QUEUED, attempts=t.c.attempts - 1, **back_in_queue),
+                update(t)
+                .where(owned)
+                .values(
+                    status=MessageStatus.QUEUED,
+                    attempts=t.c.attempts - 1,
+                    attempt_started_at=None,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    claimed_at=None,
+                    updated_at=at,
+                ),
             ),
             (
                 self.refused,
-                release(owned_unstarted, MessageStatus.FAILED, error_notification_due=True),
+                update(t)
+                .where(owned_unstarted)
+                .values(
+                    status=MessageStatus.FAILED,
+                    reason=reason,
+                    error_code=code,
+                    error_notification_due=True,
+                    run_key=None,
+                    updated_at=at,
+                ),
             ),
         )
 
@@ -463,17 +521,19 @@ def hand_back(session: Session, run_key: str, ids: Sequence[int], now: datetime)
     """Claimed SMS whose attempt never started go back to `queued` (committed)."""
     if not ids:
         return 0
-    count = session.execute(
-        update(Message)
-        .where(
-            Message.id.in_(ids),
-            Message.run_key == run_key,
-            Message.status == MessageStatus.SENDING,
-            Message.attempt_started_at.is_(None),
+    count = _changed_rows(
+        session.execute(
+            update(Message)
+            .where(
+                Message.id.in_(ids),
+                Message.run_key == run_key,
+                Message.status == MessageStatus.SENDING,
+                Message.attempt_started_at.is_(None),
+            )
+            .values(status=MessageStatus.QUEUED, run_key=None, claimed_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=MessageStatus.QUEUED, run_key=None, claimed_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     session.commit()
     return count or 0
 
@@ -533,7 +593,8 @@ class SendRun:
         return inner.in_transaction() or bool(inner.new)
 
     def _connect_hot(self) -> None:
-        engine = self.session.get_bind()
+        # The app's sessions are bound to the engine, never to one connection.
+        engine = cast(Engine, self.session.get_bind())
         fresh = engine.connect()
         if self.autocommit:
             fresh = fresh.execution_options(isolation_level="AUTOCOMMIT")
@@ -782,7 +843,7 @@ class SendRun:
             return
         self.next_progress = now + PROGRESS_EVERY
         t = self.totals
-        runs = JobRun.__table__
+        runs = cast(Table, JobRun.__table__)  # a FromClause to the type checker
         self.session.connection().execute(
             update(runs)
             .where(runs.c.id == self.run_id)
@@ -877,7 +938,7 @@ def notify_number_problems(app: Flask, session: Session, now: datetime) -> int:
 def collect_received(
     session: Session,
     transport: Transport,
-    log,  # type: ignore[no-untyped-def]
+    log: RunLog,
     default_region: str = "AT",
 ) -> int:
     """Store what the modem received, deleting each SMS from the SIM only once it is stored;
@@ -886,7 +947,9 @@ def collect_received(
     if receive_into is None:
         return 0
     try:
-        count = receive_into(lambda received: store_from_modem(session, received, default_region))
+        count: int = receive_into(
+            lambda received: store_from_modem(session, received, default_region)
+        )
     except TransportUnavailable as error:
         log.error(f"Empfangene SMS konnten nicht gelesen werden: {error.reason}")
         return 0
@@ -899,7 +962,7 @@ def collect_status_reports(
     session: Session,
     job: Job,
     transport: Transport,
-    log,  # type: ignore[no-untyped-def]
+    log: RunLog,
     default_region: str = "AT",
 ) -> int:
     """Variante 1: apply the modem's status reports (+CDS and stored ones) to sent SMS and

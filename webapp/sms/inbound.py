@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import select
@@ -32,6 +32,7 @@ from webapp.models import (
     Company,
     Job,
     JobLogEntry,
+    JobRun,
     Message,
     MessageStatus,
     Person,
@@ -40,6 +41,7 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 from webapp.sms.numbers import format_display, parse_number
+from webapp.sms.transports.modem import ReceivedSms, StatusReport
 from webapp.validation import one_line, optional_id
 
 logger = logging.getLogger(__name__)
@@ -278,7 +280,7 @@ def apply_delivery_report(session: Session, job: Job, note: Notification) -> Mes
     return message
 
 
-def log_unknown_report(session: Session, job: Job, run, text: str) -> None:  # type: ignore[no-untyped-def]
+def log_unknown_report(session: Session, job: Job, run: JobRun | None, text: str) -> None:
     """A report for no known SMS: always an Errorlog entry (warning), whatever the Protokollart."""
     logging.getLogger("webapp.jobs").warning("%s: %s", job.name, text)
     session.add(
@@ -337,22 +339,30 @@ def _e164(raw: str, default_region: str) -> str | None:
     return parsed.e164
 
 
+Contact = TypeVar("Contact", Person, Company)
+
+
+def _with_mobile(session: Session, model: type[Contact], e164: str) -> list[Contact]:
+    """The `model` rows (of the newest 200 with the same last digits) whose mobile is `e164`."""
+    from webapp.sms.contacts import _stored_digits
+
+    candidates = session.scalars(
+        select(model)
+        .where(_stored_digits(model.mobile).contains(e164[-7:], autoescape=True))
+        .order_by(model.id.desc())
+        .limit(200)
+    )
+    return [c for c in candidates if _e164(c.mobile, "AT") == e164]
+
+
 def match_contact(
     session: Session, e164: str, mandant_id: int | None = None
 ) -> Person | Company | None:
     """The Person (else Firma) whose mobile number is `e164`, the reply's Mandant first."""
-    from webapp.sms.contacts import _stored_digits
-
-    tail = e164[-7:]
-    found: list[Person | Company] = []
-    for model in (Person, Company):
-        candidates = session.scalars(
-            select(model)
-            .where(_stored_digits(model.mobile).contains(tail, autoescape=True))
-            .order_by(model.id.desc())
-            .limit(200)
-        )
-        found.extend(c for c in candidates if _e164(c.mobile, "AT") == e164)
+    found: list[Person | Company] = [
+        *_with_mobile(session, Person, e164),
+        *_with_mobile(session, Company, e164),
+    ]
     if not found:
         return None
     if mandant_id is not None:
@@ -423,7 +433,9 @@ def store_received(
     return received
 
 
-def store_from_modem(session: Session, received, default_region: str = "AT") -> ReceivedMessage:  # type: ignore[no-untyped-def]
+def store_from_modem(
+    session: Session, received: ReceivedSms, default_region: str = "AT"
+) -> ReceivedMessage:
     """Store an SMS read from the modem and commit, so it may be deleted from the SIM."""
     message = store_received(
         session,
@@ -473,7 +485,7 @@ def forward(app: Flask, session: Session, job: Job | None, received: ReceivedMes
     return False
 
 
-def forward_pending(app: Flask, session: Session, job: Job, log) -> int:  # type: ignore[no-untyped-def]
+def forward_pending(app: Flask, session: Session, job: Job, log: RunLog) -> int:
     """Forward what is not forwarded yet (a failed attempt of an earlier run); commits.
 
     One SMS that cannot be forwarded fails alone (Errorlog; given up after
@@ -539,7 +551,7 @@ def _given_up(received_id: int) -> str:
     )
 
 
-def _forward_failed(session: Session, log, received_id: int, detail: str) -> None:  # type: ignore[no-untyped-def]
+def _forward_failed(session: Session, log: RunLog, received_id: int, detail: str) -> None:
     """Record a forwarding attempt that failed because of this SMS (commits)."""
     received = session.get(ReceivedMessage, received_id)
     if received is None:
@@ -564,8 +576,12 @@ def _references(provider_ref: str | None) -> set[int]:
 
 
 def apply_status_reports(
-    session: Session, job: Job, reports: Iterable[Any], log, default_region: str = "AT"
-) -> int:  # type: ignore[no-untyped-def]
+    session: Session,
+    job: Job,
+    reports: Iterable[StatusReport],
+    log: RunLog,
+    default_region: str = "AT",
+) -> int:
     """Match modem status reports (TP-MR wraps at 256) to the most recent SMS sent to that
     recipient within MATCH_WINDOW that carries the reference; unknown ones are logged."""
     now = utcnow()

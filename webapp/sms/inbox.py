@@ -82,4 +82,4 @@ def reply_counts(session: Session, message_ids: list[int]) -> dict[int, int]:
         .where(ReceivedMessage.reply_to_message_id.in_(message_ids))
         .group_by(ReceivedMessage.reply_to_message_id)
     )
-    return {message_id: count for message_id, count in rows}
+    return {message_id: count for message_id, count in rows if message_id is not None}

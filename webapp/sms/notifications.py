@@ -9,6 +9,7 @@ Nothing here commits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -121,6 +122,17 @@ def ticket_values(ticket: Ticket) -> dict[str, str]:
     }
 
 
+class _Shared(TypedDict):
+    """What every SMS of one order shares (arguments of `_queue`)."""
+
+    mandant_id: int
+    source: MessageSource
+    source_ref: str
+    module: str
+    created_by: User | None
+    default_region: str
+
+
 def _queue(
     session: Session,
     *,
@@ -218,7 +230,7 @@ def send_order(
         raise InputError(_("Bitte zuerst einen Kreditor eintragen."), "creditor_id")
     if plan.refusal:
         raise InputError(plan.refusal)
-    common = {
+    common: _Shared = {
         "mandant_id": order.mandant_id,
         "source": MessageSource.WORK_ORDER,
         "source_ref": str(order.id),
@@ -238,7 +250,7 @@ def send_order(
                 recipient=recipient,
                 usage_key=USAGE_OF[role],
                 values=order_values(order, recipient),
-                **common,  # type: ignore[arg-type]
+                **common,
             )
         )
     if plan.resident_offered and notify_resident:
@@ -255,7 +267,7 @@ def send_order(
                     recipient=resident,
                     usage_key=USAGE_OF[RESIDENT],
                     values=order_values(order, resident),
-                    **common,  # type: ignore[arg-type]
+                    **common,
                 )
             )
     order.sent_at = utcnow()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import insert, select
@@ -170,7 +171,7 @@ def queue_many(
     endings = _endings(session, signature)
     prefixes = active_prefixes(session)
     checked: dict[str, ParsedNumber] = {}  # a batch often repeats numbers
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         if not (item.recipient or "").strip():
             raise InputError(_("Bitte eine Mobilfunknummer eingeben."), f"{index}.recipient")
@@ -205,7 +206,7 @@ def queue_many(
     return list(session.scalars(stmt, rows))
 
 
-def _number_columns(parsed: ParsedNumber) -> dict:
+def _number_columns(parsed: ParsedNumber) -> dict[str, Any]:
     """The columns `_apply_number` sets, for a bulk insert."""
     probe = Message()
     _apply_number(probe, parsed)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false
+from sqlalchemy import Select, SQLColumnExpression, false
 from sqlalchemy.orm import Session
 
 from webapp.models import Company, Person, Ticket, WorkOrder
@@ -18,7 +18,7 @@ Record = TypeVar("Record", Person, Company, WorkOrder, Ticket)
 
 
 def scoped(
-    stmt: Select[Any], column: ColumnElement[int], mandant_ids: set[int] | None
+    stmt: Select[Any], column: SQLColumnExpression[int | None], mandant_ids: set[int] | None
 ) -> Select[Any]:
     """`stmt` limited to rows whose `column` (a Mandant id) is one of `mandant_ids`."""
     if mandant_ids is None:

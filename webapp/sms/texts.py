@@ -16,11 +16,7 @@ from webapp.errors import InputError
 from webapp.models import SmsText
 from webapp.sms import placeholders
 from webapp.sms.encoding import SegmentInfo, analyze
-
-try:
-    from webapp.sms.outbox import DEFAULT_MAX_SEGMENTS
-except ImportError:  # pragma: no cover - the outbox defines it; 10 is its value
-    DEFAULT_MAX_SEGMENTS = 10
+from webapp.sms.outbox import DEFAULT_MAX_SEGMENTS
 
 NAME_MAX = 120
 

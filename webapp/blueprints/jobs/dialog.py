@@ -57,7 +57,7 @@ def tab_url(job: Job, tab: str, mode: str = "view") -> str:
 
 
 def _context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[str, Any]:
-    run = latest_run(db.session, job)
+    run = latest_run(db.session(), job)
     context: dict[str, Any] = {
         "job": job,
         "tab": tab,
@@ -78,7 +78,7 @@ def _context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[str, 
     return context
 
 
-def render_tab(job: Job, tab: str, mode: str = "view", status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
+def render_tab(job: Job, tab: str, mode: str = "view", status: int = 200, **extra: Any):
     """The dialog with `tab` open (only the tab when htmx swaps it); `extra`: the tab's own
     template values."""
     context = _context(job, tab, mode, extra)
@@ -86,7 +86,7 @@ def render_tab(job: Job, tab: str, mode: str = "view", status: int = 200, **extr
     return render_template(template, **context), status
 
 
-def tab_saved(job: Job, tab: str, message: str, **extra: Any):  # type: ignore[no-untyped-def]
+def tab_saved(job: Job, tab: str, message: str, **extra: Any):
     """After "Speichern": the tab read-only again (swapped in place, URL and title updated)."""
     flash(message, "success")
     view_url = tab_url(job, tab)

@@ -39,11 +39,11 @@ def _log_filter(problems: list[str]) -> LogFilter:
 
 @bp.route("/<int:job_id>/log", endpoint="log")
 @admin_only
-def log_tab(job_id: int):  # type: ignore[no-untyped-def]
+def log_tab(job_id: int):
     record = job_or_404(job_id)
     problems: list[str] = []
     flt = _log_filter(problems)
-    page = search_log(db.session, record, flt, request.args.get("before", type=parse_id))
+    page = search_log(db.session(), record, flt, request.args.get("before", type=parse_id))
     extra: dict[str, Any] = {
         "flt": flt,
         "page": page,

@@ -17,7 +17,7 @@ MAX_QUERY = 120
 
 @bp.route("/")
 @admin_only
-def index():  # type: ignore[no-untyped-def]
+def index():
     args = request.args
     active = args.get("active", "")
     query = JobQuery(
@@ -25,7 +25,7 @@ def index():  # type: ignore[no-untyped-def]
         job_type=args.get("type", "")[:40],
         active={"1": True, "0": False}.get(active),
     )
-    jobs = list_jobs(db.session, query)
+    jobs = list_jobs(db.session(), query)
     params = {
         k: v
         for k, v in (("name", query.name), ("type", query.job_type), ("active", active))
@@ -35,7 +35,7 @@ def index():  # type: ignore[no-untyped-def]
         "jobs": jobs,
         "query": query,
         "params": params,
-        "job_types": [(t, job_type_label(t)) for t in job_types_in_use(db.session)],
+        "job_types": [(t, job_type_label(t)) for t in job_types_in_use(db.session())],
         "type_label": job_type_label,
     }
     template = "jobs/_results.html" if is_partial("job-results") else "jobs/list.html"
@@ -44,11 +44,11 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:job_id>/delete", methods=["POST"])
 @admin_only
-def delete(job_id: int):  # type: ignore[no-untyped-def]
+def delete(job_id: int):
     record = job_or_404(job_id)
     name = record.name
     with save_or_show_errors() as saving:
-        delete_job(db.session, record)
+        delete_job(db.session(), record)
     if not saving.ok:
         return redirect(url_for("jobs.job", job_id=job_id))
     flash(_("Der Job „%(name)s“ wurde gelöscht.", name=name), "success")

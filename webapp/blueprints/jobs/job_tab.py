@@ -38,19 +38,19 @@ def _tab_values(job: Job) -> dict[str, Any]:
 
 @bp.route("/<int:job_id>")
 @admin_only
-def job(job_id: int):  # type: ignore[no-untyped-def]
+def job(job_id: int):
     record = job_or_404(job_id)
     return render_tab(record, "job", **_tab_values(record))
 
 
 @bp.route("/<int:job_id>/edit", methods=["GET", "POST"])
 @admin_only
-def job_edit(job_id: int):  # type: ignore[no-untyped-def]
+def job_edit(job_id: int):
     record = job_or_404(job_id)
     form = job_form(record)
     if form.validate_on_submit():
         with save_or_show_errors(form) as saving:
-            save_job_tab(db.session, record, job_input(form), current_user.username)
+            save_job_tab(db.session(), record, job_input(form), current_user.username)
         if saving.ok:
             message = _("Der Job „%(name)s“ wurde gespeichert.", name=record.name)
             return tab_saved(record, "job", message, **_tab_values(record))
@@ -60,7 +60,7 @@ def job_edit(job_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:job_id>/statistics")
 @admin_only
-def statistics(job_id: int):  # type: ignore[no-untyped-def]
+def statistics(job_id: int):
     """The statistics of the tab "Job" alone, reloaded while a run runs (also in edit mode:
     they are no inputs)."""
     record = job_or_404(job_id)
@@ -74,10 +74,10 @@ def statistics(job_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:job_id>/run", methods=["POST"])
 @admin_only
-def run_now(job_id: int):  # type: ignore[no-untyped-def]
+def run_now(job_id: int):
     """Jetzt ausführen: queue a run at once; the dialog then shows its progress."""
     record = job_or_404(job_id)
-    before = latest_run(db.session, record)
+    before = latest_run(db.session(), record)
     refusal = run_refusal(record, before)
     dead = (
         before
@@ -131,7 +131,7 @@ def run_now(job_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:job_id>/progress")
 @admin_only
-def progress(job_id: int):  # type: ignore[no-untyped-def]
+def progress(job_id: int):
     """The run area, polled every few seconds while a run is asked for or running."""
     record = job_or_404(job_id)
     since = request.args.get("since", type=lambda raw: parse_id(raw, minimum=0))

@@ -48,7 +48,7 @@ def run_area(
     asked for. `requested`: when "Jetzt ausführen" was pressed (epoch seconds).
     """
     if fetch:
-        run = latest_run(db.session, job)
+        run = latest_run(db.session(), job)
     now = utcnow()
     state = "none"
     shown = run
@@ -81,7 +81,7 @@ def run_area(
         "run": shown,
         "outcome": _run_outcome(shown) if shown is not None else "",
         # A run that died and was cleaned up when this one started: say what became of it.
-        "ended_dead": runs_ended_by(db.session, shown)
+        "ended_dead": runs_ended_by(db.session(), shown)
         if shown is not None and state in ("running", "finished")
         else [],
         "poll": poll,

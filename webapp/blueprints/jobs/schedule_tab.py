@@ -60,21 +60,21 @@ def _preview(job: Job, data: ScheduleInput) -> dict[str, Any]:
 
 @bp.route("/<int:job_id>/schedule")
 @admin_only
-def schedule(job_id: int):  # type: ignore[no-untyped-def]
+def schedule(job_id: int):
     record = job_or_404(job_id)
     return render_tab(record, "schedule", **_tab_values(record))
 
 
 @bp.route("/<int:job_id>/schedule/edit", methods=["GET", "POST"])
 @admin_only
-def schedule_edit(job_id: int):  # type: ignore[no-untyped-def]
+def schedule_edit(job_id: int):
     record = job_or_404(job_id)
     form = schedule_form(record)
     preview: dict[str, Any] = {}
     if form.validate_on_submit():
         with save_or_show_errors(form) as saving:
             save_schedule(
-                db.session,
+                db.session(),
                 record,
                 schedule_input(request.form),
                 current_user.username,
@@ -92,7 +92,7 @@ def schedule_edit(job_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:job_id>/schedule/preview")
 @admin_only
-def schedule_preview(job_id: int):  # type: ignore[no-untyped-def]
+def schedule_preview(job_id: int):
     """The next five run times of the Zeitplan being edited (htmx, as you type)."""
     record = job_or_404(job_id)
     preview = _preview(record, schedule_input(request.args))

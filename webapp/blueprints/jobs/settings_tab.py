@@ -51,20 +51,20 @@ def _tab_values(job: Job) -> dict[str, Any]:
 
 @bp.route("/<int:job_id>/settings")
 @admin_only
-def settings(job_id: int):  # type: ignore[no-untyped-def]
+def settings(job_id: int):
     record = job_or_404(job_id)
     return render_tab(record, "settings", **_tab_values(record))
 
 
 @bp.route("/<int:job_id>/settings/edit", methods=["GET", "POST"])
 @admin_only
-def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
+def settings_edit(job_id: int):
     record = job_or_404(job_id)
     form = settings_form(record)
     if form.validate_on_submit():
         with save_or_show_errors(form) as saving:
             save_settings(
-                db.session, record, submitted_settings(form), current_user.username, secret_key()
+                db.session(), record, submitted_settings(form), current_user.username, secret_key()
             )
         if saving.ok:
             message = _("Die Einstellungen wurden gespeichert.")
@@ -75,7 +75,7 @@ def settings_edit(job_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:job_id>/settings/webhook-secret", methods=["POST"])
 @admin_only
-def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
+def webhook_secret(job_id: int):
     """Button "neu erzeugen": a new webhook secret (the old webhook URL stops working)."""
     record = job_or_404(job_id)
     with save_or_show_errors() as saving:
@@ -88,10 +88,10 @@ def webhook_secret(job_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:job_id>/settings/test", methods=["POST"])
 @admin_only
-def settings_test(job_id: int):  # type: ignore[no-untyped-def]
+def settings_test(job_id: int):
     """Verbindung testen: the stored settings, live (modem: AT, SIM, signal; websms: test)."""
     record = job_or_404(job_id)
-    busy = run_is_live(latest_run(db.session, record), dead_after())
+    busy = run_is_live(latest_run(db.session(), record), dead_after())
     if busy and read_settings(record).variant is Variant.MODEM:
         ok, answer = False, _("Das Modem ist gerade durch einen Lauf belegt. Bitte danach testen.")
     else:

@@ -24,9 +24,11 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import serial
+import serial.rfc2217
+import serial.urlhandler.protocol_socket
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ class _Link:
             raise LinkDown(str(exc)) from exc
         self.port = port
         self.write_timeout = settings.command_timeout
-        self._rfc2217 = type(port).__module__ == "serial.rfc2217"
+        self._rfc2217 = isinstance(port, serial.rfc2217.Serial)
         if self._rfc2217:
             # changing the timeout of an open rfc2217 port renegotiates the port settings, and
             # it has no write timeout: poll its reader queue briefly instead
@@ -151,7 +153,7 @@ class _Link:
                 if not self._rfc2217:
                     self.port.timeout = _POLL
             sock = getattr(self.port, "_socket", None)
-            if type(self.port).__module__.endswith("protocol_socket") and isinstance(
+            if isinstance(self.port, serial.urlhandler.protocol_socket.Serial) and isinstance(
                 sock, socket.socket
             ):
                 self._sock = sock
@@ -218,7 +220,7 @@ class _Link:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
-            port._socket = None
+            cast(Any, port)._socket = None  # pyserial's private socket, not in its stubs
             port.is_open = False
             self._sock = None
             return

@@ -72,8 +72,11 @@ class Transport(Protocol):
     """A way to send SMS. Implementations: ModemTransport, WebsmsTransport."""
 
     name: str
-    # How many SMS may be in flight at once: 1 for a modem, the concurrency for websms.
-    window: int
+
+    @property
+    def window(self) -> int:
+        """How many SMS may be in flight at once: 1 for a modem, the concurrency for websms."""
+        ...
 
     def send(self, sms: OutgoingSms) -> Outcome:
         """Send one SMS and return what became of it. Called from up to `window` threads at

@@ -213,8 +213,8 @@ def send_all(
                     if error.fails_run or pace.halted():
                         stop = stop or outcome
                 else:
+                    assert finished.outcome is not None
                     outcome = finished.outcome
-                    assert outcome is not None
                     if outcome.fails_run or (outcome.halts and pace.halted()):
                         stop = stop or outcome
                     elif not outcome.halts:
