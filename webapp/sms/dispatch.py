@@ -298,73 +298,42 @@ class Writes:
         at: BindParameter[Any] = bindparam("b_at")
         reason: BindParameter[Any] = bindparam("b_reason")
         code: BindParameter[Any] = bindparam("b_code")
+
+        def release(where: Any, status: MessageStatus, **values: Any) -> Any:
+            """The run lets go of its SMS in `status`, with the reason and code of the outcome."""
+            return (
+                update(t)
+                .where(where)
+                .values(
+                    status=status,
+                    reason=reason,
+                    error_code=code,
+                    run_key=None,
+                    updated_at=at,
+                    **values,
+                )
+            )
+
+        back_in_queue = {"attempt_started_at": None, "claimed_at": None}
         self._statements = (
             (
                 self.retry,
-                update(t)
-                .where(owned)
-                .values(
-                    status=MessageStatus.QUEUED,
+                release(
+                    owned,
+                    MessageStatus.QUEUED,
                     next_attempt_at=bindparam("b_next"),
-                    attempt_started_at=None,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    claimed_at=None,
-                    updated_at=at,
+                    **back_in_queue,
                 ),
             ),
-            (
-                self.failed,
-                update(t)
-                .where(owned)
-                .values(
-                    status=MessageStatus.FAILED,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    updated_at=at,
-                ),
-            ),
-            (
-                self.unknown,
-                update(t)
-                .where(owned)
-                .values(
-                    status=MessageStatus.UNKNOWN,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    updated_at=at,
-                ),
-            ),
+            (self.failed, release(owned, MessageStatus.FAILED)),
+            (self.unknown, release(owned, MessageStatus.UNKNOWN)),
             (
                 self.untried,
-                update(t)
-                .where(owned)
-                .values(
-                    status=MessageStatus.QUEUED,
-                    attempts=t.c.attempts - 1,
-                    attempt_started_at=None,
-                    reason=reason,
-                    error_code=code,
-                    run_key=None,
-                    claimed_at=None,
-                    updated_at=at,
-                ),
+                release(owned, MessageStatus.QUEUED, attempts=t.c.attempts - 1, **back_in_queue),
             ),
             (
                 self.refused,
-                update(t)
-                .where(owned_unstarted)
-                .values(
-                    status=MessageStatus.FAILED,
-                    reason=reason,
-                    error_code=code,
-                    error_notification_due=True,
-                    run_key=None,
-                    updated_at=at,
-                ),
+                release(owned_unstarted, MessageStatus.FAILED, error_notification_due=True),
             ),
         )
 
