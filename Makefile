@@ -1,5 +1,6 @@
 # make run   – the whole application on this machine (see README)
 # make test  – the whole test suite (browser tests too when /usr/bin/chromium exists)
+# make lint  – ruff (check, format) and mypy ([tool.mypy] in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,6 +17,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .
