@@ -189,7 +189,7 @@ def test_timeout_after_sending_is_unknown_never_resent(app, db, job, sandbox, wi
 
 
 def test_claim_takes_at_most_the_batch_and_only_queued(db, job, wien):
-    from webapp.sms.dispatch import claim
+    from webapp.sms.leases import claim
 
     for i in range(25):
         _sms(db, wien, f"n{i}")

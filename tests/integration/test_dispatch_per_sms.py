@@ -48,7 +48,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.simulators.modem import ModemSimulator
 from webapp.simulators.websms import Fault, WebsmsSandbox
-from webapp.sms.dispatch import claim, start_attempts
+from webapp.sms.leases import claim, start_attempts
 from webapp.sms.outbox import queue_sms
 
 TOKEN = "per-sms"

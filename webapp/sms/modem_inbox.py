@@ -1,0 +1,75 @@
+"""Variante 1: what the modem received — SMS and status reports — collected by every run of
+"Service SMS" after its sending. Each is deleted from the SIM only once it is stored or
+applied; a failure here is logged and never fails the sending run."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from webapp.jobs.runlog import RunLog
+from webapp.models import Job
+from webapp.sms.inbound import (
+    apply_status_reports,
+    store_from_modem,
+)
+from webapp.sms.transports.base import (
+    Transport,
+    TransportUnavailable,
+)
+
+
+def collect_received(
+    session: Session,
+    transport: Transport,
+    log: RunLog,
+    default_region: str = "AT",
+) -> int:
+    """Store what the modem received, deleting each SMS from the SIM only once it is stored;
+    a failure here is logged and does not fail the sending run."""
+    receive_into = getattr(transport, "receive_into", None)
+    if receive_into is None:
+        return 0
+    try:
+        count: int = receive_into(
+            lambda received: store_from_modem(session, received, default_region)
+        )
+    except TransportUnavailable as error:
+        log.error(f"Empfangene SMS konnten nicht gelesen werden: {error.reason}")
+        return 0
+    if count:
+        log.info(f"{count} empfangene SMS gespeichert.")
+    return count
+
+
+def collect_status_reports(
+    session: Session,
+    job: Job,
+    transport: Transport,
+    log: RunLog,
+    default_region: str = "AT",
+) -> int:
+    """Variante 1: apply the modem's status reports (+CDS and stored ones) to sent SMS and
+    delete the stored ones from the SIM once applied (E2)."""
+    take = getattr(transport, "take_status_reports", None)
+    if take is None:
+        return 0
+    poll = getattr(transport, "poll", None)
+    try:
+        if poll is not None:
+            poll(0.0)  # +CDS that arrived since the last answer
+    except TransportUnavailable:
+        pass
+    reports = take()
+    if not reports:
+        return 0
+    applied = apply_status_reports(session, job, reports, log, default_region)
+    stored = [r.index for r in reports if r.index is not None]
+    delete = getattr(transport, "delete", None)
+    if stored and delete is not None:
+        try:
+            delete(stored)
+        except TransportUnavailable as error:
+            log.error(f"Statusberichte konnten nicht vom Modem gelöscht werden: {error.reason}")
+    if applied:
+        log.info(f"{applied} Statusberichte des Modems verarbeitet.")
+    return applied
