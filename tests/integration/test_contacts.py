@@ -387,21 +387,21 @@ def test_search_functions_scope_and_paging(db, wien, graz):
     maria = _person(db, wien, "Maria Gruber")
     _person(db, graz, "Maria Pichler", "0660 7654321")
     query = contacts.ContactQuery(name="maria", order="name")
-    everyone = contacts.search_persons(db, None, query)
+    everyone = contacts.search_contacts(db, Person, None, query)
     assert [p.name for p in everyone.rows] == ["Maria Gruber", "Maria Pichler"]
-    mine = contacts.search_persons(db, {wien.id}, query)
+    mine = contacts.search_contacts(db, Person, {wien.id}, query)
     assert [p.name for p in mine.rows] == ["Maria Gruber"] and mine.total == 1
-    assert contacts.search_persons(db, set(), query).rows == []
-    first = contacts.search_persons(db, None, query, page_size=1)
+    assert contacts.search_contacts(db, Person, set(), query).rows == []
+    first = contacts.search_contacts(db, Person, None, query, page_size=1)
     assert first.older == maria.id and first.at_start
-    second = contacts.search_persons(db, None, query, page_size=1, before=first.older)
+    second = contacts.search_contacts(db, Person, None, query, page_size=1, before=first.older)
     assert [p.name for p in second.rows] == ["Maria Pichler"]
     assert second.first_position == 2 and second.older is None and not second.at_start
-    back = contacts.search_persons(db, None, query, page_size=1, after=second.newer)
+    back = contacts.search_contacts(db, Person, None, query, page_size=1, after=second.newer)
     assert [p.name for p in back.rows] == ["Maria Gruber"]
     assert back.first_position == 1 and back.at_start and back.older == maria.id
     # A cursor of another Mandant is ignored, not used to probe the other list.
-    probe = contacts.search_persons(db, {graz.id}, query, before=maria.id)
+    probe = contacts.search_contacts(db, Person, {graz.id}, query, before=maria.id)
     assert probe.first_position == 1 and probe.at_start
 
 

@@ -558,8 +558,8 @@ def test_lists_page_with_the_one_pager_and_a_capped_count(admin_client, db, wien
     assert seen == [f"A-2026-{i:04d}" for i in range(120, 0, -1)]
     monkeypatch.setattr(paging, "COUNT_CAP", 100)
     assert "mehr als 100 Aufträge" in admin_client.get("/orders").text
-    page = orders.search_orders(db, {wien.id}, orders.RecordQuery(text="Auftrag 11"))
+    page = orders.search_records(db, WorkOrder, {wien.id}, orders.RecordQuery(text="Auftrag 11"))
     assert [o.title for o in page.rows] == [
         f"Auftrag {i}" for i in (119, 118, 117, 116, 115, 114, 113, 112, 111, 110, 11)
     ]
-    assert orders.search_tickets(db, set(), orders.RecordQuery()).rows == []
+    assert orders.search_records(db, Ticket, set(), orders.RecordQuery()).rows == []

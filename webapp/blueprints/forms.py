@@ -6,22 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-from flask import flash, redirect, render_template, request
+from flask import flash
 from flask_babel import gettext as _
-from flask_htmx import make_response
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import SelectMultipleField, widgets
 
-from webapp.accounts import visible_mandant_ids
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
-from webapp.models import MessageSource
-from webapp.sms.contacts import sms_history
-from webapp.sms.search import live_update, parse_watch, watch
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -104,51 +97,3 @@ def filter_date(args: MultiDict[str, str], name: str, problems: list[str]) -> da
     except ValueError as error:
         problems.append(str(error))
         return None
-
-
-# --- record dialogs (Personen, Firmen, Aufträge, Tickets): read-only, "Bearbeiten" in place ---
-
-
-def record_page(folder: str, mode: str, form: FlaskForm | None, context: dict, status: int = 200):  # type: ignore[no-untyped-def]
-    """The record dialog of `folder` in `mode` ("view"/"edit"): only the record part when htmx
-    swaps it, the whole page otherwise."""
-    template = f"{folder}/_record.html" if is_partial("record") else f"{folder}/record.html"
-    return render_template(template, mode=mode, form=form, **context), status
-
-
-def record_saved(folder: str, view_url: str, context: dict):  # type: ignore[no-untyped-def]
-    """After "Speichern": back to the read-only record (swapped in place, URL updated)."""
-    if not htmx:
-        return redirect(view_url)
-    body = render_template(f"{folder}/_record.html", mode="view", form=None, **context)
-    body += render_template("_flash_oob.html")
-    return make_response(body, push_url=view_url)
-
-
-# --- the SMS-Verlauf of a record (contacts/_history.html), live while an SMS is not final ------
-
-HISTORY_POLLER = "history-poller"  # the element that polls; its requests carry it as HX-Target
-
-
-def record_history(source: MessageSource, record_id: int, limit: int) -> dict[str, Any]:
-    """The SMS-Verlauf of a record for the template: its newest SMS (within the user's
-    Mandanten) and what of them to watch live."""
-    history = sms_history(
-        db.session, source, record_id, limit, mandant_ids=visible_mandant_ids(current_user)
-    )
-    return {"history": history, "live": watch(history)}
-
-
-def history_poll(kind: Any, record: Any, source: MessageSource):  # type: ignore[no-untyped-def]
-    """Answer the SMS-Verlauf's poll (the record is already checked): the status of the watched
-    SMS of this record that changed, out of band; 204 when nothing changed."""
-    update = live_update(
-        db.session,
-        parse_watch(request.args.getlist("w")),
-        mandant_ids=visible_mandant_ids(current_user),
-        source=source,
-        source_ref=str(record.id),
-    )
-    if update.unchanged:
-        return "", 204
-    return render_template("contacts/_history_poll.html", kind=kind, record=record, update=update)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -36,11 +37,11 @@ class InboxFilterForm(FilterForm):
 
 @bp.route("/inbox")
 @requires(Permission.SMS_MESSAGES)
-def index():  # type: ignore[no-untyped-def]
-    form = InboxFilterForm(mandanten=selectable_mandanten(db.session, current_user))
+def index() -> ResponseReturnValue:
+    form = InboxFilterForm(mandanten=selectable_mandanten(db.session(), current_user))
     before, after = cursor()
     page = search_received(
-        db.session,
+        db.session(),
         InboxFilter(**form.values()),
         mandant_ids=visible_mandant_ids(current_user),
         before=before,
@@ -48,4 +49,4 @@ def index():  # type: ignore[no-untyped-def]
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
     )
-    return render_list("inbox", "inbox-results", form, page, template="index.html")
+    return render_list("inbox/index.html", "inbox/_results.html", "inbox-results", form, page)

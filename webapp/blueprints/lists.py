@@ -61,7 +61,7 @@ class FilterForm(Form):
         return [message for field in self for message in field.process_errors]
 
     @property
-    def params(self) -> dict[str, str]:
+    def params(self) -> dict[str, Any]:
         """The filter as URL parameters, empty and default values left out: for the pager,
         the live poll and the bulk actions."""
         return {
@@ -91,14 +91,20 @@ def text_filter(label: Any, limit: int = MAX_QUERY, **attributes: Any) -> Search
 
 
 def choice_filter(
-    label: Any, options: Callable[[], Iterable[tuple[Any, Any]]], coerce: Callable[[Any], Any]
+    label: Any,
+    options: Callable[[], Iterable[tuple[Any, Any]]],
+    coerce: Callable[[Any], Any],
+    default: Any = None,
 ) -> SelectField:
-    """A select criterion, "alle" first; `coerce` gives None (no filter) for an unknown value."""
+    """A select criterion: "alle" first, or without it the `default` chosen when the URL does
+    not say; `coerce` gives None (or the default) for an unknown value."""
+
+    def choices() -> list[SelectChoice]:
+        offered = [SelectChoice(*option) for option in options()]
+        return offered if default is not None else [SelectChoice("", _("alle")), *offered]
+
     return SelectField(
-        label,
-        coerce=coerce,
-        choices=lambda: [SelectChoice("", _("alle")), *(SelectChoice(*o) for o in options())],
-        validate_choice=False,
+        label, coerce=coerce, choices=choices, default=default, validate_choice=False
     )
 
 
@@ -162,17 +168,16 @@ def cursor() -> tuple[int | None, int | None]:
 
 
 def render_list(
-    folder: str,
+    page_template: str,
+    results_template: str,
     target: str,
     form: FilterForm,
     page: KeysetPage,
-    *,
-    template: str = "list.html",
     **context: Any,
 ) -> str:
-    """The list page `{folder}/{template}`, or only its results (`{folder}/_results.html`) when
-    htmx swaps #target. The templates get the filter `form`, the `page` (with the filter's
-    problems) and the filter as URL `params` (for the pager)."""
+    """The list page, or only its results when htmx swaps #target. The templates get the
+    filter `form`, the `page` (with the filter's problems) and the filter as URL `params`
+    (for the pager)."""
     page.problems = form.problems
-    name = "_results.html" if is_partial(target) else template
-    return render_template(f"{folder}/{name}", form=form, page=page, params=form.params, **context)
+    template = results_template if is_partial(target) else page_template
+    return render_template(template, form=form, page=page, params=form.params, **context)

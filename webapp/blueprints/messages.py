@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -82,11 +83,11 @@ def _source_labels() -> dict[str, str]:
 
 @bp.route("/")
 @sms_messages
-def index():  # type: ignore[no-untyped-def]
-    form = MessageFilterForm(mandanten=selectable_mandanten(db.session, current_user))
+def index() -> ResponseReturnValue:
+    form = MessageFilterForm(mandanten=selectable_mandanten(db.session(), current_user))
     before, after = cursor()
     page = search_messages(
-        db.session,
+        db.session(),
         MessageFilter(**form.values()),
         mandant_ids=visible_mandant_ids(current_user),
         before=before,
@@ -95,33 +96,33 @@ def index():  # type: ignore[no-untyped-def]
         timezone=current_app.config["TIMEZONE"],
     )
     return render_list(
-        "messages",
+        "messages/index.html",
+        "messages/_results.html",
         "message-results",
         form,
         page,
-        template="index.html",
         status_label=outbox.status_label,
-        replies=reply_counts(db.session, [m.id for m in page.rows]),
+        replies=reply_counts(db.session(), [m.id for m in page.rows]),
         live=watch(page.rows),
-        service_off=sms_service_refusal(db.session),
+        service_off=sms_service_refusal(db.session()),
     )
 
 
 @bp.route("/live")
 @sms_messages
-def live():  # type: ignore[no-untyped-def]
+def live() -> ResponseReturnValue:
     """The list's poll: of the rows it watches (`w`), only those that changed — status, details
     and time, out of band — and the count; 204 when nothing changed."""
     mandant_ids = visible_mandant_ids(current_user)
     update = live_update(
-        db.session, parse_watch(request.args.getlist("w")), mandant_ids=mandant_ids
+        db.session(), parse_watch(request.args.getlist("w")), mandant_ids=mandant_ids
     )
     if update.unchanged:
         return "", 204
     count = None
     if update.changed:  # a row that changed may have left the filter (e.g. status Wartet)
         count = count_messages(
-            db.session,
+            db.session(),
             MessageFilter(**MessageFilterForm().values()),
             mandant_ids=mandant_ids,
             default_region=current_app.config["DEFAULT_PHONE_REGION"],
@@ -138,7 +139,7 @@ def live():  # type: ignore[no-untyped-def]
 
 @bp.route("/new", methods=["GET", "POST"])
 @sms_messages
-def new():  # type: ignore[no-untyped-def]
+def new() -> ResponseReturnValue:
     form = prepare_form(SmsForm(), current_user)
     if form.validate_on_submit():
         try:
@@ -161,7 +162,7 @@ def new():  # type: ignore[no-untyped-def]
 
 @bp.route("/resend", methods=["POST"])
 @sms_messages
-def resend():  # type: ignore[no-untyped-def]
+def resend() -> ResponseReturnValue:
     """Erneut versenden: copy the selected messages into new queued ones."""
     ids = [i for raw in request.form.getlist("ids") if (i := optional_id(raw))]
     # The list's filter as it was when the bulk action was sent.
@@ -171,7 +172,7 @@ def resend():  # type: ignore[no-untyped-def]
         return redirect(back)
     try:
         result = outbox.resend(
-            db.session,
+            db.session(),
             ids,
             created_by=current_user,
             mandant_ids=visible_mandant_ids(current_user),

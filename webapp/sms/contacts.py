@@ -11,25 +11,27 @@ all Mandanten (administrators), else the set of the user's Mandanten (possibly e
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import phonenumbers
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.errors import InputError
+from webapp.errors import ErrorCollector, InputError
 from webapp.models import Company, Mandant, Message, MessageSource, Person
 from webapp.sms.numbers import ParsedNumber, check_number, parse_number
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, SortKey, paginate
 from webapp.sms.prefixes import country_code_of
+from webapp.sms.records import check_mandant, single_line
 from webapp.sms.scope import scoped
 from webapp.validation import clean_email
 
 Contact = Person | Company
 ContactModel = type[Person] | type[Company]
+ContactT = TypeVar("ContactT", Person, Company)
 Order = Literal["newest", "name"]
 
 MAX_NAME = 160
@@ -39,11 +41,6 @@ MAX_POSTAL_CODE = 12
 MAX_CITY = 80
 # What the search ignores in a stored number: "+43 (664) 123/45-67" is searched as 436641234567.
 NUMBER_SEPARATORS = (" ", "/", "-", "(", ")", ".", "+")
-
-SOURCE_OF: dict[type, MessageSource] = {
-    Person: MessageSource.PERSON,
-    Company: MessageSource.COMPANY,
-}
 
 
 # --- saving ------------------------------------------------------------------------------------
@@ -62,40 +59,8 @@ class ContactInput:
     city: str = ""
 
 
-class ContactInputError(InputError):
-    """Every problem of one submitted record at once; `message`/`field` are the first one."""
-
-    def __init__(self, errors: Sequence[InputError]) -> None:
-        super().__init__(errors[0].message, errors[0].field)
-        self.errors = list(errors)
-
-
-def _text(value: str | None, field_name: str, maximum: int, label: str) -> str:
-    """A single-line text field: trimmed, no control characters, at most `maximum` long."""
-    text = (value or "").strip()
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        raise InputError(
-            _(
-                "%(label)s darf keine Zeilenumbrüche oder Steuerzeichen enthalten.",
-                label=label,
-            ),
-            field_name,
-        )
-    if len(text) > maximum:
-        raise InputError(
-            _(
-                "%(label)s darf höchstens %(n)d Zeichen lang sein (jetzt %(len)d).",
-                label=label,
-                n=maximum,
-                len=len(text),
-            ),
-            field_name,
-        )
-    return text
-
-
 def _clean_name(value: str | None) -> str:
-    name = _text(value, "name", MAX_NAME, _("Der Name"))
+    name = single_line(value, "name", MAX_NAME, _("Der Name"))
     if not name:
         raise InputError(_("Bitte einen Namen eingeben."), "name")
     return name
@@ -113,7 +78,7 @@ def _clean_mobile(value: str | None, default_region: str) -> str:
 
 
 def _clean_postal_code(value: str | None) -> str:
-    code = _text(value, "postal_code", MAX_POSTAL_CODE, _("Die PLZ"))
+    code = single_line(value, "postal_code", MAX_POSTAL_CODE, _("Die PLZ"))
     if code and not all(c.isalnum() or c in " -" for c in code):
         raise InputError(
             _(
@@ -125,61 +90,34 @@ def _clean_postal_code(value: str | None) -> str:
     return code
 
 
-def _check_mandant(
+def save_contact(
     session: Session,
-    mandant_id: int | None,
-    allowed_mandant_ids: Iterable[int] | None,
-    current_mandant_id: int | None,
-) -> int:
-    if mandant_id is None:
-        raise InputError(_("Bitte einen Mandanten auswählen."), "mandant_id")
-    if allowed_mandant_ids is not None and mandant_id not in set(allowed_mandant_ids):
-        raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant_id")
-    mandant = session.get(Mandant, mandant_id)
-    if mandant is None:
-        raise InputError(_("Diesen Mandanten gibt es nicht mehr."), "mandant_id")
-    if not mandant.active and mandant_id != current_mandant_id:
-        raise InputError(
-            _("Der Mandant %(n)s ist deaktiviert: bitte einen anderen wählen.", n=mandant.name),
-            "mandant_id",
-        )
-    return mandant_id
-
-
-def _save(
-    session: Session,
-    model: ContactModel,
+    model: type[ContactT],
     data: ContactInput,
-    record: Contact | None,
-    allowed_mandant_ids: Iterable[int] | None,
-    default_region: str,
-) -> Contact:
-    values: dict[str, object] = {}
-    errors: list[InputError] = []
-    steps = (
-        ("name", lambda: _clean_name(data.name)),
-        (
-            "mandant_id",
-            lambda: _check_mandant(
-                session,
-                data.mandant_id,
-                allowed_mandant_ids,
-                record.mandant_id if record is not None else None,
-            ),
+    record: ContactT | None = None,
+    *,
+    allowed_mandant_ids: Iterable[int] | None = None,
+    default_region: str = "AT",
+) -> ContactT:
+    """Create (record=None) or update a Person or Firma. Raises InputError with every problem,
+    changing nothing.
+
+    `allowed_mandant_ids`: the Mandanten the record may belong to (None: any existing one).
+    """
+    current = record.mandant_id if record is not None else None
+    problems = ErrorCollector()
+    values = {
+        "name": problems.run(_clean_name, data.name),
+        "mandant_id": problems.run(
+            check_mandant, session, data.mandant_id, allowed_mandant_ids, current
         ),
-        ("mobile", lambda: _clean_mobile(data.mobile, default_region)),
-        ("email", lambda: clean_email(data.email)),
-        ("street", lambda: _text(data.street, "street", MAX_STREET, _("Die Straße"))),
-        ("postal_code", lambda: _clean_postal_code(data.postal_code)),
-        ("city", lambda: _text(data.city, "city", MAX_CITY, _("Der Ort"))),
-    )
-    for name, clean in steps:
-        try:
-            values[name] = clean()
-        except InputError as error:
-            errors.append(error)
-    if errors:
-        raise ContactInputError(errors)
+        "mobile": problems.run(_clean_mobile, data.mobile, default_region),
+        "email": problems.run(clean_email, data.email),
+        "street": problems.run(single_line, data.street, "street", MAX_STREET, _("Die Straße")),
+        "postal_code": problems.run(_clean_postal_code, data.postal_code),
+        "city": problems.run(single_line, data.city, "city", MAX_CITY, _("Der Ort")),
+    }
+    problems.raise_if_any()
     if record is None:
         record = model()
         session.add(record)
@@ -197,11 +135,15 @@ def save_person(
     allowed_mandant_ids: Iterable[int] | None = None,
     default_region: str = "AT",
 ) -> Person:
-    """Create (person=None) or update a Person. Raises ContactInputError, changing nothing.
-
-    `allowed_mandant_ids`: the Mandanten the record may belong to (None: any existing one).
-    """
-    return _save(session, Person, data, person, allowed_mandant_ids, default_region)  # type: ignore[return-value]
+    """`save_contact` for a Person."""
+    return save_contact(
+        session,
+        Person,
+        data,
+        person,
+        allowed_mandant_ids=allowed_mandant_ids,
+        default_region=default_region,
+    )
 
 
 def save_company(
@@ -212,8 +154,15 @@ def save_company(
     allowed_mandant_ids: Iterable[int] | None = None,
     default_region: str = "AT",
 ) -> Company:
-    """Create (company=None) or update a Firma. Raises ContactInputError, changing nothing."""
-    return _save(session, Company, data, company, allowed_mandant_ids, default_region)  # type: ignore[return-value]
+    """`save_contact` for a Firma."""
+    return save_contact(
+        session,
+        Company,
+        data,
+        company,
+        allowed_mandant_ids=allowed_mandant_ids,
+        default_region=default_region,
+    )
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -264,14 +213,14 @@ def number_variants(raw: str, default_region: str = "AT") -> set[str]:
     return {digits}
 
 
-def _stored_digits(column: ColumnElement) -> ColumnElement:
+def _stored_digits(column: SQLColumnExpression[str]) -> SQLColumnExpression[str]:
     expression = column
     for separator in NUMBER_SEPARATORS:
         expression = func.replace(expression, separator, "")
     return expression
 
 
-def _number_condition(model: ContactModel, raw: str, default_region: str) -> ColumnElement:
+def _number_condition(model: ContactModel, raw: str, default_region: str) -> ColumnElement[bool]:
     variants = number_variants(raw, default_region)
     if not variants:
         return false()  # letters only: no number contains them
@@ -284,8 +233,8 @@ def _filtered(
     mandant_ids: set[int] | None,
     query: ContactQuery,
     default_region: str,
-) -> Select:
-    stmt = scoped(select(model), model.mandant_id, mandant_ids)
+) -> Select[Contact]:
+    stmt: Select[Contact] = scoped(select(model), model.mandant_id, mandant_ids)
     if query.mandant_id is not None:
         stmt = stmt.where(model.mandant_id == query.mandant_id)
     if query.name.strip():
@@ -297,16 +246,18 @@ def _filtered(
     return stmt
 
 
-def _search(
+def search_contacts(
     session: Session,
     model: ContactModel,
     mandant_ids: set[int] | None,
     query: ContactQuery,
-    before: int | None,
-    after: int | None,
-    page_size: int,
-    default_region: str,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
+    default_region: str = "AT",
 ) -> KeysetPage:
+    """One page of Personen or Firmen matching `query`, with the positions of its rows."""
     stmt = _filtered(model, mandant_ids, query, default_region)
     if query.order == "name":
         order = SortKey((func.lower(model.name), model.id), descending=False)
@@ -315,34 +266,6 @@ def _search(
     return paginate(
         session, stmt, order, before=before, after=after, page_size=page_size, positions=True
     )
-
-
-def search_persons(
-    session: Session,
-    mandant_ids: set[int] | None,
-    query: ContactQuery,
-    *,
-    before: int | None = None,
-    after: int | None = None,
-    page_size: int = PAGE_SIZE,
-    default_region: str = "AT",
-) -> KeysetPage:
-    """One page of Personen matching `query`, with the positions of its rows (paging.py)."""
-    return _search(session, Person, mandant_ids, query, before, after, page_size, default_region)
-
-
-def search_companies(
-    session: Session,
-    mandant_ids: set[int] | None,
-    query: ContactQuery,
-    *,
-    before: int | None = None,
-    after: int | None = None,
-    page_size: int = PAGE_SIZE,
-    default_region: str = "AT",
-) -> KeysetPage:
-    """One page of Firmen matching `query` (see search_persons)."""
-    return _search(session, Company, mandant_ids, query, before, after, page_size, default_region)
 
 
 @dataclass(frozen=True)
@@ -363,6 +286,42 @@ class MobileContact:
         return MessageSource(self.kind)
 
 
+def _mobile_contacts(
+    session: Session,
+    model: type[ContactT],
+    kind: Literal["person", "company"],
+    mandant_ids: set[int] | None,
+    text: str,
+    limit: int,
+    default_region: str,
+) -> list[MobileContact]:
+    condition = model.name.icontains(text, autoescape=True)
+    if number_variants(text, default_region):
+        condition = or_(condition, _number_condition(model, text, default_region))
+    stmt = (
+        scoped(select(model), model.mandant_id, mandant_ids)
+        .where(model.mobile != "", condition)
+        .order_by(func.lower(model.name), model.id)
+        .limit(limit)
+    )
+    found: list[MobileContact] = []
+    for record in session.scalars(stmt):
+        parsed = parse_number(record.mobile, default_region)
+        found.append(
+            MobileContact(
+                kind=kind,
+                id=record.id,
+                name=record.name,
+                mobile=record.mobile,
+                display=parsed.display or record.mobile,
+                mandant_id=record.mandant_id,
+                mandant_name=record.mandant.name,
+                problem=parsed.reason,
+            )
+        )
+    return found
+
+
 def search_mobile_contacts(
     session: Session,
     mandant_ids: set[int] | None,
@@ -378,31 +337,10 @@ def search_mobile_contacts(
     text = (query or "").strip()
     if not text:
         return []
-    found: list[MobileContact] = []
-    for model in (Person, Company):
-        condition = model.name.icontains(text, autoescape=True)
-        if number_variants(text, default_region):
-            condition = or_(condition, _number_condition(model, text, default_region))
-        stmt = (
-            scoped(select(model), model.mandant_id, mandant_ids)
-            .where(model.mobile != "", condition)
-            .order_by(func.lower(model.name), model.id)
-            .limit(limit)
-        )
-        for record in session.scalars(stmt):
-            parsed = parse_number(record.mobile, default_region)
-            found.append(
-                MobileContact(
-                    kind=SOURCE_OF[model].value,  # type: ignore[arg-type]
-                    id=record.id,
-                    name=record.name,
-                    mobile=record.mobile,
-                    display=parsed.display or record.mobile,
-                    mandant_id=record.mandant_id,
-                    mandant_name=record.mandant.name,
-                    problem=parsed.reason,
-                )
-            )
+    found = [
+        *_mobile_contacts(session, Person, "person", mandant_ids, text, limit, default_region),
+        *_mobile_contacts(session, Company, "company", mandant_ids, text, limit, default_region),
+    ]
     found.sort(key=lambda c: (c.name.lower(), c.kind != "person", c.id))
     return found[:limit]
 

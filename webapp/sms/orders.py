@@ -7,20 +7,20 @@ the order/ticket. Tenant scope works as for Personen and Firmen: `mandant_ids` i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import SQLColumnExpression, func, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.errors import InputError
+from webapp.errors import ErrorCollector, InputError
 from webapp.models import Company, Person, Ticket, WorkOrder
 from webapp.models.base import utcnow
-from webapp.sms.contacts import ContactInputError, _check_mandant, _text
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, paginate
+from webapp.sms.records import check_mandant, single_line
 from webapp.sms.scope import scoped
 
 MAX_TITLE = 160
@@ -29,18 +29,14 @@ MAX_DESCRIPTION = 4000
 ORDER_PREFIX = "A"
 TICKET_PREFIX = "T"
 
-RecordInputError = ContactInputError  # every problem of one submitted record at once
-
 __all__ = [
     "OrderInput",
-    "RecordInputError",
     "RecordQuery",
     "TicketInput",
     "next_number",
     "save_order",
     "save_ticket",
-    "search_orders",
-    "search_tickets",
+    "search_records",
 ]
 
 
@@ -82,7 +78,7 @@ def _resident_message() -> str:
 
 
 def _clean_title(value: str | None, field_name: str, label: str, missing: str) -> str:
-    text = _text(value, field_name, MAX_TITLE, label)
+    text = single_line(value, field_name, MAX_TITLE, label)
     if not text:
         raise InputError(missing, field_name)
     return text
@@ -133,22 +129,9 @@ def _check_ref(
     if record_id is None:
         return None
     record = session.get(model, record_id)
-    if record is None or mandant_id is None or record.mandant_id != mandant_id:
+    if not isinstance(record, Person | Company) or record.mandant_id != mandant_id:
         raise InputError(message, field_name)
     return record_id
-
-
-def _collect(steps: Sequence[tuple[str, object]]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    errors: list[InputError] = []
-    for name, clean in steps:
-        try:
-            values[name] = clean()  # type: ignore[operator]
-        except InputError as error:
-            errors.append(error)
-    if errors:
-        raise RecordInputError(errors)
-    return values
 
 
 def save_order(
@@ -161,61 +144,42 @@ def save_order(
 ) -> WorkOrder:
     """Create (order=None, with a new number) or update an Auftrag.
 
-    Raises RecordInputError with every problem, changing nothing.
+    Raises InputError with every problem, changing nothing.
     """
     current = order.mandant_id if order is not None else None
-    mandant_ok: list[int] = []
+    problems = ErrorCollector()
+    mandant_id = problems.run(check_mandant, session, data.mandant_id, allowed_mandant_ids, current)
 
-    def mandant() -> int:
-        mandant_ok.append(_check_mandant(session, data.mandant_id, allowed_mandant_ids, current))
-        return mandant_ok[0]
-
-    def ref(model, record_id, field_name, message):  # type: ignore[no-untyped-def]
-        return lambda: _check_ref(
-            session, model, record_id, mandant_ok[0] if mandant_ok else None, field_name, message
+    def ref(model: type[Person] | type[Company], field_name: str, message: str) -> int | None:
+        record_id = getattr(data, field_name)
+        checked: int | None = problems.run(
+            _check_ref, session, model, record_id, mandant_id, field_name, message
         )
+        return checked
 
-    values = _collect(
-        (
-            ("mandant_id", mandant),
-            (
-                "title",
-                lambda: _clean_title(
-                    data.title, "title", _("Der Titel"), _("Bitte einen Titel eingeben.")
-                ),
-            ),
-            ("address", lambda: _text(data.address, "address", MAX_ADDRESS, _("Die Adresse"))),
-            ("description", lambda: _clean_description(data.description)),
-            ("appointment", lambda: _clean_appointment(data.appointment, timezone)),
-            (
-                "creditor_id",
-                ref(
-                    Company,
-                    data.creditor_id,
-                    "creditor_id",
-                    _("Bitte einen Kreditor (eine Firma) des gewählten Mandanten auswählen."),
-                ),
-            ),
-            (
-                "inspector_id",
-                ref(
-                    Person,
-                    data.inspector_id,
-                    "inspector_id",
-                    _("Bitte einen Kontrolleur (eine Person) des gewählten Mandanten auswählen."),
-                ),
-            ),
-            (
-                "resident_id",
-                ref(
-                    Person,
-                    data.resident_id,
-                    "resident_id",
-                    _resident_message(),
-                ),
-            ),
-        )
-    )
+    values = {
+        "mandant_id": mandant_id,
+        "title": problems.run(
+            _clean_title, data.title, "title", _("Der Titel"), _("Bitte einen Titel eingeben.")
+        ),
+        "address": problems.run(
+            single_line, data.address, "address", MAX_ADDRESS, _("Die Adresse")
+        ),
+        "description": problems.run(_clean_description, data.description),
+        "appointment": problems.run(_clean_appointment, data.appointment, timezone),
+        "creditor_id": ref(
+            Company,
+            "creditor_id",
+            _("Bitte einen Kreditor (eine Firma) des gewählten Mandanten auswählen."),
+        ),
+        "inspector_id": ref(
+            Person,
+            "inspector_id",
+            _("Bitte einen Kontrolleur (eine Person) des gewählten Mandanten auswählen."),
+        ),
+        "resident_id": ref(Person, "resident_id", _resident_message()),
+    }
+    problems.raise_if_any()
     if order is None:
         order = WorkOrder(number=next_number(session, WorkOrder, ORDER_PREFIX))
         session.add(order)
@@ -232,40 +196,35 @@ def save_ticket(
     *,
     allowed_mandant_ids: Iterable[int] | None = None,
 ) -> Ticket:
-    """Create (ticket=None, with a new number) or update a Ticket. Raises RecordInputError.
+    """Create (ticket=None, with a new number) or update a Ticket. Raises InputError with every
+    problem, changing nothing.
 
     The SMS to the Bestandsnehmer after creation is `notifications.ticket_created`'s job.
     """
     current = ticket.mandant_id if ticket is not None else None
-    mandant_ok: list[int] = []
-
-    def mandant() -> int:
-        mandant_ok.append(_check_mandant(session, data.mandant_id, allowed_mandant_ids, current))
-        return mandant_ok[0]
-
-    values = _collect(
-        (
-            ("mandant_id", mandant),
-            (
-                "subject",
-                lambda: _clean_title(
-                    data.subject, "subject", _("Der Betreff"), _("Bitte einen Betreff eingeben.")
-                ),
-            ),
-            ("description", lambda: _clean_description(data.description)),
-            (
-                "resident_id",
-                lambda: _check_ref(
-                    session,
-                    Person,
-                    data.resident_id,
-                    mandant_ok[0] if mandant_ok else None,
-                    "resident_id",
-                    _resident_message(),
-                ),
-            ),
-        )
-    )
+    problems = ErrorCollector()
+    mandant_id = problems.run(check_mandant, session, data.mandant_id, allowed_mandant_ids, current)
+    values = {
+        "mandant_id": mandant_id,
+        "subject": problems.run(
+            _clean_title,
+            data.subject,
+            "subject",
+            _("Der Betreff"),
+            _("Bitte einen Betreff eingeben."),
+        ),
+        "description": problems.run(_clean_description, data.description),
+        "resident_id": problems.run(
+            _check_ref,
+            session,
+            Person,
+            data.resident_id,
+            mandant_id,
+            "resident_id",
+            _resident_message(),
+        ),
+    }
+    problems.raise_if_any()
     if ticket is None:
         ticket = Ticket(number=next_number(session, Ticket, TICKET_PREFIX))
         session.add(ticket)
@@ -286,51 +245,30 @@ class RecordQuery:
     mandant_id: int | None = None
 
 
-def _search(
+def search_records(
     session: Session,
     model: type[WorkOrder] | type[Ticket],
-    text_columns: Sequence[ColumnElement[str]],
     mandant_ids: set[int] | None,
     query: RecordQuery,
-    before: int | None,
-    after: int | None,
-    page_size: int,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> KeysetPage:
+    """Aufträge (number, title or address) or Tickets (number or subject) containing the
+    query's text, newest first."""
     stmt = scoped(select(model), model.mandant_id, mandant_ids)
     if query.mandant_id is not None:
         stmt = stmt.where(model.mandant_id == query.mandant_id)
-    if query.text.strip():
-        needle = query.text.strip()
-        stmt = stmt.where(or_(*(c.icontains(needle, autoescape=True) for c in text_columns)))
+    needle = query.text.strip()
+    if needle:
+        columns: tuple[SQLColumnExpression[str], ...] = (
+            (WorkOrder.number, WorkOrder.title, WorkOrder.address)
+            if model is WorkOrder
+            else (Ticket.number, Ticket.subject)
+        )
+        stmt = stmt.where(or_(*(c.icontains(needle, autoescape=True) for c in columns)))
     return paginate(session, stmt, model.id, before=before, after=after, page_size=page_size)
-
-
-def search_orders(
-    session: Session,
-    mandant_ids: set[int] | None,
-    query: RecordQuery,
-    *,
-    before: int | None = None,
-    after: int | None = None,
-    page_size: int = PAGE_SIZE,
-) -> KeysetPage:
-    """Aufträge whose number, title or address contains the text, newest first."""
-    columns = (WorkOrder.number, WorkOrder.title, WorkOrder.address)
-    return _search(session, WorkOrder, columns, mandant_ids, query, before, after, page_size)
-
-
-def search_tickets(
-    session: Session,
-    mandant_ids: set[int] | None,
-    query: RecordQuery,
-    *,
-    before: int | None = None,
-    after: int | None = None,
-    page_size: int = PAGE_SIZE,
-) -> KeysetPage:
-    """Tickets whose number or subject contains the text, newest first."""
-    columns = (Ticket.number, Ticket.subject)
-    return _search(session, Ticket, columns, mandant_ids, query, before, after, page_size)
 
 
 def contact_choices(

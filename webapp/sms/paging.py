@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, func, select, tuple_
 from sqlalchemy.orm import Session
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
+AnySelect = Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,11 @@ class SortKey:
     """The order of a list: SQL expressions, the last one the row id (which makes it unique);
     all descending (newest first) or all ascending (e.g. lower(name), id)."""
 
-    columns: tuple[ColumnElement[Any], ...]
+    columns: tuple[SQLColumnExpression[Any], ...]
     descending: bool = True
 
     @property
-    def id_column(self) -> ColumnElement[Any]:
+    def id_column(self) -> SQLColumnExpression[Any]:
         return self.columns[-1]
 
 
@@ -50,7 +51,7 @@ class KeysetPage:
         return self.first_position + len(self.rows) - 1
 
 
-Order = ColumnElement[int] | SortKey  # an id column alone: newest first by that id
+Order = SQLColumnExpression[int] | SortKey  # an id column alone: newest first by that id
 
 
 def _key(order: Order) -> SortKey:
@@ -58,7 +59,7 @@ def _key(order: Order) -> SortKey:
 
 
 def _compare(
-    key: SortKey, values: tuple[Any, ...], op: Callable[[Any, Any], Any]
+    key: SortKey, values: tuple[Any, ...], op: Callable[[Any, Any], ColumnElement[bool]]
 ) -> ColumnElement[bool]:
     if len(key.columns) == 1:
         return op(key.columns[0], values[0])
@@ -66,7 +67,7 @@ def _compare(
 
 
 def _cursor_values(
-    session: Session, stmt: Select[Any], key: SortKey, cursor: int | None
+    session: Session, stmt: AnySelect, key: SortKey, cursor: int | None
 ) -> tuple[Any, ...] | None:
     """The key of the cursor row; None without a cursor, or when `stmt` does not hold it (a
     cursor from another Mandant or filter is ignored, not used to probe that list)."""
@@ -82,7 +83,7 @@ def _cursor_values(
 
 def walk(
     session: Session,
-    stmt: Select[Any],
+    stmt: AnySelect,
     order: Order,
     *,
     before: int | None,
@@ -106,7 +107,7 @@ def walk(
 def keyset_page(
     session: Session,
     rows: list[Any],
-    count_stmt: Select[Any],
+    count_stmt: AnySelect,
     order: Order,
     *,
     before: int | None,
@@ -152,13 +153,13 @@ def keyset_page(
 
 def paginate(
     session: Session,
-    stmt: Select[Any],
+    stmt: AnySelect,
     order: Order,
     *,
     before: int | None = None,
     after: int | None = None,
     page_size: int = PAGE_SIZE,
-    count_stmt: Select[Any] | None = None,
+    count_stmt: AnySelect | None = None,
     positions: bool = False,
 ) -> KeysetPage:
     """One page of `stmt` along `order` (`walk`, then `keyset_page`). `count_stmt` counts
@@ -176,14 +177,14 @@ def paginate(
     )
 
 
-def _count(session: Session, stmt: Select[Any], id_column: ColumnElement[Any]) -> int:
+def _count(session: Session, stmt: AnySelect, id_column: SQLColumnExpression[Any]) -> int:
     """How many rows `stmt` matches, counted only up to COUNT_CAP + 1."""
     limited = stmt.with_only_columns(id_column).order_by(None).limit(COUNT_CAP + 1)
     return session.scalar(select(func.count()).select_from(limited.subquery())) or 0
 
 
 def capped_count(
-    session: Session, stmt: Select[Any], id_column: ColumnElement[Any]
+    session: Session, stmt: AnySelect, id_column: SQLColumnExpression[Any]
 ) -> tuple[int, bool]:
     """How many rows `stmt` matches, counted only up to COUNT_CAP; and whether there are more."""
     counted = _count(session, stmt, id_column)

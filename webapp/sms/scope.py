@@ -15,11 +15,12 @@ from webapp.models import Company, Person, Ticket, WorkOrder
 
 # The records a dialog opens by id; each belongs to one Mandant.
 Record = TypeVar("Record", Person, Company, WorkOrder, Ticket)
+Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 
 
 def scoped(
-    stmt: Select[Any], column: SQLColumnExpression[int | None], mandant_ids: set[int] | None
-) -> Select[Any]:
+    stmt: Query, column: SQLColumnExpression[int | None], mandant_ids: set[int] | None
+) -> Query:
     """`stmt` limited to rows whose `column` (a Mandant id) is one of `mandant_ids`."""
     if mandant_ids is None:
         return stmt

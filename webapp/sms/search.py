@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import ColumnElement, Select, column, func, select, table
+from sqlalchemy import Select, SQLColumnExpression, column, func, select, table
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import Message, MessageSource, MessageStatus
@@ -92,8 +92,8 @@ def local_midnight_utc(day: date, tz: str) -> datetime:
 
 @dataclass(frozen=True)
 class _Query:
-    stmt: Select
-    order: ColumnElement[int]  # the id column the pages walk along
+    stmt: Select[Message]
+    order: SQLColumnExpression[int]  # the id column the pages walk along
 
 
 def filtered(
@@ -110,7 +110,7 @@ def filtered(
     `scan_text` keeps PostgreSQL from answering the text filter from the trigram index.
     """
     stmt = scoped(select(Message), Message.mandant_id, mandant_ids)
-    order: ColumnElement[int] = Message.id
+    order: SQLColumnExpression[int] = Message.id
     if flt.mandant_id is not None:
         stmt = stmt.where(Message.mandant_id == flt.mandant_id)
     if flt.status is not None:
@@ -174,7 +174,7 @@ def _search_window(
     session: Session,
     flt: MessageFilter,
     mandant_ids: set[int] | None,
-    options: dict,
+    options: dict[str, Any],
     before: int | None,
     after: int | None,
     page_size: int,

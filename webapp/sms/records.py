@@ -1,0 +1,63 @@
+"""What every record (Person, Firma, Auftrag, Ticket) is saved by: its Mandant and its
+single-line texts. The save functions collect the problems of all fields with
+`webapp.errors.ErrorCollector` and raise them at once.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from webapp.errors import InputError
+from webapp.models import Mandant
+
+
+def single_line(value: str | None, field_name: str, maximum: int, label: str) -> str:
+    """A single-line text field: trimmed, no control characters, at most `maximum` long;
+    `label` names it in the message ("Der Name")."""
+    text = (value or "").strip()
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InputError(
+            _(
+                "%(label)s darf keine Zeilenumbrüche oder Steuerzeichen enthalten.",
+                label=label,
+            ),
+            field_name,
+        )
+    if len(text) > maximum:
+        raise InputError(
+            _(
+                "%(label)s darf höchstens %(n)d Zeichen lang sein (jetzt %(len)d).",
+                label=label,
+                n=maximum,
+                len=len(text),
+            ),
+            field_name,
+        )
+    return text
+
+
+def check_mandant(
+    session: Session,
+    mandant_id: int | None,
+    allowed_mandant_ids: Iterable[int] | None,
+    current_mandant_id: int | None,
+) -> int:
+    """The record's Mandant: one of `allowed_mandant_ids` (None: any), existing, and active
+    unless the record already belongs to it (`current_mandant_id`)."""
+    if mandant_id is None:
+        raise InputError(_("Bitte einen Mandanten auswählen."), "mandant_id")
+    if allowed_mandant_ids is not None and mandant_id not in set(allowed_mandant_ids):
+        raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant_id")
+    mandant = session.get(Mandant, mandant_id)
+    if mandant is None:
+        raise InputError(_("Diesen Mandanten gibt es nicht mehr."), "mandant_id")
+    if not mandant.active and mandant_id != current_mandant_id:
+        raise InputError(
+            _("Der Mandant %(n)s ist deaktiviert: bitte einen anderen wählen.", n=mandant.name),
+            "mandant_id",
+        )
+    return mandant_id
