@@ -463,13 +463,15 @@ class ModemSimulator:
                 _SendFault("error", line=line, cms=cms, cme=cme, before_prompt=before_prompt)
             )
 
-    def no_answer_after_ctrl_z(self, count: int = 1, *, sent: bool = True, after: int = 0):
+    def no_answer_after_ctrl_z(self, count: int = 1, *, sent: bool = True, after: int = 0) -> None:
         """The next `count` sends get no answer at all after Ctrl-Z (the SMS may go out)."""
         self._skip_sends(after)
         for _ in range(count):
             self._send_faults.append(_SendFault("silent", sent=sent))
 
-    def drop_during_send(self, at: str = "after_ctrl_z", *, sent: bool = True, after: int = 0):
+    def drop_during_send(
+        self, at: str = "after_ctrl_z", *, sent: bool = True, after: int = 0
+    ) -> None:
         """Close the connection during the next send (after `after` normal ones):
         `before_prompt`, `after_prompt` or `after_ctrl_z` (then the SMS goes out unless
         `sent=False`, as a real modem would: the link drop does not stop the radio)."""
@@ -516,7 +518,9 @@ class ModemSimulator:
         self._pin_attempts_left = attempts
         self.sim_state = "SIM PIN"
 
-    def interleave_urcs(self, lines: list[str], *, before: bool = True, inside: bool = True):
+    def interleave_urcs(
+        self, lines: list[str], *, before: bool = True, inside: bool = True
+    ) -> None:
         """Send these unsolicited lines before every reply and/or between its lines."""
         self._urcs = list(lines)
         self._urcs_before, self._urcs_inside = before, inside
@@ -892,7 +896,7 @@ def _parse_latency(value: str) -> float | tuple[float, float]:
 )
 def modem_command(
     host: str, port: int, latency: str, pin: str | None, status_reports: bool, cmee_needs_pin: bool
-):
+) -> None:
     """Modem-Simulator (GSM-Modem hinter einer Moxa NPort, TCP-Server) bis Strg-C."""
     try:
         parsed = _parse_latency(latency)

@@ -178,7 +178,9 @@ class _KeepAliveHandler(WSGIRequestHandler):
         environ = self.make_environ()
         answer: list[Any] = []
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None):
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:  # WSGI wants a write() callable back; the sandbox's app never uses it
             answer[:] = [status, headers]
             return None
 
@@ -389,7 +391,9 @@ class WebsmsSandbox:
     def wait_for_callbacks(self, count: int, timeout: float = 5.0) -> list[CallbackResult]:
         return self._wait(lambda: self._callbacks, count, timeout, "callbacks")
 
-    def _wait(self, items: Callable[[], list[Any]], count: int, timeout: float, what: str):
+    def _wait(
+        self, items: Callable[[], list[Any]], count: int, timeout: float, what: str
+    ) -> list[Any]:
         with self._changed:
             if not self._changed.wait_for(lambda: len(items()) >= count, timeout):
                 raise TimeoutError(f"{len(items())} of {count} {what} after {timeout} s")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_htmx import make_response
 
@@ -78,7 +79,9 @@ def _context(job: Job, tab: str, mode: str, extra: dict[str, Any]) -> dict[str, 
     return context
 
 
-def render_tab(job: Job, tab: str, mode: str = "view", status: int = 200, **extra: Any):
+def render_tab(
+    job: Job, tab: str, mode: str = "view", status: int = 200, **extra: Any
+) -> ResponseReturnValue:
     """The dialog with `tab` open (only the tab when htmx swaps it); `extra`: the tab's own
     template values."""
     context = _context(job, tab, mode, extra)
@@ -86,7 +89,7 @@ def render_tab(job: Job, tab: str, mode: str = "view", status: int = 200, **extr
     return render_template(template, **context), status
 
 
-def tab_saved(job: Job, tab: str, message: str, **extra: Any):
+def tab_saved(job: Job, tab: str, message: str, **extra: Any) -> ResponseReturnValue:
     """After "Speichern": the tab read-only again (swapped in place, URL and title updated)."""
     flash(message, "success")
     view_url = tab_url(job, tab)

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from flask import render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from webapp.blueprints.forms import filter_date, is_partial
@@ -39,7 +40,7 @@ def _log_filter(problems: list[str]) -> LogFilter:
 
 @bp.route("/<int:job_id>/log", endpoint="log")
 @admin_only
-def log_tab(job_id: int):
+def log_tab(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     problems: list[str] = []
     flt = _log_filter(problems)

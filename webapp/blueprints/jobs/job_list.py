@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from webapp.blueprints.forms import is_partial, save_or_show_errors
@@ -17,7 +18,7 @@ MAX_QUERY = 120
 
 @bp.route("/")
 @admin_only
-def index():
+def index() -> ResponseReturnValue:
     args = request.args
     active = args.get("active", "")
     query = JobQuery(
@@ -44,7 +45,7 @@ def index():
 
 @bp.route("/<int:job_id>/delete", methods=["POST"])
 @admin_only
-def delete(job_id: int):
+def delete(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     name = record.name
     with save_or_show_errors() as saving:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_htmx import make_response
 from flask_login import current_user
@@ -38,14 +39,14 @@ def _tab_values(job: Job) -> dict[str, Any]:
 
 @bp.route("/<int:job_id>")
 @admin_only
-def job(job_id: int):
+def job(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     return render_tab(record, "job", **_tab_values(record))
 
 
 @bp.route("/<int:job_id>/edit", methods=["GET", "POST"])
 @admin_only
-def job_edit(job_id: int):
+def job_edit(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     form = job_form(record)
     if form.validate_on_submit():
@@ -60,7 +61,7 @@ def job_edit(job_id: int):
 
 @bp.route("/<int:job_id>/statistics")
 @admin_only
-def statistics(job_id: int):
+def statistics(job_id: int) -> ResponseReturnValue:
     """The statistics of the tab "Job" alone, reloaded while a run runs (also in edit mode:
     they are no inputs)."""
     record = job_or_404(job_id)
@@ -74,7 +75,7 @@ def statistics(job_id: int):
 
 @bp.route("/<int:job_id>/run", methods=["POST"])
 @admin_only
-def run_now(job_id: int):
+def run_now(job_id: int) -> ResponseReturnValue:
     """Jetzt ausführen: queue a run at once; the dialog then shows its progress."""
     record = job_or_404(job_id)
     before = latest_run(db.session(), record)
@@ -131,7 +132,7 @@ def run_now(job_id: int):
 
 @bp.route("/<int:job_id>/progress")
 @admin_only
-def progress(job_id: int):
+def progress(job_id: int) -> ResponseReturnValue:
     """The run area, polled every few seconds while a run is asked for or running."""
     record = job_or_404(job_id)
     since = request.args.get("since", type=lambda raw: parse_id(raw, minimum=0))

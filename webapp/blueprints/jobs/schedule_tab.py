@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -60,14 +61,14 @@ def _preview(job: Job, data: ScheduleInput) -> dict[str, Any]:
 
 @bp.route("/<int:job_id>/schedule")
 @admin_only
-def schedule(job_id: int):
+def schedule(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     return render_tab(record, "schedule", **_tab_values(record))
 
 
 @bp.route("/<int:job_id>/schedule/edit", methods=["GET", "POST"])
 @admin_only
-def schedule_edit(job_id: int):
+def schedule_edit(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     form = schedule_form(record)
     preview: dict[str, Any] = {}
@@ -92,7 +93,7 @@ def schedule_edit(job_id: int):
 
 @bp.route("/<int:job_id>/schedule/preview")
 @admin_only
-def schedule_preview(job_id: int):
+def schedule_preview(job_id: int) -> ResponseReturnValue:
     """The next five run times of the Zeitplan being edited (htmx, as you type)."""
     record = job_or_404(job_id)
     preview = _preview(record, schedule_input(request.args))

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -51,14 +52,14 @@ def _tab_values(job: Job) -> dict[str, Any]:
 
 @bp.route("/<int:job_id>/settings")
 @admin_only
-def settings(job_id: int):
+def settings(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     return render_tab(record, "settings", **_tab_values(record))
 
 
 @bp.route("/<int:job_id>/settings/edit", methods=["GET", "POST"])
 @admin_only
-def settings_edit(job_id: int):
+def settings_edit(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     form = settings_form(record)
     if form.validate_on_submit():
@@ -75,7 +76,7 @@ def settings_edit(job_id: int):
 
 @bp.route("/<int:job_id>/settings/webhook-secret", methods=["POST"])
 @admin_only
-def webhook_secret(job_id: int):
+def webhook_secret(job_id: int) -> ResponseReturnValue:
     """Button "neu erzeugen": a new webhook secret (the old webhook URL stops working)."""
     record = job_or_404(job_id)
     with save_or_show_errors() as saving:
@@ -88,7 +89,7 @@ def webhook_secret(job_id: int):
 
 @bp.route("/<int:job_id>/settings/test", methods=["POST"])
 @admin_only
-def settings_test(job_id: int):
+def settings_test(job_id: int) -> ResponseReturnValue:
     """Verbindung testen: the stored settings, live (modem: AT, SIM, signal; websms: test)."""
     record = job_or_404(job_id)
     busy = run_is_live(latest_run(db.session(), record), dead_after())
