@@ -213,7 +213,9 @@ def number_variants(raw: str, default_region: str = "AT") -> set[str]:
     return {digits}
 
 
-def _stored_digits(column: SQLColumnExpression[str]) -> SQLColumnExpression[str]:
+def stored_digits(column: SQLColumnExpression[str]) -> SQLColumnExpression[str]:
+    """A stored number without its separators (NUMBER_SEPARATORS), in SQL: what the number
+    searches compare with."""
     expression = column
     for separator in NUMBER_SEPARATORS:
         expression = func.replace(expression, separator, "")
@@ -224,7 +226,7 @@ def _number_condition(model: ContactModel, raw: str, default_region: str) -> Col
     variants = number_variants(raw, default_region)
     if not variants:
         return false()  # letters only: no number contains them
-    digits = _stored_digits(model.mobile)
+    digits = stored_digits(model.mobile)
     return or_(*(digits.contains(v, autoescape=True) for v in sorted(variants)))
 
 

@@ -40,6 +40,7 @@ from webapp.models import (
     WebhookNotification,
 )
 from webapp.models.base import utcnow
+from webapp.sms.contacts import stored_digits
 from webapp.sms.numbers import format_display, parse_number
 from webapp.sms.transports.modem import ReceivedSms, StatusReport
 from webapp.validation import one_line, optional_id
@@ -344,11 +345,9 @@ Contact = TypeVar("Contact", Person, Company)
 
 def _with_mobile(session: Session, model: type[Contact], e164: str) -> list[Contact]:
     """The `model` rows (of the newest 200 with the same last digits) whose mobile is `e164`."""
-    from webapp.sms.contacts import _stored_digits
-
     candidates = session.scalars(
         select(model)
-        .where(_stored_digits(model.mobile).contains(e164[-7:], autoescape=True))
+        .where(stored_digits(model.mobile).contains(e164[-7:], autoescape=True))
         .order_by(model.id.desc())
         .limit(200)
     )
