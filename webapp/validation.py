@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
@@ -74,3 +75,39 @@ def clean_email(raw: str | None, field: str = "email") -> str:
         raise InputError(
             _("Bitte eine gültige E-Mail-Adresse eingeben (z. B. name@firma.at)."), field
         ) from None
+
+
+def text_field(
+    raw: str | None,
+    field: str,
+    limit: int,
+    *,
+    label: str | None = None,
+    single_line: bool = False,
+    required_message: str = "",
+) -> str:
+    """A text a form sends, trimmed: required when `required_message` is given, at most `limit`
+    characters, without line breaks and control characters when `single_line`. `label` names
+    the field in the messages ("Der Name darf höchstens 160 Zeichen lang sein (jetzt 161).");
+    without it the message is "Bitte höchstens 160 Zeichen eingeben." InputError at `field`."""
+    text = (raw or "").strip()
+    if required_message and not text:
+        raise InputError(required_message, field)
+    if single_line and any(unicodedata.category(c) == "Cc" for c in text):
+        raise InputError(
+            _("%(label)s darf keine Zeilenumbrüche oder Steuerzeichen enthalten.", label=label),
+            field,
+        )
+    if len(text) > limit:
+        if label is None:
+            raise InputError(_("Bitte höchstens %(n)d Zeichen eingeben.", n=limit), field)
+        raise InputError(
+            _(
+                "%(label)s darf höchstens %(n)d Zeichen lang sein (jetzt %(len)d).",
+                label=label,
+                n=limit,
+                len=len(text),
+            ),
+            field,
+        )
+    return text

@@ -17,7 +17,7 @@ from webapp.blueprints.compose import (
     prepare_form,
     queue_from_form,
 )
-from webapp.blueprints.forms import attach_error
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.blueprints.lists import (
     DateFilter,
     FilterForm,
@@ -28,7 +28,7 @@ from webapp.blueprints.lists import (
     render_list,
     text_filter,
 )
-from webapp.errors import InputError, ServiceOff
+from webapp.errors import ServiceOff
 from webapp.extensions import db
 from webapp.models import MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
@@ -142,13 +142,9 @@ def live() -> ResponseReturnValue:
 def new() -> ResponseReturnValue:
     form = prepare_form(SmsForm(), current_user)
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(form) as saving:
             message = queue_from_form(form, source=MessageSource.MANUAL)
-        except InputError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            db.session.commit()
+        if saving.ok:
             flash_queued(message)
             return redirect(url_for("messages.index"))
     status = 422 if form.errors or form.form_errors else 200

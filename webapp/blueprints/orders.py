@@ -12,13 +12,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from webapp.blueprints import records
+from webapp.blueprints.forms import save_or_show_errors
 from webapp.blueprints.records import (
     NumberedKind,
     RecordForm,
     record_or_404,
     region,
 )
-from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.formatting import to_local
 from webapp.models import Company, MessageSource, Person, WorkOrder
@@ -123,7 +123,7 @@ def order_send(record_id: int) -> ResponseReturnValue:
     error = None
     status = 200
     if form.validate_on_submit():
-        try:
+        with save_or_show_errors(inline=True) as saving:
             result = notifications.send_order(
                 db.session(),
                 record,
@@ -132,12 +132,9 @@ def order_send(record_id: int) -> ResponseReturnValue:
                 created_by=current_user,
                 default_region=region(),
             )
-        except InputError as problem:
-            db.session.rollback()
-            error = problem.message
-            status = 422
+        if saving.error is not None:
+            error, status = saving.error.message, 422
         else:
-            db.session.commit()
             flash(
                 _(
                     "Auftrag %(number)s wurde versendet: %(n)d SMS in die Versandliste "

@@ -14,16 +14,6 @@ from flask_babel import gettext as _
 from webapp.errors import InputError
 
 
-def bounded_text(raw: str | None, field_name: str, limit: int, required_message: str = "") -> str:
-    """`raw` stripped, at most `limit` characters; required when `required_message` is given."""
-    text = (raw or "").strip()
-    if required_message and not text:
-        raise InputError(required_message, field_name)
-    if len(text) > limit:
-        raise InputError(_("Bitte höchstens %(n)d Zeichen eingeben.", n=limit), field_name)
-    return text
-
-
 def bounded_int(raw: str | int | None, field_name: str, low: int, high: int, message: str) -> int:
     """A whole number from `low` to `high`; InputError with `message` for anything else."""
     try:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.errors import ErrorCollector, InputError
-from webapp.jobs.inputs import bounded_text, parse_local_datetime
+from webapp.jobs.inputs import parse_local_datetime
 from webapp.models import Job, LogLevel, Mandant
-from webapp.validation import clean_email
+from webapp.validation import clean_email, text_field
 
 MAX_NAME = 120
 MAX_TEXT = 4000
@@ -55,11 +55,15 @@ def save_job_tab(session: Session, job: Job, data: JobTabInput, changed_by: str)
     """Store the tab "Job"; an InputError with every problem (nothing changed) on bad input."""
     problems = ErrorCollector()
     name = problems.run(
-        bounded_text, data.name, "name", MAX_NAME, _("Bitte einen Namen für den Job eingeben.")
+        text_field,
+        data.name,
+        "name",
+        MAX_NAME,
+        required_message=_("Bitte einen Namen für den Job eingeben."),
     )
     log_level = problems.run(_log_level, data.log_level)
-    description = problems.run(bounded_text, data.description, "description", MAX_TEXT)
-    note = problems.run(bounded_text, data.note, "note", MAX_TEXT)
+    description = problems.run(text_field, data.description, "description", MAX_TEXT)
+    note = problems.run(text_field, data.note, "note", MAX_TEXT)
     valid_from = problems.run(parse_local_datetime, data.valid_from, data.timezone, "valid_from")
     valid_until = problems.run(parse_local_datetime, data.valid_until, data.timezone, "valid_until")
     if valid_from and valid_until and valid_until <= valid_from:

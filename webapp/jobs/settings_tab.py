@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from webapp.errors import ErrorCollector, InputError
-from webapp.jobs.inputs import bounded_int, bounded_text
+from webapp.jobs.inputs import bounded_int
 from webapp.jobs.secrets import SecretsUnreadable, decrypt_secrets, encrypt_secrets
 from webapp.jobs.settings import (
     BAUD_RATES,
@@ -33,7 +33,7 @@ from webapp.jobs.settings import (
 from webapp.models import Job
 from webapp.sms.transports.modem import forget_rejected_pin
 from webapp.sms.transports.websms import SENDER_ADDRESS_TYPES, InvalidSender, normalise_sender
-from webapp.validation import clean_email
+from webapp.validation import clean_email, text_field
 
 MAX_SIGNATURE = 100
 
@@ -258,8 +258,8 @@ def _websms_section(
         variant == Variant.WEBSMS,
         DEFAULT_WEBSMS_URL,
     )
-    username = problems.run(bounded_text, data.websms_username, "websms_username", 254) or ""
-    signature = problems.run(bounded_text, data.websms_signature, "websms_signature", MAX_SIGNATURE)
+    username = problems.run(text_field, data.websms_username, "websms_username", 254) or ""
+    signature = problems.run(text_field, data.websms_signature, "websms_signature", MAX_SIGNATURE)
     max_sms = problems.run(
         bounded_int,
         (data.websms_max_sms_per_message or "").strip() or "0",

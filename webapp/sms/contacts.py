@@ -25,9 +25,9 @@ from webapp.models import Company, Mandant, Message, MessageSource, Person
 from webapp.sms.numbers import ParsedNumber, check_number, parse_number
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, SortKey, paginate
 from webapp.sms.prefixes import country_code_of
-from webapp.sms.records import check_mandant, single_line
+from webapp.sms.records import check_mandant
 from webapp.sms.scope import scoped
-from webapp.validation import clean_email
+from webapp.validation import clean_email, text_field
 
 Contact = Person | Company
 ContactModel = type[Person] | type[Company]
@@ -60,7 +60,7 @@ class ContactInput:
 
 
 def _clean_name(value: str | None) -> str:
-    name = single_line(value, "name", MAX_NAME, _("Der Name"))
+    name = text_field(value, "name", MAX_NAME, label=_("Der Name"), single_line=True)
     if not name:
         raise InputError(_("Bitte einen Namen eingeben."), "name")
     return name
@@ -78,7 +78,7 @@ def _clean_mobile(value: str | None, default_region: str) -> str:
 
 
 def _clean_postal_code(value: str | None) -> str:
-    code = single_line(value, "postal_code", MAX_POSTAL_CODE, _("Die PLZ"))
+    code = text_field(value, "postal_code", MAX_POSTAL_CODE, label=_("Die PLZ"), single_line=True)
     if code and not all(c.isalnum() or c in " -" for c in code):
         raise InputError(
             _(
@@ -113,9 +113,13 @@ def save_contact(
         ),
         "mobile": problems.run(_clean_mobile, data.mobile, default_region),
         "email": problems.run(clean_email, data.email),
-        "street": problems.run(single_line, data.street, "street", MAX_STREET, _("Die Straße")),
+        "street": problems.run(
+            text_field, data.street, "street", MAX_STREET, label=_("Die Straße"), single_line=True
+        ),
         "postal_code": problems.run(_clean_postal_code, data.postal_code),
-        "city": problems.run(single_line, data.city, "city", MAX_CITY, _("Der Ort")),
+        "city": problems.run(
+            text_field, data.city, "city", MAX_CITY, label=_("Der Ort"), single_line=True
+        ),
     }
     problems.raise_if_any()
     if record is None:

@@ -20,8 +20,9 @@ from webapp.errors import ErrorCollector, InputError
 from webapp.models import Company, Person, Ticket, WorkOrder
 from webapp.models.base import utcnow
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, paginate
-from webapp.sms.records import check_mandant, single_line
+from webapp.sms.records import check_mandant
 from webapp.sms.scope import scoped
+from webapp.validation import text_field
 
 MAX_TITLE = 160
 MAX_ADDRESS = 200
@@ -78,7 +79,7 @@ def _resident_message() -> str:
 
 
 def _clean_title(value: str | None, field_name: str, label: str, missing: str) -> str:
-    text = single_line(value, field_name, MAX_TITLE, label)
+    text = text_field(value, field_name, MAX_TITLE, label=label, single_line=True)
     if not text:
         raise InputError(missing, field_name)
     return text
@@ -163,7 +164,12 @@ def save_order(
             _clean_title, data.title, "title", _("Der Titel"), _("Bitte einen Titel eingeben.")
         ),
         "address": problems.run(
-            single_line, data.address, "address", MAX_ADDRESS, _("Die Adresse")
+            text_field,
+            data.address,
+            "address",
+            MAX_ADDRESS,
+            label=_("Die Adresse"),
+            single_line=True,
         ),
         "description": problems.run(_clean_description, data.description),
         "appointment": problems.run(_clean_appointment, data.appointment, timezone),

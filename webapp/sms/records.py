@@ -1,11 +1,10 @@
-"""What every record (Person, Firma, Auftrag, Ticket) is saved by: its Mandant and its
-single-line texts. The save functions collect the problems of all fields with
-`webapp.errors.ErrorCollector` and raise them at once.
+"""What every record (Person, Firma, Auftrag, Ticket) is saved by: its Mandant (its texts are
+checked by `webapp.validation.text_field` with `single_line=True`). The save functions
+collect the problems of all fields with `webapp.errors.ErrorCollector` and raise them at once.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 
 from flask_babel import gettext as _
@@ -13,31 +12,6 @@ from sqlalchemy.orm import Session
 
 from webapp.errors import InputError
 from webapp.models import Mandant
-
-
-def single_line(value: str | None, field_name: str, maximum: int, label: str) -> str:
-    """A single-line text field: trimmed, no control characters, at most `maximum` long;
-    `label` names it in the message ("Der Name")."""
-    text = (value or "").strip()
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        raise InputError(
-            _(
-                "%(label)s darf keine Zeilenumbrüche oder Steuerzeichen enthalten.",
-                label=label,
-            ),
-            field_name,
-        )
-    if len(text) > maximum:
-        raise InputError(
-            _(
-                "%(label)s darf höchstens %(n)d Zeichen lang sein (jetzt %(len)d).",
-                label=label,
-                n=maximum,
-                len=len(text),
-            ),
-            field_name,
-        )
-    return text
 
 
 def check_mandant(
