@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from tests.service_job import send_through_websms
 from webapp import accounts
 from webapp.extensions import db as _db
 from webapp.jobs import stopping
@@ -33,7 +34,6 @@ from webapp.jobs.runner import (
     request_run,
     rq_job_id,
 )
-from webapp.jobs.settings import WebsmsAuth
 from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import (
     Job,
@@ -103,19 +103,7 @@ def concurrency(monkeypatch):
 
 
 def _websms(app, db, job, sandbox) -> None:
-    save_settings(
-        db,
-        job,
-        SettingsInput(
-            variant="2",
-            websms_base_url=sandbox.url,
-            websms_auth=WebsmsAuth.TOKEN,
-            websms_access_token=TOKEN,
-        ),
-        "test",
-        app.config["SMS_SECRET_KEY"],
-    )
-    db.commit()
+    send_through_websms(app, db, job, sandbox.url, TOKEN)
 
 
 def _modem(app, db, job, sim) -> None:

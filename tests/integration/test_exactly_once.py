@@ -16,12 +16,12 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, insert, select
 
+from tests.service_job import send_through_websms
 from tests.workers import start_worker
 from webapp import accounts
 from webapp.config import PROJECT_ROOT
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.runner import execute_job
-from webapp.jobs.settings import WebsmsAuth
 from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import (
     Job,
@@ -82,21 +82,7 @@ def _websms_job(app, db, sandbox, name: str = "Service SMS") -> Job:
         job = Job(job_type="service_sms", name=name, schedule_kind=ScheduleKind.MINUTES)
         db.add(job)
         db.flush()
-    save_settings(
-        db,
-        job,
-        SettingsInput(
-            variant="2",
-            websms_base_url=sandbox.url,
-            websms_auth=WebsmsAuth.TOKEN,
-            websms_access_token=TOKEN,
-        ),
-        "test",
-        app.config["SMS_SECRET_KEY"],
-    )
-    job.active = True
-    db.commit()
-    return job
+    return send_through_websms(app, db, job, sandbox.url, TOKEN)
 
 
 def _environment(app) -> dict[str, str]:

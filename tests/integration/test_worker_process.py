@@ -20,13 +20,12 @@ from rq import Worker
 from sqlalchemy import select
 
 from tests.jobs_for_tests import describe_process, wait_for_stop
+from tests.service_job import send_through_websms
 from webapp import accounts
 from webapp.config import PROJECT_ROOT
 from webapp.embedded_redis import EmbeddedRedis
 from webapp.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, get_queue, redis_connection
 from webapp.jobs.runner import request_run
-from webapp.jobs.settings import WebsmsAuth
-from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.jobs.worker import JOB_MONITORING_SECONDS
 from webapp.models import Job, JobRun, Message, MessageSource, MessageStatus, RunStatus
 from webapp.simulators.websms import WebsmsSandbox
@@ -147,21 +146,7 @@ def _start_worker(app, spawn: Callable[..., Service]) -> Service:
 
 def _websms_job(app, db, sandbox: WebsmsSandbox) -> Job:
     job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
-    save_settings(
-        db,
-        job,
-        SettingsInput(
-            variant="2",
-            websms_base_url=sandbox.url,
-            websms_auth=WebsmsAuth.TOKEN,
-            websms_access_token=TOKEN,
-        ),
-        "test",
-        app.config["SMS_SECRET_KEY"],
-    )
-    job.active = True
-    db.commit()
-    return job
+    return send_through_websms(app, db, job, sandbox.url, TOKEN)
 
 
 def test_the_work_horses_run_their_jobs_with_the_workers_app(app, db, sandbox, spawn, tmp_path):
