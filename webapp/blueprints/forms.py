@@ -10,7 +10,6 @@ from datetime import date
 from flask import flash
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import MultiDict
 from wtforms import SelectMultipleField, widgets
 
 from webapp.errors import InputError
@@ -87,13 +86,3 @@ def parse_filter_date(raw: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ValueError(_("Bitte ein gültiges Datum eingeben (TT.MM.JJJJ).")) from None
-
-
-def filter_date(args: MultiDict[str, str], name: str, problems: list[str]) -> date | None:
-    """`parse_filter_date` of args[name]; a bad date is noted in `problems` (lists that do not
-    read their filter with a lists.FilterForm)."""
-    try:
-        return parse_filter_date(args.get(name, ""))
-    except ValueError as error:
-        problems.append(str(error))
-        return None

@@ -24,18 +24,6 @@ class LogFilter:
     text: str = ""
     timezone: str = "Europe/Vienna"
 
-    @property
-    def params(self) -> dict[str, str]:
-        """The filter as URL parameters (empty ones left out)."""
-        values = {
-            "from": self.date_from.isoformat() if self.date_from else "",
-            "to": self.date_to.isoformat() if self.date_to else "",
-            "level": self.level,
-            "run": str(self.run_id) if self.run_id is not None else "",
-            "text": self.text,
-        }
-        return {k: v for k, v in values.items() if v}
-
 
 LogPage = KeysetPage
 

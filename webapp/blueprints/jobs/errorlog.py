@@ -2,53 +2,80 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import Field
+from wtforms.widgets import SearchInput
 
-from webapp.blueprints.forms import filter_date, is_partial
+from webapp.blueprints.forms import is_partial
 from webapp.blueprints.jobs import bp
 from webapp.blueprints.jobs.dialog import admin_only, job_or_404, render_tab, timezone
+from webapp.blueprints.lists import DateFilter, FilterForm, choice_filter, text_filter
 from webapp.extensions import db
 from webapp.jobs.errorlog import LogFilter, search_log
 from webapp.models import EntryLevel, LogLevel
 from webapp.validation import optional_id, parse_id
 
+MAX_LOG_QUERY = 200
 
-def _log_filter(problems: list[str]) -> LogFilter:
-    args = request.args
 
-    def day(name: str) -> date | None:
-        return filter_date(args, name, problems)
+class RunFilter(Field):
+    """The run number ("12" or "#12"); anything else is ignored and named in the problems."""
 
-    level = args.get("level", "")
-    run = args.get("run", "").strip().lstrip("#")
-    if run and optional_id(run) is None:
-        problems.append(_("Bitte als Lauf eine Nummer eingeben."))
-    return LogFilter(
-        date_from=day("from"),
-        date_to=day("to"),
-        level=level if level in tuple(EntryLevel) else "",
-        run_id=optional_id(run),
-        text=args.get("text", "").strip()[:200],
-        timezone=timezone(),
+    widget = SearchInput()
+    data: int | None
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        raw = (valuelist[0] if valuelist else "").strip().lstrip("#")
+        self.data = optional_id(raw)
+        if raw and self.data is None:
+            raise ValueError(_("Bitte als Lauf eine Nummer eingeben."))
+
+    def _value(self) -> str:
+        return str(self.data) if self.data else ""
+
+
+def _known_level(raw: object) -> str:
+    return raw if isinstance(raw, str) and raw in tuple(EntryLevel) else ""
+
+
+class LogFilterForm(FilterForm):
+    """Suchkriterien of the Errorlog."""
+
+    date_from = DateFilter(_l("Von"), name="from")
+    date_to = DateFilter(_l("Bis"), name="to")
+    level = choice_filter(
+        _l("Stufe"), lambda: [(level.value, level.label) for level in EntryLevel], _known_level
     )
+    run = RunFilter(
+        _l("Lauf"), render_kw={"inputmode": "numeric", "maxlength": 11, "placeholder": _l("Nr.")}
+    )
+    text = text_filter(_l("Text enthält"), MAX_LOG_QUERY, maxlength=MAX_LOG_QUERY)
 
 
 @bp.route("/<int:job_id>/log", endpoint="log")
 @admin_only
 def log_tab(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
-    problems: list[str] = []
-    flt = _log_filter(problems)
+    form = LogFilterForm()
+    flt = LogFilter(
+        date_from=form.date_from.data,
+        date_to=form.date_to.data,
+        level=form.level.data or "",
+        run_id=form.run.data,
+        text=form.text.data or "",
+        timezone=timezone(),
+    )
     page = search_log(db.session(), record, flt, request.args.get("before", type=parse_id))
     extra: dict[str, Any] = {
-        "flt": flt,
+        "form": form,
+        "params": form.params,
         "page": page,
-        "problems": problems,
+        "problems": form.problems,
         "entry_levels": {level.value: level.label for level in EntryLevel},
         "log_level_label": LogLevel(record.log_level).label,
     }
