@@ -164,34 +164,29 @@ def schedule_form(job: Job) -> ScheduleForm:
     return form
 
 
+# The Zeitplan fields that are one text each (the weekdays are a list).
+SCHEDULE_TEXT_FIELDS = (
+    "kind",
+    "interval_minutes",
+    "run_once_at",
+    "time_of_day",
+    "minute_of_hour",
+    "day_of_month",
+    "cron_expression",
+    "priority",
+)
+
+
 def schedule_input(values: Any) -> ScheduleInput:
     """From a submitted form or the preview's query string (a MultiDict either way)."""
-    return ScheduleInput(
-        kind=values.get("kind", ""),
-        interval_minutes=values.get("interval_minutes", ""),
-        run_once_at=values.get("run_once_at", ""),
-        time_of_day=values.get("time_of_day", ""),
-        minute_of_hour=values.get("minute_of_hour", ""),
-        weekdays=values.getlist("weekdays"),
-        day_of_month=values.get("day_of_month", ""),
-        cron_expression=values.get("cron_expression", ""),
-        priority=values.get("priority", ""),
-    )
+    texts = {name: values.get(name, "") for name in SCHEDULE_TEXT_FIELDS}
+    return ScheduleInput(**texts, weekdays=values.getlist("weekdays"))
 
 
 def schedule_input_from_form(form: ScheduleForm) -> ScheduleInput:
     """What a form filled from the job shows (the preview when the edit mode opens)."""
-    return ScheduleInput(
-        kind=form.kind.data or "",
-        interval_minutes=form.interval_minutes.data or "",
-        run_once_at=form.run_once_at.data or "",
-        time_of_day=form.time_of_day.data or "",
-        minute_of_hour=form.minute_of_hour.data or "",
-        weekdays=form.weekdays.data or [],
-        day_of_month=form.day_of_month.data or "",
-        cron_expression=form.cron_expression.data or "",
-        priority=form.priority.data or "",
-    )
+    texts = {name: form[name].data or "" for name in SCHEDULE_TEXT_FIELDS}
+    return ScheduleInput(**texts, weekdays=form.weekdays.data or [])
 
 
 # --- tab Einstellungen ----------------------------------------------------------------------------
