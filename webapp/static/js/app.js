@@ -134,3 +134,76 @@ document.addEventListener("submit", function (event) {
     button.disabled = true;
   });
 });
+
+// Phone layout, the "Menü" button: it opens and closes the navigation. Its aria-expanded is the
+// one state (app.css shows the menu from it). Escape closes the menu and returns to the button;
+// following a link in it (also "SMS senden", which opens a dialog) closes it.
+function setMenuOpen(toggle, open) {
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+}
+document.addEventListener("click", function (event) {
+  const toggle = event.target.closest(".menu-toggle");
+  if (toggle) {
+    setMenuOpen(toggle, toggle.getAttribute("aria-expanded") !== "true");
+    return;
+  }
+  const link = event.target.closest(".nav-menu a");
+  const open = document.querySelector(".menu-toggle[aria-expanded=true]");
+  if (link && open) setMenuOpen(open, false);
+});
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") return;
+  const toggle = document.querySelector(".menu-toggle[aria-expanded=true]");
+  if (!toggle || !toggle.closest("nav").contains(document.activeElement)) return;
+  setMenuOpen(toggle, false);
+  toggle.focus();
+});
+
+// Phone layout, lists: each cell of a table.list gets its column's name (data-label) and the
+// table data-stack, so app.css can show every row as a stack of "name value" lines. Header
+// cells with a control (select all, sort links) stay visible there (data-control). Runs on the
+// page and on every part htmx swaps in (a whole list, one row).
+function visibleText(element) {
+  const copy = element.cloneNode(true);
+  copy.querySelectorAll(".sr-only, [aria-hidden=true]").forEach(function (hidden) {
+    hidden.remove();
+  });
+  return copy.textContent.replace(/\s+/g, " ").trim();
+}
+function stackTable(table) {
+  const head = table.tHead && table.tHead.rows[0];
+  if (!head) return;
+  const labels = [];
+  Array.from(head.cells).forEach(function (th) {
+    const text = visibleText(th);
+    for (let i = 0; i < th.colSpan; i++) labels.push(text);
+    if (th.querySelector("a, button, input, select")) {
+      th.dataset.control = "";
+      const input = th.querySelector("input[aria-label]");
+      if (!text && input) th.dataset.label = input.getAttribute("aria-label");
+    }
+  });
+  Array.from(table.tBodies).forEach(function (body) {
+    Array.from(body.rows).forEach(function (row) {
+      let column = 0;
+      Array.from(row.cells).forEach(function (cell) {
+        const label = cell.colSpan === 1 ? labels[column] : "";
+        if (label) cell.dataset.label = label;
+        else delete cell.dataset.label;
+        column += cell.colSpan;
+      });
+    });
+  });
+  table.dataset.stack = "";
+}
+function stackTables(root) {
+  const inside = root.closest ? root.closest("table.list") : null;
+  if (inside) stackTable(inside);
+  if (root.querySelectorAll) root.querySelectorAll("table.list").forEach(stackTable);
+}
+document.addEventListener("DOMContentLoaded", function () {
+  stackTables(document);
+});
+document.addEventListener("htmx:load", function (event) {
+  stackTables(event.detail.elt);
+});
