@@ -182,6 +182,15 @@ def save_user(
     return user
 
 
+def reset_password(session: Session, user: User, password: str) -> None:
+    """Give `user` a new password (the rules of `check_password_rules`); ends their sessions.
+    Raises InputError and changes nothing when the password breaks a rule."""
+    check_password_rules(password)
+    user.set_password(password)
+    session.flush()
+    end_sessions(session, user)
+
+
 def set_user_active(session: Session, user: User, active: bool, actor: User | None = None) -> User:
     """Activate or deactivate a user (never the last active administrator, never `actor`
     themselves); deactivation ends the user's sessions."""
@@ -257,6 +266,34 @@ def save_mandant(session: Session, name: str, mandant: Mandant | None = None) ->
     mandant.name = name
     session.flush()
     return mandant
+
+
+# The name of the Mandant a new installation gets with its first administrator.
+FIRST_MANDANT = "Hauptmandant"
+
+
+def ensure_first_mandant(session: Session, name: str = FIRST_MANDANT) -> Mandant | None:
+    """Create the installation's first Mandant when there is none yet (every SMS and record
+    belongs to one: without it nobody can send); None when Mandanten exist already."""
+    if session.scalar(select(Mandant.id).limit(1)) is not None:
+        return None
+    return save_mandant(session, name)
+
+
+def missing_mandant_reason(session: Session, user: User) -> str | None:
+    """Why `user` cannot create an SMS or a record, saying what an administrator must do; None
+    when they have a Mandant to create it for."""
+    if selectable_mandanten(session, user):
+        return None
+    if user.is_administrator:
+        return _(
+            "Es gibt noch keinen aktiven Mandanten. Bitte unter Administration – Mandanten "
+            "einen anlegen."
+        )
+    return _(
+        "Ihnen ist kein Mandant zugeordnet. Ein Administrator muss Sie unter Administration – "
+        "Benutzer einem Mandanten zuordnen."
+    )
 
 
 def visible_mandant_ids(user: User) -> set[int] | None:

@@ -21,41 +21,84 @@ from webapp.simulators.websms import websms_command
 bp = Blueprint("cli", __name__, cli_group=None)
 
 
+def _read_password(password_stdin: bool, from_environment: bool) -> str:
+    """The password from standard input (--password-stdin), from ADMIN_PASSWORD (when
+    `from_environment`), or asked for twice."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if from_environment and os.environ.get("ADMIN_PASSWORD"):
+        return os.environ["ADMIN_PASSWORD"]
+    return str(click.prompt("Passwort", hide_input=True, confirmation_prompt=True))
+
+
 @bp.cli.command("create-admin")
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def create_admin(username: str, password_stdin: bool) -> None:
-    """Create an administrator (or make an existing user one and set its password).
+@click.option(
+    "--mandant",
+    default=accounts.FIRST_MANDANT,
+    show_default=True,
+    help="Name of the first Mandant, made when the installation has none yet (rename it in "
+    "Administration – Mandanten).",
+)
+def create_admin(username: str, password_stdin: bool, mandant: str) -> None:
+    """Create an administrator (or make an existing user one and set its password); a new
+    installation also gets its first Mandant.
 
     The password comes from ADMIN_PASSWORD, from standard input with --password-stdin,
     or is asked for twice.
     """
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    elif os.environ.get("ADMIN_PASSWORD"):
-        password = os.environ["ADMIN_PASSWORD"]
-    else:
-        password = click.prompt("Passwort", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin, from_environment=True)
     existing = db.session.scalar(
         select(User).where(User.username == accounts.normalize_username(username))
     )
-    data = accounts.UserInput(
-        username=username,
-        display_name=existing.display_name if existing else "",
-        email=existing.email if existing else "",
-        password=password,
-        is_administrator=True,
-        active=True,
-        role_ids=[r.id for r in existing.roles] if existing else [],
-        mandant_ids=[m.id for m in existing.mandanten] if existing else [],
-    )
     try:
+        first = accounts.ensure_first_mandant(db.session(), mandant)
+        data = accounts.UserInput(
+            username=username,
+            display_name=existing.display_name if existing else "",
+            email=existing.email if existing else "",
+            password=password,
+            is_administrator=True,
+            active=True,
+            role_ids=[r.id for r in existing.roles] if existing else [],
+            mandant_ids=[m.id for m in existing.mandanten] if existing else [],
+        )
         user = accounts.save_user(db.session(), data, existing)
+        if first is not None:
+            user.mandanten.append(first)
     except InputError as error:
         db.session.rollback()
         raise click.ClickException(error.message) from None
     db.session.commit()
     click.echo(f"Administrator {user.username} ist angelegt.")
+    if first is not None:
+        click.echo(
+            f"Mandant „{first.name}“ ist angelegt (umbenennen unter Administration – Mandanten)."
+        )
+
+
+@bp.cli.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def reset_password(username: str, password_stdin: bool) -> None:
+    """Set a new password for a user (asked for twice, or from standard input with
+    --password-stdin); the user's sessions end."""
+    user = db.session.scalar(
+        select(User).where(User.username == accounts.normalize_username(username))
+    )
+    if user is None:
+        raise click.ClickException(f"Den Benutzer {username} gibt es nicht.")
+    password = _read_password(password_stdin, from_environment=False)
+    try:
+        accounts.reset_password(db.session(), user, password)
+    except InputError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"Das Passwort von {user.username} ist neu gesetzt.")
+    if not user.active:
+        click.echo("Der Benutzer ist deaktiviert: aktivieren unter Administration – Benutzer.")
 
 
 @bp.cli.command("seed-demo")

@@ -173,13 +173,31 @@ def test_new_with_bad_input_keeps_what_was_typed(clerk, db, wien):
     assert db.scalar(select(Message)) is None
 
 
-def test_new_refuses_a_foreign_mandant(clerk, db, graz):
-    response = clerk.post(
+def test_new_refuses_a_foreign_mandant_at_the_mandant_field(client, db, make_user, wien, graz):
+    linz = accounts.save_mandant(db, "HV Linz")
+    db.commit()
+    login_as(client, make_user("both", Permission.SMS_MESSAGES, mandanten=[wien, linz]))
+    response = client.post(
         "/admin/sms/new", data={"recipient": "0664 1234567", "mandant": graz.id, "text": "x"}
     )
     assert response.status_code == 422
-    assert "Mandanten auswählen" in response.text
+    # The select is shown (two Mandanten to choose from) and the message stands at it.
+    assert re.search(
+        r'<select id="mandant".*?</select>\s*<small class="field-error">'
+        r"Bitte einen Ihrer Mandanten auswählen.",
+        response.text,
+        re.S,
+    )
     assert db.scalar(select(Message)) is None
+
+
+def test_new_with_one_mandant_never_queues_for_a_foreign_one(clerk, db, wien, graz):
+    # The select is hidden: the user's only Mandant is taken, whatever was sent.
+    response = clerk.post(
+        "/admin/sms/new", data={"recipient": "0664 1234567", "mandant": graz.id, "text": "x"}
+    )
+    assert response.status_code == 302
+    assert db.scalar(select(Message)).mandant_id == wien.id
 
 
 def test_new_with_a_landline_is_stored_as_failed_and_says_so(clerk, db, wien):

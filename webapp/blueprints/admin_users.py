@@ -55,6 +55,9 @@ def _user_form(user: User | None) -> UserForm:
     if request.method == "GET" and user is not None:
         form.roles.data = [r.id for r in user.roles]
         form.mandanten.data = [m.id for m in user.mandanten]
+    elif request.method == "GET" and len(form.mandanten.choices) == 1:
+        # The installation's only Mandant: a new user works for it unless unticked.
+        form.mandanten.data = [form.mandanten.choices[0][0]]
     return form
 
 

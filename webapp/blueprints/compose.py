@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField, TextAreaField
 
-from webapp.accounts import selectable_mandanten
+from webapp.accounts import missing_mandant_reason, selectable_mandanten
 from webapp.errors import InputError
 from webapp.extensions import db
 from webapp.jobs.settings import service_signature
@@ -36,14 +36,18 @@ class SmsForm(FlaskForm):
     mandant = SelectField("Mandant", coerce=optional_id, validate_choice=False)
     template = SelectField("SMS-Text als Vorlage", coerce=str, validate_choice=False)
     text = TextAreaField("SMS-Text")
+    # Set by prepare_form when the user has no Mandant to send for: what an administrator must do.
+    missing_mandant: str | None = None
 
 
 def prepare_form(form: SmsForm, user: User) -> SmsForm:
-    """Fill the choices of `form` for `user` (its Mandanten, the SMS texts)."""
+    """Fill the choices of `form` for `user` (its Mandanten, the SMS texts); without a Mandant,
+    `form.missing_mandant` says what an administrator must do (the editor shows it)."""
     mandanten = selectable_mandanten(db.session(), user)
     form.mandant.choices = [(m.id, m.name) for m in mandanten]
     if form.mandant.data is None and mandanten:
         form.mandant.data = mandanten[0].id
+    form.missing_mandant = missing_mandant_reason(db.session(), user) if not mandanten else None
     texts = db.session.execute(select(SmsText.id, SmsText.name).order_by(SmsText.name)).all()
     form.template.choices = [("", "–"), *[(str(t.id), t.name) for t in texts]]
     return form
@@ -71,20 +75,41 @@ def queue_from_form(
     `mandant_id` overrides the form's choice (the Mandant of a record); either way it must be
     one of the user's Mandanten.
     """
-    chosen = mandant_id if mandant_id is not None else form.mandant.data
-    if chosen not in {m.id for m in selectable_mandanten(db.session(), current_user)}:
-        raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
     return queue_sms(
         db.session(),
         recipient=form.recipient.data or "",
         text=form.text.data or "",
-        mandant_id=int(chosen),
+        mandant_id=_chosen_mandant(form, mandant_id),
         source=source,
         source_ref=source_ref,
         created_by=current_user,
         max_segments=int(_config("SMS_MAX_SEGMENTS")),
         default_region=str(_config("DEFAULT_PHONE_REGION")),
     )
+
+
+def _chosen_mandant(form: SmsForm, record_mandant_id: int | None) -> int:
+    """The Mandant of the SMS: the record's, else the one chosen in the form. The select is
+    shown only when there is a choice: with a single Mandant that one is taken, and no
+    message ever points at the hidden select."""
+    mandanten = selectable_mandanten(db.session(), current_user)
+    allowed = {m.id for m in mandanten}
+    if record_mandant_id is not None:
+        if record_mandant_id not in allowed:
+            raise InputError(
+                _(
+                    "Für den Mandanten dieses Datensatzes können Sie keine SMS senden: er ist "
+                    "deaktiviert oder Ihnen nicht zugeordnet."
+                )
+            )
+        return record_mandant_id
+    if form.mandant.data in allowed:
+        return int(form.mandant.data)
+    if not mandanten:
+        raise InputError(missing_mandant_reason(db.session(), current_user) or "")
+    if len(mandanten) == 1:
+        return mandanten[0].id
+    raise InputError(_("Bitte einen Ihrer Mandanten auswählen."), "mandant")
 
 
 def flash_queued(message: Message) -> None:

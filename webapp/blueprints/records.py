@@ -22,7 +22,12 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField
 
-from webapp.accounts import selectable_mandanten, visible_mandant_ids, visible_mandanten
+from webapp.accounts import (
+    missing_mandant_reason,
+    selectable_mandanten,
+    visible_mandant_ids,
+    visible_mandanten,
+)
 from webapp.blueprints.forms import is_partial, save_or_show_errors
 from webapp.blueprints.lists import (
     MAX_QUERY,
@@ -224,8 +229,9 @@ def new_view(kind: AnyKind) -> ResponseReturnValue:
         if saved is not None:
             return redirect(url_for(kind.endpoint(), record_id=saved.id))
     status = 422 if form.errors or form.form_errors else 200
+    missing = None if choices else missing_mandant_reason(db.session(), current_user)
     return render_template(
-        "records/new.html", kind=kind, form=form, has_mandanten=bool(choices)
+        "records/new.html", kind=kind, form=form, missing_mandant=missing
     ), status
 
 
