@@ -11,8 +11,10 @@ config = context.config
 
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
-# Keep the loggers the app (or pytest) has already configured.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Keep the loggers the app (or pytest) has already configured. A caller that logs itself
+# (`make run`, webapp/devrun.py) sets configure_logger to False (alembic's cookbook).
+if config.attributes.get('configure_logger', True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 

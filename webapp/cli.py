@@ -103,10 +103,16 @@ def reset_password(username: str, password_stdin: bool) -> None:
 
 @bp.cli.command("seed-demo")
 def seed_demo_command() -> None:
-    """Create the demo data; "Service SMS" then uses the local websms sandbox (:8025)."""
+    """Create the demo data; "Service SMS" then uses the local websms sandbox (WEBSMS_SIM_PORT,
+    8025) and sends its delivery reports to this app (PORT, 5000)."""
+    from webapp.config import run_ports
     from webapp.demo import seed_demo
 
-    seed_demo(db.session(), current_app.config["SMS_SECRET_KEY"])
+    try:
+        ports = run_ports()
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    seed_demo(db.session(), current_app.config["SMS_SECRET_KEY"], ports)
     db.session.commit()
     click.echo("Demodaten angelegt.")
 

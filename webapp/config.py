@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,47 @@ def _flag(name: str, default: bool) -> bool:
 def embedded_redis_url(instance_path: Path = INSTANCE_PATH) -> str:
     """The URL of the embedded redis-server that `make run` starts when REDIS_URL is unset."""
     return f"unix://{instance_path / 'redis.sock'}"
+
+
+@dataclass(frozen=True)
+class RunPorts:
+    """The ports `make run` listens on at 127.0.0.1: the web server, the websms sandbox, the
+    modem simulator and the demo's SMTP sink."""
+
+    web: int = 5000
+    websms: int = 8025
+    modem: int = 4001
+    mail: int = 8026
+
+
+# Each port of RunPorts and the environment variable that sets it.
+RUN_PORT_VARIABLES = {
+    "web": "PORT",
+    "websms": "WEBSMS_SIM_PORT",
+    "modem": "MODEM_SIM_PORT",
+    "mail": "MAIL_SINK_PORT",
+}
+
+
+def run_ports() -> RunPorts:
+    """The ports of `make run` from the environment (defaults of RunPorts); ValueError with a
+    German sentence naming the variable when one is no port number."""
+    values: dict[str, int] = {}
+    for field_name, variable in RUN_PORT_VARIABLES.items():
+        raw = os.environ.get(variable, "").strip()
+        if not raw:
+            continue
+        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+            raise ValueError(f"{variable}={raw} ist keine Portnummer (1–65535).")
+        values[field_name] = int(raw)
+    ports = RunPorts(**values)
+    taken: dict[int, str] = {}
+    for field_name, variable in RUN_PORT_VARIABLES.items():
+        port = getattr(ports, field_name)
+        if port in taken:
+            raise ValueError(f"{taken[port]} und {variable} nennen denselben Port {port}.")
+        taken[port] = variable
+    return ports
 
 
 def secure_instance(instance_path: Path) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp import accounts
+from webapp.blueprints.webhooks import basic_auth_url
+from webapp.config import RunPorts
 from webapp.jobs.registry import service_job
-from webapp.jobs.settings import WebsmsAuth, read_settings
-from webapp.jobs.settings_tab import SettingsInput, save_settings
-from webapp.models import Mandant, Role, ScheduleKind, SmsText, User
+from webapp.jobs.settings import WebsmsAuth, read_settings, set_webhook_secret, webhook_secret
+from webapp.jobs.settings_tab import SettingsInput, save_settings, settings_input
+from webapp.models import Job, Mandant, Role, ScheduleKind, SmsText, User
 from webapp.models.base import utcnow
 from webapp.permissions import Permission
 from webapp.sms.contacts import seed_demo_contacts
@@ -64,32 +67,53 @@ DEMO_TEXTS: list[tuple[str, str, str]] = [
 ]
 
 
-# The demo's websms sandbox (`flask sim websms`, started by `make run`).
-DEMO_WEBSMS_URL = "http://127.0.0.1:8025"
+# The demo's websms sandbox (`flask sim websms`, started by `make run` on RunPorts.websms).
 DEMO_WEBSMS_TOKEN = "demo-token"
 DEMO_ADMIN_MAIL = "it@hausverwaltung-demo.at"
 DEMO_ERROR_MAIL = "sms-fehler@hausverwaltung-demo.at"
+# Who saved the demo's Einstellungen of "Service SMS" (no user name can be this: it has a
+# blank): a job whose last change is still the demo's follows the ports of each start.
+# "demo" is what earlier versions wrote.
+DEMO_ACTOR = "make run"
+DEMO_ACTORS = (DEMO_ACTOR, "demo")
 
 
-def configure_demo_job(session: Session, secret_key: str) -> None:
-    """Point "Service SMS" at the local websms sandbox and run it every minute (once: a job
-    someone configured is left alone)."""
-    job = service_job(session)
-    if job is None or job.active or read_settings(job).stored_secrets:
-        return
-    save_settings(
-        session,
-        job,
-        SettingsInput(
-            variant="2",
-            websms_base_url=DEMO_WEBSMS_URL,
-            websms_auth=WebsmsAuth.TOKEN,
-            websms_access_token=DEMO_WEBSMS_TOKEN,
-            websms_signature="",
-        ),
-        "demo",
-        secret_key,
+def demo_job_input(job: Job, secret_key: str, ports: RunPorts) -> SettingsInput:
+    """Einstellungen of "Service SMS" for the demo: Variante 2 against the local websms
+    sandbox, delivery reports to this app's webhook (Basic auth with the job's webhook secret),
+    so the sandbox's reports arrive and the demo's SMS become Zugestellt."""
+    hook = webhook_secret(job, secret_key) or set_webhook_secret(job, secret_key)
+    callback = basic_auth_url(f"http://127.0.0.1:{ports.web}/webhooks/websms", hook)
+    sandbox = f"http://127.0.0.1:{ports.websms}"
+    if job.updated_by in DEMO_ACTORS:  # set up by an earlier start: keep it, only the ports move
+        return dataclasses.replace(
+            settings_input(job, secret_key),
+            websms_base_url=sandbox,
+            websms_callback_url=callback,
+        )
+    return SettingsInput(
+        variant="2",
+        websms_base_url=sandbox,
+        websms_auth=WebsmsAuth.TOKEN,
+        websms_access_token=DEMO_WEBSMS_TOKEN,
+        websms_signature="",
+        websms_callback_url=callback,
     )
+
+
+def configure_demo_job(session: Session, secret_key: str, ports: RunPorts) -> None:
+    """Point "Service SMS" at the local websms sandbox with delivery reports to this app and
+    run it every minute. A job someone configured is left alone; one the demo set up follows
+    the ports of this start."""
+    job = service_job(session)
+    if job is None:
+        return
+    ours = job.updated_by in DEMO_ACTORS
+    if not ours and (job.active or read_settings(job).stored_secrets):
+        return
+    save_settings(session, job, demo_job_input(job, secret_key, ports), DEMO_ACTOR, secret_key)
+    if ours:
+        return
     job.active = True
     job.failure_email = DEMO_ADMIN_MAIL
     job.schedule_kind = ScheduleKind.MINUTES
@@ -97,9 +121,9 @@ def configure_demo_job(session: Session, secret_key: str) -> None:
     job.next_run_at = utcnow()  # the first tick runs it
 
 
-def seed_demo(session: Session, secret_key: str = "") -> None:
+def seed_demo(session: Session, secret_key: str = "", ports: RunPorts | None = None) -> None:
     """Create the demo Mandanten, roles, SMS texts and contacts (once); SMS service on; with a
-    secret key, also "Service SMS" against the local websms sandbox."""
+    secret key, also "Service SMS" against the local websms sandbox on `ports`."""
     for name in DEMO_MANDANTEN:
         if session.scalar(select(Mandant).where(Mandant.name == name)) is None:
             accounts.save_mandant(session, name)
@@ -114,16 +138,17 @@ def seed_demo(session: Session, secret_key: str = "") -> None:
             save_text(session, name=name, usage_key=usage, body=body, changed_by="demo")
     seed_demo_contacts(session)
     if secret_key:
-        configure_demo_job(session, secret_key)
+        configure_demo_job(session, secret_key, ports or RunPorts())
 
 
-def ensure_admin(session: Session, username: str, password: str | None) -> str | None:
-    """Create the administrator `username` if missing; returns a generated password, if any.
+def ensure_admin(session: Session, username: str, password: str | None) -> tuple[bool, str | None]:
+    """Create the administrator `username` if missing: whether it was created now, and the
+    generated password (None when `password` was given or the user exists).
 
     An existing user is left alone (its password is never overwritten by a restart).
     """
     if session.scalar(select(User).where(User.username == username)) is not None:
-        return None
+        return False, None
     generated = None
     if not password:
         password = generated = secrets.token_urlsafe(12)
@@ -138,4 +163,4 @@ def ensure_admin(session: Session, username: str, password: str | None) -> str |
             mandant_ids=mandanten,
         ),
     )
-    return generated
+    return True, generated

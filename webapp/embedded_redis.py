@@ -77,7 +77,11 @@ class EmbeddedRedis:
         if self.socket_path:
             self.socket_path.unlink(missing_ok=True)
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A session of its own: the terminal's Ctrl-C reaches only its owner, which stops it
+        # after every process that uses it (webapp/devrun.py), never before.
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         client = Redis.from_url(self.url, socket_connect_timeout=1)
         deadline = time.monotonic() + deadline_seconds
         while True:

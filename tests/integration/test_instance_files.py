@@ -28,7 +28,7 @@ from webapp.extensions import db
 from webapp.simulators.mailsink import PrintingHandler
 
 instance = Path(os.environ["INSTANCE_PATH"])
-redis = devrun.prepare()
+redis = devrun.prepare().redis
 try:
     mail = SimpleNamespace(content=b"Subject: Test\\r\\n\\r\\nHallo", rcpt_tos=["a@b.at"])
     asyncio.run(PrintingHandler(instance / "mails").handle_DATA(None, None, mail))
