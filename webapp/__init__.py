@@ -60,6 +60,11 @@ def _select_locale() -> str:
     return wanted if isinstance(wanted, str) and wanted in current_app.config["LANGUAGES"] else "de"
 
 
+def _select_timezone() -> str:
+    """Times are shown in the installation's TIMEZONE (Flask-Babel's date formatting)."""
+    return str(current_app.config["TIMEZONE"])
+
+
 def register_extensions(app: Flask) -> None:
     from webapp import request_input
 
@@ -68,7 +73,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
     htmx.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
     limiter.init_app(app)
 
     from webapp import login_limit, login_sessions, security_headers
@@ -169,8 +174,8 @@ def register_errorhandlers(app: Flask) -> None:
                 ApiError(
                     413,
                     "request_too_large",
-                    in_language("de", too_large, mb=format_number(megabytes)),
-                    in_language("en", too_large, mb=f"{megabytes:g}"),  # 0.5, not 0,50
+                    in_language("de", too_large, mb=format_number(megabytes, locale="de")),
+                    in_language("en", too_large, mb=format_number(megabytes, locale="en")),
                 )
             )
         return render_error(413, str(_l(too_large, mb=format_number(megabytes))))

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 
 from webapp.errors import InputError
+from webapp.formatting import format_date
 
 
 def bounded_int(raw: str | int | None, field_name: str, low: int, high: int, message: str) -> int:
@@ -50,7 +51,7 @@ def parse_local_datetime(raw: str | None, timezone: str, field_name: str) -> dat
             _(
                 "Diese Uhrzeit gibt es am %(day)s wegen der Umstellung auf Sommerzeit nicht. "
                 "Bitte eine andere Uhrzeit wählen.",
-                day=local.strftime("%d.%m.%Y"),
+                day=format_date(local.date()),
             ),
             field_name,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,10 @@ from webapp.models.base import utcnow
 from webapp.sms.outbox import queue_sms
 from webapp.sms.placeholders import render, usage_label
 from webapp.sms.settings import GlobalNumber, get_flag, sms_service_refusal
+
+# The SMS are German, like their Smstexte, whatever language the sender's screen shows: a date
+# or a word filled into one never follows the UI language.
+SMS_LOCALE = "de"
 
 ORDER_MODULE = "auftrag"
 TICKET_MODULE = "ticketing"
@@ -87,13 +92,15 @@ def missing_text_reason(usage_key: str) -> str:
 
 
 def order_values(order: WorkOrder, recipient: Person | Company | None = None) -> dict[str, str]:
-    """The placeholder values of an Auftrag (and of the recipient)."""
+    """The placeholder values of an Auftrag (and of the recipient), in the SMS's language."""
+    with force_locale(SMS_LOCALE):
+        appointment = (
+            format_datetime(order.appointment) if order.appointment else _("nach Vereinbarung")
+        )
     values = {
         "auftrag.nummer": order.number,
         "auftrag.titel": order.title,
-        "auftrag.termin": (
-            format_datetime(order.appointment) if order.appointment else _("nach Vereinbarung")
-        ),
+        "auftrag.termin": appointment,
         "auftrag.kreditor": order.creditor.name if order.creditor else "",
         "objekt.adresse": order.address,
         "mandant.name": order.mandant.name,
