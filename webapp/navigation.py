@@ -26,6 +26,7 @@ class MenuEntry:
 # its view exists and the user may open it.
 MENU: tuple[MenuEntry, ...] = (
     MenuEntry(_l("SMS senden"), "quicksend.send"),
+    MenuEntry(_l("Meine SMS"), "my_messages.index"),
     MenuEntry(_l("Personen"), "contacts.persons"),
     MenuEntry(_l("Firmen"), "contacts.companies"),
     MenuEntry(_l("Aufträge"), "orders.index"),

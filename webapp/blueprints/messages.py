@@ -1,4 +1,8 @@
-"""SMS Nachrichten (permission 1669): the list with Suchkriterien, Neu, Erneut versenden."""
+"""SMS Nachrichten (permission 1669): the list with Suchkriterien, Neu, Erneut versenden.
+
+The list's search and live poll (`search_page`, `live_answer`) serve Meine SMS
+(`blueprints/my_messages.py`) too, limited to the user's own SMS.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from webapp.models import MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
 from webapp.sms import outbox
 from webapp.sms.inbox import reply_counts
+from webapp.sms.paging import KeysetPage
 from webapp.sms.search import (
     MessageFilter,
     count_messages,
@@ -64,11 +69,12 @@ class MessageFilterForm(FilterForm):
     created_to = DateFilter(_l("Erstellt bis"))
     mandant_id = MandantFilter(name="mandant")
     source = choice_filter(
-        _l("Herkunft"), lambda: _source_labels().items(), member_of(MessageSource)
+        _l("Herkunft"), lambda: source_labels().items(), member_of(MessageSource)
     )
 
 
-def _source_labels() -> dict[str, str]:
+def source_labels() -> dict[str, str]:
+    """Herkunft: where an SMS came from, as the users name it."""
     return {
         MessageSource.MANUAL: _("SMS Nachrichten – Neu"),
         MessageSource.QUICK: _("SMS senden"),
@@ -81,9 +87,9 @@ def _source_labels() -> dict[str, str]:
     }
 
 
-@bp.route("/")
-@sms_messages
-def index() -> ResponseReturnValue:
+def search_page(created_by_id: int | None = None) -> tuple[MessageFilterForm, KeysetPage]:
+    """The Suchkriterien of the request and the page they ask for, within the user's
+    Mandanten; only the SMS `created_by_id` created when given (Meine SMS)."""
     form = MessageFilterForm(mandanten=selectable_mandanten(db.session(), current_user))
     before, after = cursor()
     page = search_messages(
@@ -94,7 +100,52 @@ def index() -> ResponseReturnValue:
         after=after,
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
+        created_by_id=created_by_id,
     )
+    return form, page
+
+
+def live_answer(live_endpoint: str, created_by_id: int | None = None) -> ResponseReturnValue:
+    """A list's poll: of the SMS it watches (`w`), only those that changed — status, details
+    and time, out of band — and the count (unless `count=0`: a page without one); 204 when
+    nothing changed. Only the SMS `created_by_id` created when given (Meine SMS)."""
+    mandant_ids = visible_mandant_ids(current_user)
+    update = live_update(
+        db.session(),
+        parse_watch(request.args.getlist("w")),
+        mandant_ids=mandant_ids,
+        created_by_id=created_by_id,
+    )
+    if update.unchanged:
+        return "", 204
+    count = None
+    # A row that changed may have left the filter (e.g. status Wartet).
+    if update.changed and request.args.get("count") != "0":
+        count = count_messages(
+            db.session(),
+            MessageFilter(**MessageFilterForm().values()),
+            mandant_ids=mandant_ids,
+            default_region=current_app.config["DEFAULT_PHONE_REGION"],
+            timezone=current_app.config["TIMEZONE"],
+            created_by_id=created_by_id,
+        )
+    params = MessageFilterForm().params
+    if request.args.get("count") == "0":
+        params["count"] = "0"
+    return render_template(
+        "messages/_poll.html",
+        update=update,
+        count=count,
+        params=params,
+        status_label=outbox.status_label,
+        live_endpoint=live_endpoint,
+    )
+
+
+@bp.route("/")
+@sms_messages
+def index() -> ResponseReturnValue:
+    form, page = search_page()
     return render_list(
         "messages/index.html",
         "messages/_results.html",
@@ -111,30 +162,8 @@ def index() -> ResponseReturnValue:
 @bp.route("/live")
 @sms_messages
 def live() -> ResponseReturnValue:
-    """The list's poll: of the rows it watches (`w`), only those that changed — status, details
-    and time, out of band — and the count; 204 when nothing changed."""
-    mandant_ids = visible_mandant_ids(current_user)
-    update = live_update(
-        db.session(), parse_watch(request.args.getlist("w")), mandant_ids=mandant_ids
-    )
-    if update.unchanged:
-        return "", 204
-    count = None
-    if update.changed:  # a row that changed may have left the filter (e.g. status Wartet)
-        count = count_messages(
-            db.session(),
-            MessageFilter(**MessageFilterForm().values()),
-            mandant_ids=mandant_ids,
-            default_region=current_app.config["DEFAULT_PHONE_REGION"],
-            timezone=current_app.config["TIMEZONE"],
-        )
-    return render_template(
-        "messages/_poll.html",
-        update=update,
-        count=count,
-        params=MessageFilterForm().params,
-        status_label=outbox.status_label,
-    )
+    """The list's poll (`live_answer`)."""
+    return live_answer("messages.live")
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -104,13 +104,17 @@ def filtered(
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
     scan_text: bool = False,
+    created_by_id: int | None = None,
 ) -> _Query:
-    """The messages matching `flt` within `mandant_ids` (None: all Mandanten).
+    """The messages matching `flt` within `mandant_ids` (None: all Mandanten), only those
+    `created_by_id` created when given (Meine SMS).
 
     `scan_text` keeps PostgreSQL from answering the text filter from the trigram index.
     """
     stmt = scoped(select(Message), Message.mandant_id, mandant_ids)
     order: SQLColumnExpression[int] = Message.id
+    if created_by_id is not None:
+        stmt = stmt.where(Message.created_by_id == created_by_id)
     if flt.mandant_id is not None:
         stmt = stmt.where(Message.mandant_id == flt.mandant_id)
     if flt.status is not None:
@@ -123,7 +127,10 @@ def filtered(
     term = flt.text.strip()
     if term:
         plain = not any(c in term for c in "%_\\")
-        if dialect == "sqlite" and len(term) >= MIN_INDEXED_TERM and plain:
+        # One author's SMS are few: walking them and comparing beats the trigram index,
+        # which would go through every match of all authors.
+        indexed = dialect == "sqlite" and created_by_id is None
+        if indexed and len(term) >= MIN_INDEXED_TERM and plain:
             stmt = stmt.join(MESSAGE_FTS, MESSAGE_FTS.c.rowid == Message.id).where(
                 MESSAGE_FTS.c.text.like(f"%{term}%")
             )
@@ -151,10 +158,17 @@ def search_messages(
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
     probe_window: int = PROBE_WINDOW,
+    created_by_id: int | None = None,
 ) -> MessagePage:
-    """One page of the list, newest first, with a capped total."""
+    """One page of the list, newest first, with a capped total; of one author's messages
+    when `created_by_id` is given."""
     dialect = session.get_bind().dialect.name
-    options = {"dialect": dialect, "default_region": default_region, "timezone": timezone}
+    options: dict[str, Any] = {
+        "dialect": dialect,
+        "default_region": default_region,
+        "timezone": timezone,
+        "created_by_id": created_by_id,
+    }
     rows: list[Message] | None = None
     common = False
     if dialect == "postgresql" and flt.text.strip():
@@ -214,11 +228,17 @@ def count_messages(
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
     probe_window: int = PROBE_WINDOW,
+    created_by_id: int | None = None,
 ) -> tuple[int, bool]:
     """The capped total of the list for `flt` (as `search_messages` counts it), and whether
     there are more than COUNT_CAP."""
     dialect = session.get_bind().dialect.name
-    options = {"dialect": dialect, "default_region": default_region, "timezone": timezone}
+    options: dict[str, Any] = {
+        "dialect": dialect,
+        "default_region": default_region,
+        "timezone": timezone,
+        "created_by_id": created_by_id,
+    }
     common = False
     if dialect == "postgresql" and flt.text.strip():
         _rows, common = _search_window(
@@ -227,6 +247,15 @@ def count_messages(
     return capped_count(
         session, filtered(flt, mandant_ids, scan_text=common, **options).stmt, Message.id
     )
+
+
+def own_message(
+    session: Session, message_id: int, *, created_by_id: int, mandant_ids: set[int] | None
+) -> Message | None:
+    """The message if `created_by_id` created it and it belongs to one of `mandant_ids`;
+    None otherwise (→ 404: another user's SMS is not revealed)."""
+    stmt = select(Message).where(Message.id == message_id, Message.created_by_id == created_by_id)
+    return session.scalar(scoped(stmt, Message.mandant_id, mandant_ids))
 
 
 # --- live status ---------------------------------------------------------------------------------
