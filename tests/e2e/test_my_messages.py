@@ -15,10 +15,12 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD
 from tests.e2e.support import MANDANT, assert_not_reloaded, header_nav, mark_page, submit_login
+from tests.e2e.test_phone_layout import PHONE, assert_fits, assert_in_viewport
 from webapp.extensions import db
-from webapp.models import Mandant, Message, MessageStatus, Role, User
+from webapp.models import Mandant, Message, MessageSource, MessageStatus, Role, User
 from webapp.permissions import Permission
 from webapp.sms import search
+from webapp.sms.outbox import queue_sms
 
 LIVE = 15_000  # ms: a few polls, generous for a slow machine
 SENT_AT = datetime(2026, 11, 25, 13, 5, tzinfo=UTC)  # 14:05 in Vienna
@@ -188,3 +190,41 @@ def test_meine_sms_in_english_writes_times_the_english_way(page: Page, live_app)
     expect(times).to_contain_text("Sent Nov 25, 2026, 2:05\u202fPM")
     expect(times).to_contain_text("Delivered Nov 25, 2026, 2:07\u202fPM")
     expect(page.locator(f'tr[data-id="{message_id}"] .status')).to_have_text("Delivered")
+
+
+def test_meine_sms_and_one_sms_fit_a_phone(page: Page, live_app) -> None:
+    tag = uuid.uuid4().hex[:8]
+    username, display_name = _sender(live_app, tag)
+    with live_app.app_context():
+        author = db.session.scalar(select(User).where(User.username == username))
+        mandant = db.session.scalar(select(Mandant.id).where(Mandant.name == MANDANT))
+        for status in (MessageStatus.QUEUED, MessageStatus.DELIVERED, MessageStatus.FAILED):
+            message = queue_sms(
+                db.session,
+                recipient="0664 1234567",
+                text=f"{tag} Sehr geehrte Damen und Herren, morgen wird das Wasser abgedreht.",
+                mandant_id=mandant,
+                source=MessageSource.QUICK,
+                created_by=author,
+            )
+            message.status = status
+            if status is MessageStatus.DELIVERED:
+                message.sent_at, message.delivered_at = SENT_AT, DELIVERED_AT
+        db.session.commit()
+        db.session.remove()
+    page.set_viewport_size(PHONE)
+    submit_login(page, username)
+    expect(page.get_by_role("heading", name=f"Willkommen, {display_name}")).to_be_visible()
+    page.goto("/sms/meine/")
+    rows = page.locator("#messages tbody tr")
+    expect(rows).to_have_count(3)
+    assert_fits(page, "Meine SMS")
+    for row in rows.all():
+        assert_in_viewport(row.locator(".status"))
+    delivered = rows.filter(has_text="Zugestellt").first
+    expect(delivered).to_contain_text("Versendet 25.11.2026 14:05")
+    expect(delivered).to_contain_text("Zugestellt 25.11.2026 14:07")
+    delivered.get_by_role("link", name="Öffnen").click()
+    expect(page.get_by_role("heading", name="SMS an +43 664 1234567")).to_be_visible()
+    assert_fits(page, "one SMS of Meine SMS")
+    assert_in_viewport(page.locator("#my-message .status"))

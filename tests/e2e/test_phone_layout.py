@@ -36,6 +36,7 @@ PAGES = [
     "/orders/new",
     "/tickets",
     "/sms/senden",
+    "/sms/meine/",
     "/admin/jobs/",
     "/admin/globals/",
     "/admin/config/",
@@ -174,7 +175,7 @@ def test_the_menu_opens_and_reaches_every_entry_logout_and_the_language(page: Pa
 
     open_menu(page)
     assert_fits(page, "start page with the menu open")
-    for name in ["SMS senden", "Personen", "Firmen", "Aufträge", "Tickets"]:
+    for name in ["SMS senden", "Meine SMS", "Personen", "Firmen", "Aufträge", "Tickets"]:
         assert_in_viewport(nav.get_by_role("link", name=name, exact=True))
     admin = dropdown(page, "Administration")
     admin.locator("summary").click()
