@@ -6,11 +6,12 @@ import re
 import uuid
 
 from playwright.sync_api import Page, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page
 from webapp.extensions import db
-from webapp.models import Mandant, MessageSource, MessageStatus
+from webapp.models import Mandant, Message, MessageSource, MessageStatus, SmsText
+from webapp.sms import contacts
 from webapp.sms.outbox import queue_sms
 from webapp.sms.settings import set_global
 
@@ -128,3 +129,162 @@ def test_quick_form_refuses_an_empty_text_in_the_dialog(page: Page, login):
     dialog.get_by_role("button", name="Senden").click()
     expect(dialog.get_by_text("Bitte einen SMS-Text eingeben.")).to_be_visible()
     expect(dialog).to_be_visible()
+
+
+# --- issue 12: placeholders, marks, the quick form's recipient and focus -------------------------
+
+
+def _add_text(live_app, name: str, body: str, usage: str = "") -> None:
+    with live_app.app_context():
+        db.session.add(SmsText(name=name, usage_key=usage, body=body))
+        db.session.commit()
+        db.session.remove()
+
+
+def _add_person(live_app, name: str, mobile: str) -> None:
+    with live_app.app_context():
+        mandant = db.session.scalar(select(Mandant).where(Mandant.name == MANDANT))
+        contacts.save_person(
+            db.session, contacts.ContactInput(name=name, mandant_id=mandant.id, mobile=mobile)
+        )
+        db.session.commit()
+        db.session.remove()
+
+
+def _no_fixed_text(live_app) -> None:
+    with live_app.app_context():  # other tests may have set a fixed text (global 1402)
+        set_global(db.session, 1402, "", "test")
+        db.session.commit()
+        db.session.remove()
+
+
+def _count_messages(live_app, text: str) -> int:
+    with live_app.app_context():
+        count = db.session.scalar(
+            select(func.count()).select_from(Message).where(Message.text.contains(text))
+        )
+        db.session.remove()
+    return count
+
+
+def test_quick_form_marks_and_refuses_placeholders_nobody_fills(page: Page, login, live_app):
+    """Issue 12 point 8: the template "Auftrag an Kreditor" in SMS senden."""
+    _no_fixed_text(live_app)
+    name = f"Auftrag an Kreditor {uuid.uuid4().hex[:6]}"
+    _add_text(live_app, name, "Auftrag {auftrag.nummer}: {auftrag.titel}", "auftrag_kreditor")
+    login("sachbearbeiter")
+    page.locator("#nav-quicksend").click()
+    dialog = page.locator("dialog#modal")
+    dialog.get_by_label("Mobilfunknummer").fill("0676 7654321")
+    dialog.get_by_label("SMS-Text als Vorlage").select_option(label=name)
+    text = dialog.get_by_label("SMS-Text", exact=True)
+    expect(text).to_have_value("Auftrag {auftrag.nummer}: {auftrag.titel}")
+    problem = (
+        "Die Platzhalter {auftrag.nummer}, {auftrag.titel} werden hier nicht ausgefüllt: "
+        "bitte durch den gewünschten Text ersetzen."
+    )
+    expect(dialog.locator("#sms-placeholders")).to_have_text(problem)
+    expect(dialog.locator("#sms-preview mark")).to_have_text(
+        ["{auftrag.nummer}", "{auftrag.titel}"]
+    )
+    expect(text).to_have_attribute("aria-invalid", "true")
+
+    dialog.get_by_role("button", name="Senden").click()
+    expect(dialog.locator("#text-error")).to_have_text(problem)
+    expect(dialog).to_be_visible()
+    assert _count_messages(live_app, "{auftrag.") == 0
+
+    tag = uuid.uuid4().hex[:6]
+    dialog.get_by_label("SMS-Text", exact=True).fill(f"Auftrag A-2026-0001: Dach {tag}")
+    expect(dialog.locator("#text-error")).to_have_count(0)
+    expect(dialog.locator("#sms-placeholders")).to_have_count(0)
+    expect(dialog.locator("#sms-preview .full-text")).to_have_text(
+        f"Auftrag A-2026-0001: Dach {tag}"
+    )
+    expect(dialog.get_by_label("SMS-Text", exact=True)).not_to_have_attribute(
+        "aria-invalid", re.compile(".*")
+    )
+    dialog.get_by_role("button", name="Senden").click()
+    expect(dialog).to_be_hidden()
+    assert _count_messages(live_app, tag) == 1
+
+
+def test_number_and_text_marks_match_their_messages(page: Page, login):
+    """Issue 12 point 9: valid → ✓ and aria-invalid=false; invalid → no ✓, aria-invalid=true;
+    empty → no mark."""
+    login("sachbearbeiter")
+    page.goto("/admin/sms/new")
+    number = page.get_by_label("Mobilfunknummer")
+    check = page.locator("#number-check")
+    no_mark = re.compile(".*")
+    expect(check).to_be_empty()
+    expect(number).not_to_have_attribute("aria-invalid", no_mark)
+
+    number.fill("12345")
+    expect(check.locator(".inline-error")).to_be_visible()
+    expect(check.locator(".number-ok")).to_have_count(0)
+    expect(number).to_have_attribute("aria-invalid", "true")
+
+    number.fill("0664 123 45 67")
+    expect(check.locator(".number-ok")).to_have_text("✓ +43 664 1234567")
+    expect(number).to_have_attribute("aria-invalid", "false")
+
+    number.fill("")
+    expect(check).to_be_empty()
+    expect(number).not_to_have_attribute("aria-invalid", no_mark)
+
+    text = page.get_by_label("SMS-Text", exact=True)
+    expect(page.locator("#sms-counter")).to_contain_text("0 / 160")
+    expect(text).not_to_have_attribute("aria-invalid", no_mark)
+    text.fill("x" * 1600)
+    expect(page.locator("#sms-counter")).to_contain_text("Zu lang")
+    expect(text).to_have_attribute("aria-invalid", "true")
+    text.fill("Hallo")
+    expect(page.locator("#sms-counter")).to_contain_text("5 / 160")
+    expect(text).not_to_have_attribute("aria-invalid", no_mark)
+
+    # A refusal of the server stays marked until the field is changed.
+    number.fill("0664 123 45 67")
+    text.fill("")
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.locator("#text-error")).to_have_text("Bitte einen SMS-Text eingeben.")
+    text = page.get_by_label("SMS-Text", exact=True)
+    expect(page.locator("#sms-counter")).to_contain_text("0 / 160")
+    expect(text).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Mobilfunknummer")).to_have_attribute("aria-invalid", "false")
+    text.fill("Hallo")
+    expect(page.locator("#text-error")).to_have_count(0)
+    expect(text).not_to_have_attribute("aria-invalid", no_mark)
+
+
+def test_quick_form_starts_in_the_search_and_says_to_whom(page: Page, login, live_app):
+    """Issue 12 point 13 (and point 8: a template is filled for the chosen person)."""
+    _no_fixed_text(live_app)
+    person = f"Erika Quick {uuid.uuid4().hex[:6]}"
+    _add_person(live_app, person, "0664 7770001")
+    template = f"Gruß {uuid.uuid4().hex[:6]}"
+    _add_text(live_app, template, "Guten Tag {person.name}, bitte um Rückruf.")
+    login("sachbearbeiter")
+    page.locator("#nav-quicksend").click()
+    dialog = page.locator("dialog#modal")
+    search = dialog.get_by_label("Person oder Firma suchen")
+    expect(search).to_be_focused()
+    expect(dialog.locator("#quicksend-to")).to_be_hidden()
+
+    dialog.get_by_label("SMS-Text als Vorlage").select_option(label=template)
+    text = dialog.get_by_label("SMS-Text", exact=True)
+    expect(text).to_have_value("Guten Tag {person.name}, bitte um Rückruf.")
+    search.fill(person)
+    dialog.locator(".contact-pick", has_text=person).click()
+    to = dialog.locator("#quicksend-to")
+    expect(to).to_be_visible()
+    expect(to).to_have_text(f"An: {person}, +43 664 7770001")
+    expect(dialog.get_by_label("Mobilfunknummer")).to_have_value("0664 7770001")
+    # The template loaded before is filled for the chosen person.
+    expect(text).to_have_value(f"Guten Tag {person}, bitte um Rückruf.")
+    expect(dialog.locator("#sms-placeholders")).to_have_count(0)
+
+    # Another number typed by hand: the SMS no longer goes to that person.
+    dialog.get_by_label("Mobilfunknummer").fill("0676 1112223")
+    expect(to).to_be_hidden()
+    expect(dialog.locator("[name=record_id]")).to_have_value("")

@@ -198,6 +198,20 @@ def test_a_too_long_text_in_a_batch_names_the_message(client, db, auth):
     assert db.query(Message).count() == 0
 
 
+def test_a_text_with_placeholders_is_refused_naming_them(client, db, auth):
+    """Issue 12 point 8: the API queues no raw `{auftrag.nummer}` either."""
+    response = client.post(
+        "/api/v1/sms",
+        json={"messages": [{"to": GOOD, "text": "ok"}, {"to": GOOD, "text": "A {auftrag.nummer}"}]},
+        headers=auth,
+    )
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["message_de"].startswith("messages[1]: Der Platzhalter {auftrag.nummer}")
+    assert db.query(Message).count() == 0
+
+
 def test_other_mandanten_are_invisible(client, db, make_token, other_mandant, auth):
     _, foreign = make_token("fremd", mandant_id=other_mandant.id)
     foreign_auth = {"Authorization": f"Bearer {foreign}"}

@@ -153,3 +153,14 @@ def test_signature_of_variante_2_comes_before_the_fixed_text(db, mandant):
     assert message.text == "Termin: Montag\nMag. Huber\nIhre HV Wien"
     assert preview(db, "x", "Mag. Huber").characters == len("x\nMag. Huber\nIhre HV Wien")
     assert compose_text(db, "x", "") == "x\nIhre HV Wien"
+
+
+def test_a_text_with_placeholders_nobody_fills_is_refused(db, mandant):
+    """Issue 12 point 8: `{auftrag.nummer}` must never reach a phone."""
+    with pytest.raises(InputError) as raised:
+        _queue(db, mandant, text="Auftrag {auftrag.nummer}: {auftrag.titel}")
+    assert raised.value.field == "text"
+    assert "{auftrag.nummer}, {auftrag.titel}" in raised.value.message
+    assert db.scalar(select(Message)) is None
+    # Braces that are no placeholder are text.
+    assert _queue(db, mandant, text="Preis {5} €").status is MessageStatus.QUEUED

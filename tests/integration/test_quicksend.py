@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
 
 from tests.conftest import login_as
 from webapp import accounts
-from webapp.models import Company, Message, MessageSource, MessageStatus, Person
+from webapp.models import Company, Message, MessageSource, MessageStatus, Person, SmsText
 from webapp.permissions import Permission
 from webapp.sms.settings import set_global
 
@@ -127,3 +128,105 @@ def test_needs_the_sms_service(sender, db):
     db.commit()
     refused = sender.get("/sms/senden")
     assert refused.status_code == 403 and "1400" in refused.text
+
+
+# --- placeholders (issue 12 point 8) -------------------------------------------------------------
+
+
+def _template(db, body, usage="auftrag_kreditor", name="Auftrag an Kreditor"):
+    text = SmsText(name=name, usage_key=usage, body=body)
+    db.add(text)
+    db.commit()
+    return text
+
+
+def test_a_template_with_placeholders_is_refused_naming_them(sender, db, wien):
+    response = sender.post(
+        "/sms/senden",
+        data={"recipient": "0676 1234567", "text": "Auftrag {auftrag.nummer}", "mandant": wien.id},
+        headers=HX,
+    )
+    assert response.status_code == 422
+    error = re.search(r'<small class="field-error" id="text-error">(.*?)</small>', response.text)
+    assert error.group(1) == (
+        "Der Platzhalter {auftrag.nummer} wird hier nicht ausgefüllt: bitte durch den "
+        "gewünschten Text ersetzen."
+    )
+    assert db.scalar(select(Message)) is None
+
+
+def test_the_live_check_marks_unfilled_placeholders_and_previews_the_final_text(sender, db):
+    set_global(db, 1402, "Ihre HV", "test")
+    db.commit()
+    check = sender.post(
+        "/sms/compose/counter", data={"text": "Auftrag {auftrag.nummer} für {firma.name}"}
+    )
+    assert 'data-validity="invalid"' in check.text
+    assert "Die Platzhalter {auftrag.nummer}, {firma.name} werden hier nicht ausgefüllt" in (
+        check.text
+    )
+    preview = re.search(r'<p class="full-text">(.*?)</p>', check.text, re.S).group(1)
+    assert preview == (
+        'Auftrag <mark class="unfilled">{auftrag.nummer}</mark> für '
+        '<mark class="unfilled">{firma.name}</mark>\nIhre HV'
+    )
+    fine = sender.post("/sms/compose/counter", data={"text": "Hallo"})
+    assert 'data-validity=""' in fine.text and "<mark" not in fine.text
+    assert re.search(r'<p class="full-text">(.*?)</p>', fine.text, re.S).group(1) == (
+        "Hallo\nIhre HV"
+    )
+    empty = sender.post("/sms/compose/counter", data={"text": ""})
+    assert 'data-validity=""' in empty.text and "sms-preview" not in empty.text
+
+
+def test_a_template_is_filled_for_the_chosen_person_or_firma(sender, db, huber, wien):
+    text = _template(db, "Hallo {person.name}, {mandant.name}: Auftrag {auftrag.nummer} {{ok}}")
+    plain = sender.get(f"/admin/sms-texts/{text.id}/body")
+    assert plain.text == "Hallo {person.name}, {mandant.name}: Auftrag {auftrag.nummer} {ok}"
+    filled = sender.get(f"/admin/sms-texts/{text.id}/body?person={huber.id}")
+    assert filled.text == "Hallo Maria Huber, HV Wien: Auftrag {auftrag.nummer} {ok}"
+    company = Company(name="Dach GmbH", mobile="0664 2222222", mandant_id=wien.id)
+    db.add(company)
+    db.commit()
+    firm = _template(db, "{firma.name} / {person.name}", usage="", name="frei")
+    assert sender.get(f"/admin/sms-texts/{firm.id}/body?company={company.id}").text == (
+        "Dach GmbH / {person.name}"
+    )
+    graz = accounts.save_mandant(db, "HV Graz")
+    stranger = Person(name="Fremd", mobile="0664 3333333", mandant_id=graz.id)
+    db.add(stranger)
+    db.commit()
+    assert sender.get(f"/admin/sms-texts/{text.id}/body?person={stranger.id}").status_code == 404
+
+
+# --- marks and focus (issue 12 points 9 and 13) --------------------------------------------------
+
+
+def test_the_number_check_says_whether_the_number_is_valid(sender):
+    ok = sender.post("/sms/compose/number", data={"recipient": "0664 1234567"})
+    assert 'data-validity="valid"' in ok.text and "✓" in ok.text
+    bad = sender.post("/sms/compose/number", data={"recipient": "12345"})
+    assert 'data-validity="invalid"' in bad.text and "✓" not in bad.text
+    empty = sender.post("/sms/compose/number", data={"recipient": " "})
+    assert 'data-validity=""' in empty.text and "✓" not in empty.text
+
+
+def test_the_form_claims_no_validity_before_it_is_checked(sender, wien):
+    form = sender.get("/sms/senden", headers=HX)
+    fields = re.findall(r"<(?:input|textarea)[^>]*>", form.text)
+    assert fields and not any("aria-invalid" in field for field in fields)
+    # The cursor starts in the search, not on "Schließen".
+    assert re.search(r'<input type="search" id="contact-search"[^>]*autofocus', form.text)
+    refused = sender.post(
+        "/sms/senden", data={"recipient": "", "text": "x", "mandant": wien.id}, headers=HX
+    )
+    recipient = re.search(r'<input[^>]*name="recipient"[^>]*>', refused.text).group(0)
+    assert 'aria-invalid="true"' in recipient and "autofocus" in recipient
+
+
+def test_the_record_line_says_to_whom(sender, huber):
+    form = sender.get(f"/sms/senden?person={huber.id}", headers=HX)
+    line = re.search(r'<p class="readonly-field" id="quicksend-to"[^>]*>(.*?)</p>', form.text, re.S)
+    assert " ".join(re.sub(r"<[^>]+>", "", line.group(1)).split()) == (
+        "An: Maria Huber, +43 664 7654321 · HV Wien"
+    )

@@ -235,3 +235,42 @@ def test_render_example_fills_every_registry_placeholder():
     assert "{" not in rendered
     for entry in PLACEHOLDERS.values():
         assert entry.example in rendered
+
+
+# --- texts that are sent as they are (issue 12 point 8) ------------------------------------------
+
+
+def test_unfilled_placeholders_are_found_in_a_final_text():
+    text = "Auftrag {auftrag.nummer}: {auftrag.titel}, {auftrag.nummer} {kunde.name}"
+    assert placeholders.unfilled_placeholders(text) == [
+        "auftrag.nummer",
+        "auftrag.titel",
+        "kunde.name",
+    ]
+    # Braces that are no placeholder are text: a final text may hold them.
+    assert placeholders.unfilled_placeholders("Preis {5} € {x} { a.b } }{") == []
+    assert placeholders.unfilled_placeholders("") == []
+
+
+def test_mark_unfilled_splits_the_text_around_them():
+    assert placeholders.mark_unfilled("Hallo {person.name}, bis {auftrag.termin}") == [
+        ("Hallo ", False),
+        ("{person.name}", True),
+        (", bis ", False),
+        ("{auftrag.termin}", True),
+    ]
+    assert placeholders.mark_unfilled("ohne") == [("ohne", False)]
+
+
+def test_check_filled_names_every_placeholder_in_german():
+    placeholders.check_filled("ganz normal {5}")
+    with pytest.raises(placeholders.UnfilledPlaceholderError) as raised:
+        placeholders.check_filled("Auftrag {auftrag.nummer} am {auftrag.termin}")
+    assert raised.value.field == "text"
+    assert raised.value.keys == ["auftrag.nummer", "auftrag.termin"]
+    assert raised.value.message == (
+        "Die Platzhalter {auftrag.nummer}, {auftrag.termin} werden hier nicht ausgefüllt: "
+        "bitte durch den gewünschten Text ersetzen."
+    )
+    with pytest.raises(placeholders.UnfilledPlaceholderError, match="Der Platzhalter"):
+        placeholders.check_filled("{person.name}")

@@ -41,7 +41,9 @@ NEW_SMS = Object(
             non_blank=True,
             description="The SMS text; the signature and the fixed text are appended. "
             "The final text may have at most 10 SMS parts (1530 GSM characters, 670 "
-            "with characters outside GSM 03.38, e.g. emoji); a longer one gets 422.",
+            "with characters outside GSM 03.38, e.g. emoji); a longer one gets 422. "
+            "It is sent as it is: a text that still holds a placeholder of the SMS texts "
+            "(`{auftrag.nummer}`) gets 422 naming it.",
             message=N_("„text“ muss ein nicht leerer Text sein."),
             too_long=TOO_LONG,
         ),

@@ -1,7 +1,9 @@
 """The SMS editor's live parts, shared by "Neu", "SMS senden" and record actions (UI.md).
 
 The counter and the number check answer htmx requests with small partials computed by the one
-segment counter (webapp.sms.encoding) and the one number parser (webapp.sms.numbers).
+segment counter (webapp.sms.encoding), the one number parser (webapp.sms.numbers) and the one
+placeholder module (webapp.sms.placeholders: a placeholder nobody fills is marked, and the
+outbox refuses the SMS while it is there).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from webapp.extensions import db
 from webapp.jobs.settings import service_signature
 from webapp.models import Message, MessageSource, MessageStatus, SmsText, User
 from webapp.permissions import requires
+from webapp.sms import placeholders
+from webapp.sms.encoding import analyze
 from webapp.sms.numbers import check_number
-from webapp.sms.outbox import fixed_text, preview, queue_sms
+from webapp.sms.outbox import compose_text, fixed_text, queue_sms
 from webapp.validation import optional_id
 
 bp = Blueprint("compose", __name__, url_prefix="/sms/compose")
@@ -129,10 +133,19 @@ def flash_queued(message: Message) -> None:
 @bp.route("/counter", methods=["POST"])
 @requires()
 def counter() -> ResponseReturnValue:
-    """Characters, segments and encoding of the final text (text + fixed text)."""
-    info = preview(db.session(), request.form.get("text", ""))
+    """Characters, segments and encoding of the final text (text + signature + fixed text),
+    the placeholders nobody fills (the SMS is refused while they are there) and the final
+    text itself with them marked."""
+    text = request.form.get("text", "")
+    final = compose_text(db.session(), text)
+    unfilled = placeholders.unfilled_placeholders(text)
     return render_template(
-        "compose/_counter.html", info=info, max_segments=_config("SMS_MAX_SEGMENTS")
+        "compose/_counter.html",
+        info=analyze(final),
+        max_segments=_config("SMS_MAX_SEGMENTS"),
+        unfilled=unfilled,
+        unfilled_message=placeholders.unfilled_message(unfilled) if unfilled else "",
+        preview=placeholders.mark_unfilled(final) if text.strip() else [],
     )
 
 

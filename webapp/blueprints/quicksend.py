@@ -81,6 +81,11 @@ def _render(
         template,
         form=form,
         record=record,
+        record_number=(
+            contacts.mobile_display(record.mobile, current_app.config["DEFAULT_PHONE_REGION"])
+            if record is not None and record.mobile
+            else ""
+        ),
         back=_back(),
         max_segments=current_app.config["SMS_MAX_SEGMENTS"],
         **editor_context(),

@@ -11,7 +11,17 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -20,15 +30,18 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
+from webapp.accounts import visible_mandant_ids
 from webapp.blueprints.forms import save_or_show_errors
 from webapp.errors import InputError
 from webapp.extensions import db, htmx
-from webapp.models import SmsText
+from webapp.models import Company, Person, SmsText
 from webapp.permissions import Permission, requires, serves
-from webapp.sms import placeholders
+from webapp.sms import notifications, placeholders
 from webapp.sms.encoding import analyze
 from webapp.sms.outbox import fixed_text
+from webapp.sms.scope import get_visible
 from webapp.sms.texts import check_body, delete_text, list_texts, preview_text, save_text
+from webapp.validation import parse_id
 
 bp = Blueprint("texts", __name__, url_prefix="/admin/sms-texts")
 
@@ -221,9 +234,28 @@ def options() -> ResponseReturnValue:
 @bp.route("/<int:text_id>/body")
 @picker
 def body(text_id: int) -> ResponseReturnValue:
-    """The raw body of one template (placeholders unfilled) as text/plain."""
+    """The text of one template as text/plain, as the SMS editor takes it: the placeholders
+    the Person or Firma it goes to fills (`?person=ID` / `?company=ID`, within the user's
+    Mandanten) filled in, the others left as `{…}` for the editor to mark."""
     text = db.get_or_404(SmsText, text_id)
-    response = Response(text.body, mimetype="text/plain")
+    values: dict[str, str | None] = {}
+    mandant_ids = visible_mandant_ids(current_user)
+    person_id = request.args.get("person", type=parse_id)
+    company_id = request.args.get("company", type=parse_id)
+    record: Person | Company | None = None
+    if person_id is not None:
+        record = get_visible(db.session(), Person, person_id, mandant_ids)
+    elif company_id is not None:
+        record = get_visible(db.session(), Company, company_id, mandant_ids)
+    if (person_id is not None or company_id is not None) and record is None:
+        abort(404)
+    if record is not None:
+        values.update(notifications.contact_values(record))
+    try:
+        filled = placeholders.render(text.body, values, missing="keep")
+    except InputError:  # a text stored before its braces were checked: as it is
+        filled = text.body
+    response = Response(filled, mimetype="text/plain")
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
     return response

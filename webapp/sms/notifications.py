@@ -20,8 +20,8 @@ from webapp.errors import InputError
 from webapp.formatting import format_datetime
 from webapp.models import Company, Message, MessageSource, Person, SmsText, Ticket, User, WorkOrder
 from webapp.models.base import utcnow
-from webapp.sms.outbox import queue_sms
-from webapp.sms.placeholders import render, usage_label
+from webapp.sms.outbox import checked_text, queue_sms
+from webapp.sms.placeholders import MissingPlaceholderError, render, tokens_of, usage_label
 from webapp.sms.settings import GlobalNumber, get_flag, sms_service_refusal
 
 # The SMS are German, like their Smstexte, whatever language the sender's screen shows: a date
@@ -112,6 +112,13 @@ def order_values(order: WorkOrder, recipient: Person | Company | None = None) ->
     return values
 
 
+def contact_values(contact: Person | Company) -> dict[str, str]:
+    """The placeholder values a Person or Firma fills by itself (an SMS to it without an
+    order or ticket): its name and Mandant. The rest stays for the editor to mark."""
+    key = "firma.name" if isinstance(contact, Company) else "person.name"
+    return {key: contact.name, "mandant.name": contact.mandant.name}
+
+
 def ticket_values(ticket: Ticket) -> dict[str, str]:
     resident = ticket.resident
     return {
@@ -140,6 +147,59 @@ class _Shared(TypedDict):
     default_region: str
 
 
+@dataclass(frozen=True)
+class Draft:
+    """The SMS one notification would send now: to whom and its final text, or why it would
+    not go. Queueing goes by the same draft, so a preview shows what happens."""
+
+    role: str
+    name: str  # who it is for ('' when nobody is entered)
+    mobile: str = ""
+    body: str | None = None  # the Smstext filled from the record: what is queued
+    final_text: str | None = None  # with signature and fixed text: what the phone shows
+    reason: str | None = None  # why nothing would be sent
+
+    @property
+    def sendable(self) -> bool:
+        return self.body is not None
+
+
+def draft(
+    session: Session,
+    *,
+    role: str,
+    recipient: Person | Company | None,
+    usage_key: str,
+    values: dict[str, str],
+) -> Draft:
+    """The SMS to `recipient` from the first Smstext of `usage_key`, filled with `values`."""
+    if recipient is None:
+        return Draft(role, "", reason=_("Kein %(role)s eingetragen.", role=role_label(role)))
+    name, mobile = recipient.name, (recipient.mobile or "").strip()
+    refusal = sms_service_refusal(session)  # global 1400 switches the SMS service on
+    if refusal:
+        return Draft(role, name, mobile, reason=refusal)
+    if not mobile:
+        return Draft(role, name, reason=_("Keine Mobilnummer hinterlegt."))
+    text = text_for(session, usage_key)
+    if text is None:
+        return Draft(role, name, mobile, reason=missing_text_reason(usage_key))
+    try:
+        body = render(text.body, values, missing="error")
+        final_text = checked_text(session, body)
+    except MissingPlaceholderError as error:
+        reason = _(
+            "Der SMS-Text „%(name)s“ enthält Platzhalter, die hier keinen Wert haben: "
+            "%(keys)s. Bitte den Text unter Smstexte ändern.",
+            name=text.name,
+            keys=tokens_of(error.keys),
+        )
+        return Draft(role, name, mobile, reason=reason)
+    except InputError as error:  # text too long, a broken template
+        return Draft(role, name, mobile, reason=error.message)
+    return Draft(role, name, mobile, body=body, final_text=final_text)
+
+
 def _queue(
     session: Session,
     *,
@@ -154,22 +214,14 @@ def _queue(
     created_by: User | None,
     default_region: str,
 ) -> Outcome:
-    if recipient is None:
-        return Outcome(role, "", reason=_("Kein %(role)s eingetragen.", role=role_label(role)))
-    refusal = sms_service_refusal(session)  # global 1400 switches the SMS service on
-    if refusal:
-        return Outcome(role, recipient.name, reason=refusal)
-    if not (recipient.mobile or "").strip():
-        return Outcome(role, recipient.name, reason=_("Keine Mobilnummer hinterlegt."))
-    text = text_for(session, usage_key)
-    if text is None:
-        return Outcome(role, recipient.name, reason=missing_text_reason(usage_key))
+    planned = draft(session, role=role, recipient=recipient, usage_key=usage_key, values=values)
+    if recipient is None or planned.body is None:
+        return Outcome(role, planned.name, reason=planned.reason)
     try:
-        body = render(text.body, values, missing="keep")
         message = queue_sms(
             session,
             recipient=recipient.mobile,
-            text=body,
+            text=planned.body,
             mandant_id=mandant_id,
             source=source,
             source_ref=source_ref,
@@ -177,9 +229,9 @@ def _queue(
             created_by_module=module,
             default_region=default_region,
         )
-    except InputError as error:  # text too long, a broken template
-        return Outcome(role, recipient.name, reason=error.message)
-    return Outcome(role, recipient.name, message=message)
+    except InputError as error:
+        return Outcome(role, planned.name, reason=error.message)
+    return Outcome(role, planned.name, message=message)
 
 
 # --- Auftrag versenden -------------------------------------------------------------------------
@@ -214,6 +266,41 @@ def order_send_plan(session: Session) -> OrderSendPlan:
 
 def not_by_sms_reason() -> str:
     return _("nicht per SMS (globale Variable 1581)")
+
+
+@dataclass(frozen=True)
+class OrderDrafts:
+    """What "Auftrag versenden" would send now, per recipient: the dialog shows these final
+    texts (or why one would not go) before anything is sent."""
+
+    creditor: Draft
+    inspector: Draft
+    resident: Draft | None  # None: global 1580 is off, the Bestandsnehmer is not offered
+
+
+def order_drafts(session: Session, order: WorkOrder, plan: OrderSendPlan) -> OrderDrafts:
+    """The SMS `send_order` would queue for `order`, each with its final text or the reason."""
+
+    def of(role: str, recipient: Person | Company | None) -> Draft:
+        values = order_values(order, recipient)
+        return draft(
+            session, role=role, recipient=recipient, usage_key=USAGE_OF[role], values=values
+        )
+
+    resident: Draft | None = None
+    if plan.resident_offered:
+        resident = (
+            of(RESIDENT, order.resident)
+            if plan.resident_by_sms
+            else Draft(
+                RESIDENT, order.resident.name if order.resident else "", reason=not_by_sms_reason()
+            )
+        )
+    return OrderDrafts(
+        creditor=of(CREDITOR, order.creditor),
+        inspector=of(INSPECTOR, order.inspector),
+        resident=resident,
+    )
 
 
 def send_order(

@@ -20,6 +20,7 @@ from webapp.jobs.settings import service_signature
 from webapp.models import RESENDABLE, Mandant, Message, MessageSource, MessageStatus, User
 from webapp.sms.encoding import SegmentInfo, analyze
 from webapp.sms.numbers import ParsedNumber, check_number
+from webapp.sms.placeholders import check_filled
 from webapp.sms.prefixes import active_prefixes
 from webapp.sms.settings import GlobalNumber, get_global, require_sms_service
 
@@ -60,9 +61,25 @@ def preview(session: Session, text: str, signature: str | None = None) -> Segmen
     return analyze(compose_text(session, text, signature))
 
 
+def checked_text(
+    session: Session,
+    text: str,
+    *,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    signature: str | None = None,
+) -> str:
+    """The final text `queue_sms` would store for `text` (what a preview shows); InputError
+    when it would refuse it (empty, placeholders left, too long)."""
+    final_text = compose_text(session, text, signature)
+    _check_text(text, final_text, max_segments)
+    return final_text
+
+
 def _check_text(text: str, final_text: str, max_segments: int) -> SegmentInfo:
     if not (text or "").strip():
         raise InputError(_("Bitte einen SMS-Text eingeben."), "text")
+    # Nothing fills a placeholder after this point: `{auftrag.nummer}` would reach the phone.
+    check_filled(text)
     info = analyze(final_text)
     if info.segments > max_segments:
         raise InputError(
@@ -108,7 +125,8 @@ def queue_sms(
 ) -> Message:
     """Store one SMS for the next job run and return it.
 
-    Raises InputError for what the user must fix (empty or too long text, unknown Mandant),
+    Raises InputError for what the user must fix (empty or too long text, placeholders left
+    in the text, unknown Mandant),
     ServiceOff while global 1400 is off. A number that fails the check does not raise: the
     message is stored as `failed` with the reason and flagged for the error e-mail.
     """

@@ -17,6 +17,7 @@ from typing import Literal
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_babel.speaklater import LazyString
 
 from webapp.errors import InputError
@@ -309,3 +310,64 @@ def render(body: str, values: Mapping[str, str | None], *, missing: Missing = "k
 def render_example(body: str) -> str:
     """`body` filled with the example values (the preview of the Smstexte dialog)."""
     return render(body, {}, missing="example")
+
+
+# --- texts that are sent as they are -------------------------------------------------------------
+
+# A placeholder left in a final text: the same `{bereich.feld}` syntax, known or not.
+_LEFT_OVER = re.compile(r"\{(" + _NAME.pattern + r")\}")
+
+
+def unfilled_placeholders(text: str) -> list[str]:
+    """The placeholders (keys without braces) left in a text that is sent as it is — an SMS
+    typed in an editor or a Smstext loaded where no record fills it — each once, in order.
+
+    Such a text is never sent: nothing fills them any more, the recipient would read
+    `{auftrag.nummer}`. A single brace or `{x}` is text and not reported.
+    """
+    found: dict[str, None] = {}
+    for match in _LEFT_OVER.finditer(text or ""):
+        found.setdefault(match.group(1), None)
+    return list(found)
+
+
+def mark_unfilled(text: str) -> list[tuple[str, bool]]:
+    """`text` in pieces, each with True when it is an unfilled placeholder (to mark them in a
+    preview)."""
+    pieces: list[tuple[str, bool]] = []
+    position = 0
+    for match in _LEFT_OVER.finditer(text or ""):
+        if match.start() > position:
+            pieces.append((text[position : match.start()], False))
+        pieces.append((match.group(0), True))
+        position = match.end()
+    if position < len(text or ""):
+        pieces.append((text[position:], False))
+    return pieces
+
+
+class UnfilledPlaceholderError(InputError):
+    """A text to be sent still holds placeholders; `keys` lists them (without braces)."""
+
+    def __init__(self, keys: list[str], field: str | None = "text") -> None:
+        super().__init__(unfilled_message(keys), field)
+        self.keys = keys
+
+
+def unfilled_message(keys: list[str]) -> str:
+    """What the editor and a refused SMS say about placeholders nobody fills."""
+    return ngettext(
+        "Der Platzhalter %(keys)s wird hier nicht ausgefüllt: bitte durch den gewünschten "
+        "Text ersetzen.",
+        "Die Platzhalter %(keys)s werden hier nicht ausgefüllt: bitte durch den gewünschten "
+        "Text ersetzen.",
+        len(keys),
+        keys=tokens_of(keys),
+    )
+
+
+def check_filled(text: str, field: str | None = "text") -> None:
+    """Raise UnfilledPlaceholderError when `text` still holds placeholders."""
+    keys = unfilled_placeholders(text)
+    if keys:
+        raise UnfilledPlaceholderError(keys, field)

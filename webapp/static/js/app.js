@@ -17,19 +17,58 @@ document.addEventListener("htmx:configRequest", function (event) {
   if (/^\s*every\s/.test(trigger)) event.detail.headers["X-Background-Poll"] = "1";
 });
 
-// Template picker of the SMS editor: fill the text area with the chosen SMS text.
-document.addEventListener("change", function (event) {
-  const select = event.target.closest("select[data-template-target]");
-  if (!select || !select.value) return;
+// Template picker of the SMS editor: fill the text area with the chosen SMS text. The server
+// fills the placeholders the chosen Person/Firma can fill (the quick form's record_kind and
+// record_id); the others stay and are marked by the live check, which refuses them.
+function loadTemplate(select) {
   const target = document.querySelector(select.dataset.templateTarget);
-  const url = select.dataset.bodyUrl.replace(/\/0\/body$/, "/" + select.value + "/body");
+  let url = select.dataset.bodyUrl.replace(/\/0\/body$/, "/" + select.value + "/body");
+  const form = select.closest("form");
+  const kind = form && form.querySelector("[name=record_kind]");
+  const id = form && form.querySelector("[name=record_id]");
+  if (kind && kind.value && id && id.value) {
+    url += "?" + new URLSearchParams({ [kind.value]: id.value }).toString();
+  }
   fetch(url, { credentials: "same-origin" })
     .then(function (response) { return response.ok ? response.text() : Promise.reject(response); })
     .then(function (body) {
       target.value = body;
+      target.dataset.loadedTemplate = body;
       target.dispatchEvent(new Event("input", { bubbles: true }));
       target.focus();
     });
+}
+document.addEventListener("change", function (event) {
+  const select = event.target.closest("select[data-template-target]");
+  if (select && select.value) loadTemplate(select);
+});
+
+// Live checks of the SMS editor (#number-check, #sms-check) say whether their field is valid:
+// data-validity "valid", "invalid" or "" (nothing to say). The field (data-validity-from) takes
+// it as aria-invalid — Pico draws the ✓ or the red border from it — so the mark never
+// contradicts the message. A message of the server at the field (#<id>-error) speaks until the
+// field is changed.
+function applyValidity(field) {
+  if (document.getElementById(field.id + "-error")) return;
+  const check = document.querySelector(field.dataset.validityFrom);
+  const validity = check ? check.dataset.validity : "";
+  if (validity === "valid") field.setAttribute("aria-invalid", "false");
+  else if (validity === "invalid") field.setAttribute("aria-invalid", "true");
+  else field.removeAttribute("aria-invalid");
+}
+document.addEventListener("htmx:afterSettle", function (event) {
+  const config = event.detail.requestConfig;
+  const field = (config && config.elt) || event.target;
+  if (field && field.dataset && field.dataset.validityFrom) applyValidity(field);
+});
+document.addEventListener("input", function (event) {
+  const field = event.target;
+  if (!field.dataset || !field.dataset.validityFrom) return;
+  const error = document.getElementById(field.id + "-error");
+  if (error) {
+    error.remove();
+    field.removeAttribute("aria-invalid");
+  }
 });
 
 // Collapsible panels whose open/closed state is remembered (Suchkriterien bars).
@@ -67,18 +106,43 @@ document.addEventListener("click", function (event) {
   if (event.target.closest("[data-close-modal]")) {
     document.getElementById("modal").close();
   }
-  // A contact found by the quick form's search: take its number and remember the record.
+  // A contact found by the quick form's search: take its number, remember the record, say
+  // "An: Name, Nummer", and fill a template loaded before (and not edited since) for it.
   const pick = event.target.closest(".contact-pick");
   if (pick) {
     const form = pick.closest("form");
-    form.querySelector("[name=recipient]").value = pick.dataset.mobile;
+    const recipient = form.querySelector("[name=recipient]");
+    recipient.value = pick.dataset.mobile;
     form.querySelector("[name=record_kind]").value = pick.dataset.kind;
     form.querySelector("[name=record_id]").value = pick.dataset.id;
     const mandant = form.querySelector("[name=mandant]");
     if (mandant) mandant.value = pick.dataset.mandant;
-    form.querySelector("[name=recipient]").dispatchEvent(new Event("input", { bubbles: true }));
+    showRecipient(form, pick.dataset.name, pick.dataset.display);
+    recipient.dispatchEvent(new Event("input", { bubbles: true }));
     pick.closest(".contact-results").innerHTML = "";
+    const select = form.querySelector("select[data-template-target]");
+    const text = select && document.querySelector(select.dataset.templateTarget);
+    if (select && select.value && text && text.value === text.dataset.loadedTemplate) {
+      loadTemplate(select);
+    }
   }
+});
+function showRecipient(form, name, number) {
+  const line = form.querySelector("#quicksend-to");
+  if (!line) return;
+  line.querySelector("[data-to=name]").textContent = name || "";
+  line.querySelector("[data-to=number]").textContent = number || "";
+  line.hidden = !name;
+}
+// Typing another number in the quick form: the SMS no longer goes to the chosen record.
+document.addEventListener("input", function (event) {
+  if (!event.isTrusted || event.target.name !== "recipient") return;
+  const form = event.target.closest("#quicksend-form");
+  const kind = form && form.querySelector("[name=record_kind]");
+  if (!kind || !kind.value) return;
+  kind.value = "";
+  form.querySelector("[name=record_id]").value = "";
+  showRecipient(form, "", "");
 });
 document.addEventListener("DOMContentLoaded", function () {
   document.body.addEventListener("sms-queued", function () {
