@@ -1,4 +1,5 @@
-"""Aufträge in the browser: create an order, "Auftrag versenden" with the globals' defaults."""
+"""Aufträge in the browser: create an order, "Auftrag versenden" with the globals' defaults,
+contact lists that follow the Mandant, the final texts before sending."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.e2e.support import MANDANT
+from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page
 from webapp.extensions import db
-from webapp.models import Mandant, SmsText
-from webapp.sms import contacts
+from webapp.models import Company, Mandant, SmsText
+from webapp.sms import contacts, orders
 from webapp.sms.settings import set_global
 
 
@@ -78,9 +79,10 @@ def test_create_and_send_an_order(page: Page, login, live_app: Flask) -> None:
     title = unique("Wasserschaden Bad")
     page.get_by_label("Titel").fill(title)
     page.get_by_label("Termin").fill("2026-12-01T08:00")
-    page.get_by_label("Kreditor").select_option(label=f"{names['creditor']} ({MANDANT})")
-    page.get_by_label("Kontrolleur").select_option(label=f"{names['inspector']} ({MANDANT})")
-    page.get_by_label("Bestandsnehmer").select_option(label=f"{names['resident']} ({MANDANT})")
+    # The clerk has one Mandant: it is chosen, the lists hold its people (by name alone).
+    page.get_by_label("Kreditor").select_option(label=names["creditor"])
+    page.get_by_label("Kontrolleur").select_option(label=names["inspector"])
+    page.get_by_label("Bestandsnehmer").select_option(label=names["resident"])
     page.get_by_role("button", name="Speichern").click()
 
     heading = page.get_by_role("heading", name=re.compile(r"^Auftrag A-\d{4}-\d{4}$"))
@@ -90,27 +92,34 @@ def test_create_and_send_an_order(page: Page, login, live_app: Flask) -> None:
     expect(page.locator('dd[data-field="sent_at"]')).to_have_text("noch nicht versendet")
     expect(page.locator("#sms-history")).to_contain_text("noch keine SMS")
 
-    # Auftrag versenden: Kontrolleur checked (1539=1), BN offered but not by SMS (1581=0).
+    # Auftrag versenden shows what will happen before anything is sent: the Kreditor's final
+    # text; the Kontrolleur (no mobile number) and the BN (1581=0: not by SMS) get nothing, so
+    # their switches are off — although 1539=1 and 1580=1 — and say why.
     page.get_by_role("button", name="Auftrag versenden").click()
     expect(page.get_by_role("heading", name=re.compile("Auftrag versenden"))).to_be_visible()
-    expect(page.get_by_label("Kontrolleur per SMS informieren")).to_be_checked()
-    expect(page.get_by_label("Bestandsnehmer verständigen")).to_be_checked()
+    expect(page.locator('[data-preview="kreditor"]')).to_contain_text(
+        f"Wird gesendet an {names['creditor']}, +43 664 5551234:"
+    )
+    expect(page.locator('[data-preview="kreditor"] .full-text')).to_contain_text(
+        f"Auftrag {number}: {title}"
+    )
+    inspector = page.get_by_label("Kontrolleur per SMS informieren")
+    expect(inspector).not_to_be_checked()
+    expect(inspector).to_be_disabled()
+    expect(page.locator('[data-preview="kontrolleur"]')).to_have_text(
+        f"{names['inspector']} · Wird nicht gesendet: Keine Mobilnummer hinterlegt."
+    )
+    resident = page.get_by_label("Bestandsnehmer verständigen")
+    expect(resident).not_to_be_checked()
+    expect(resident).to_be_disabled()
     expect(page.locator("#resident-not-by-sms")).to_have_text(
         "nicht per SMS (globale Variable 1581)"
-    )
-    expect(page.locator('[data-recipient="kontrolleur"]')).to_contain_text(
-        "keine Mobilnummer hinterlegt"
     )
     page.locator("#send-submit").click()
 
     result = page.locator("#send-result")
     expect(result.locator('tr[data-role="kreditor"]')).to_contain_text("Wartet auf Versand")
-    expect(result.locator('tr[data-role="kontrolleur"]')).to_contain_text(
-        "Keine Mobilnummer hinterlegt."
-    )
-    expect(result.locator('tr[data-role="bestandsnehmer"]')).to_contain_text(
-        "nicht per SMS (globale Variable 1581)"
-    )
+    expect(result.locator("tbody tr")).to_have_count(1)
     expect(page.locator("#flash")).to_contain_text(f"Auftrag {number} wurde versendet")
 
     # Back on the order: sent_at is stamped, the SMS-Verlauf shows the one queued SMS.
@@ -121,3 +130,96 @@ def test_create_and_send_an_order(page: Page, login, live_app: Flask) -> None:
     expect(rows.first).to_contain_text("+43 664 5551234")
     expect(rows.first).to_contain_text("Wartet auf Versand")
     expect(rows.first).to_contain_text(f"Auftrag {number}")
+
+
+def test_contact_lists_follow_the_chosen_mandant(page: Page, login, live_app: Flask) -> None:
+    """Issue 12 point 12: Kreditor, Kontrolleur and Bestandsnehmer of the chosen Mandant only,
+    updated in place when the Mandant changes."""
+    names = _prepare(live_app)
+    other, foreign = unique("HV Graz"), unique("Malerei Fuchs")
+    with live_app.app_context():
+        graz = Mandant(name=other)
+        db.session.add(graz)
+        db.session.flush()
+        contacts.save_company(
+            db.session,
+            contacts.ContactInput(name=foreign, mandant_id=graz.id, mobile="0664 5550000"),
+        )
+        db.session.commit()
+        db.session.remove()
+    login("admin")
+    page.goto("/orders/new")
+    mark_page(page)
+    mandant = page.get_by_label("Mandant", exact=True)
+    creditor = page.get_by_label("Kreditor")
+    expect(creditor.locator("option")).to_have_text(["– zuerst einen Mandanten wählen –"])
+
+    mandant.select_option(label=MANDANT)
+    expect(creditor.locator("option", has_text=names["creditor"])).to_have_count(1)
+    expect(creditor.locator("option", has_text=foreign)).to_have_count(0)
+    creditor.select_option(label=names["creditor"])
+    page.get_by_label("Bestandsnehmer").select_option(label=names["resident"])
+
+    mandant.select_option(label=other)
+    expect(creditor.locator("option")).to_have_text(["– keine Auswahl –", foreign])
+    expect(page.get_by_label("Bestandsnehmer").locator("option")).to_have_text(
+        ["– keine Auswahl –"]
+    )
+    expect(page.locator("#record-contacts-note")).to_have_text(
+        "Gehört nicht zum gewählten Mandanten und wurde entfernt: Kreditor, Bestandsnehmer."
+    )
+    assert_not_reloaded(page)
+
+    creditor.select_option(label=foreign)
+    page.get_by_label("Titel").fill(unique("Fassade"))
+    page.get_by_role("button", name="Speichern").click()
+    expect(page.locator('dd[data-field="creditor"]')).to_contain_text(foreign)
+    expect(page.locator('dd[data-field="mandant"]')).to_have_text(other)
+
+
+def test_send_dialog_switches_show_what_will_be_sent(page: Page, login, live_app: Flask) -> None:
+    """Issue 12 point 12: the final texts before sending; a switch turned off says so."""
+    names = _prepare(live_app)
+    with live_app.app_context():
+        session = db.session
+        mandant = session.scalar(select(Mandant).where(Mandant.name == MANDANT))
+        inspector = contacts.save_person(
+            session,
+            contacts.ContactInput(
+                name=unique("Karl Kontrolle"), mandant_id=mandant.id, mobile="0699 1122334"
+            ),
+        )
+        creditor = session.scalar(select(Company).where(Company.name == names["creditor"]))
+        order = orders.save_order(
+            session,
+            orders.OrderInput(
+                mandant_id=mandant.id,
+                title=unique("Lift"),
+                creditor_id=creditor.id,
+                inspector_id=inspector.id,
+            ),
+        )
+        set_global(session, 1402, "", "e2e")
+        session.commit()
+        order_id, number, inspector_name = order.id, order.number, inspector.name
+        session.remove()
+    login("sachbearbeiter")
+    page.goto(f"/orders/{order_id}/send")
+    switch = page.get_by_label("Kontrolleur per SMS informieren")
+    expect(switch).to_be_checked()  # 1539=1 and the SMS can go
+    preview = page.locator('[data-preview="kontrolleur"]')
+    expect(preview).to_be_visible()
+    expect(preview).to_contain_text(f"Wird gesendet an {inspector_name}, +43 699 1122334:")
+    expect(preview.locator(".full-text")).to_contain_text(
+        f"Auftrag {number} an {names['creditor']}"
+    )
+    off = page.locator('[data-preview-off="kontrolleur"]')
+    expect(off).to_be_hidden()
+
+    switch.uncheck()
+    expect(preview).to_be_hidden()
+    expect(off).to_have_text("Wird nicht gesendet (Schalter aus).")
+    page.locator("#send-submit").click()
+    result = page.locator("#send-result")
+    expect(result.locator("tbody tr")).to_have_count(1)
+    expect(result.locator('tr[data-role="kreditor"]')).to_contain_text("Wartet auf Versand")

@@ -14,6 +14,8 @@ from webapp.models import Message, MessageSource, MessageStatus, SmsText, Ticket
 from webapp.sms import contacts, notifications, orders, paging
 from webapp.sms.settings import set_global
 
+HX = {"HX-Request": "true"}
+
 
 @pytest.fixture(autouse=True)
 def sms_service_on(db):
@@ -222,6 +224,81 @@ def test_bad_ticket_input(admin_client, db, wien, graz):
     assert _messages(db) == []
 
 
+# --- the contact selects follow the Mandant (issue 12 point 12) ----------------------------------
+
+
+def _options(html, field):
+    select = re.search(rf'<select[^>]*name="{field}"[^>]*>(.*?)</select>', html, re.S).group(1)
+    return re.findall(r"<option[^>]*>([^<]*)</option>", select)
+
+
+def _selected(html, field):
+    select = re.search(rf'<select[^>]*name="{field}"[^>]*>(.*?)</select>', html, re.S).group(1)
+    return re.findall(r'<option selected value="([^"]*)"', select)
+
+
+def test_contact_selects_offer_only_the_chosen_mandants_people(
+    admin_client, db, wien, graz, people
+):
+    _company(db, graz, "Malerei Fuchs GmbH")
+    _person(db, graz, "Karl Moser", "0660 7654321")
+    # Before a Mandant is chosen there is nobody to offer.
+    new = admin_client.get("/orders/new")
+    assert _options(new.text, "creditor_id") == ["– zuerst einen Mandanten wählen –"]
+    assert 'hx-get="/orders/contacts"' in new.text
+    # The Mandant's own, by name, without the Mandant in every line.
+    for_wien = admin_client.get(f"/orders/contacts?mandant_id={wien.id}", headers=HX)
+    assert 'id="record-contacts"' in for_wien.text and "<html" not in for_wien.text
+    assert _options(for_wien.text, "creditor_id") == [
+        "– keine Auswahl –",
+        "Installateur Huber GmbH",
+    ]
+    assert _options(for_wien.text, "inspector_id") == [
+        "– keine Auswahl –",
+        "Franz Berger",
+        "Maria Gruber",
+    ]
+    # Another Mandant: its people; a choice of the old one is taken out, and it says so.
+    switched = admin_client.get(
+        f"/orders/contacts?mandant_id={graz.id}&creditor_id={people['creditor'].id}"
+        f"&inspector_id={people['inspector'].id}",
+        headers=HX,
+    )
+    assert _options(switched.text, "creditor_id") == ["– keine Auswahl –", "Malerei Fuchs GmbH"]
+    assert _options(switched.text, "resident_id") == ["– keine Auswahl –", "Karl Moser"]
+    assert _selected(switched.text, "creditor_id") == [""]
+    assert (
+        "Gehört nicht zum gewählten Mandanten und wurde entfernt: Kreditor, Kontrolleur."
+        in switched.text
+    )
+    # A choice that fits stays.
+    kept = admin_client.get(
+        f"/orders/contacts?mandant_id={wien.id}&creditor_id={people['creditor'].id}", headers=HX
+    )
+    assert _selected(kept.text, "creditor_id") == [str(people["creditor"].id)]
+    assert "wurde entfernt" not in kept.text
+    # Editing an order offers its Mandant's people only.
+    order = _order(db, wien, people)
+    edit = admin_client.get(f"/orders/{order.id}/edit")
+    assert _options(edit.text, "creditor_id") == ["– keine Auswahl –", "Installateur Huber GmbH"]
+    assert _selected(edit.text, "creditor_id") == [str(people["creditor"].id)]
+
+
+def test_the_contact_selects_stay_within_the_users_mandanten(client, db, make_user, wien, graz):
+    _person(db, graz, "Karl Moser", "0660 7654321")
+    _person(db, wien, "Maria Gruber", "0664 1234567")
+    user = login_as(client, make_user("wienerin", mandanten=[wien]))
+    own = user.get(f"/tickets/contacts?mandant_id={wien.id}", headers=HX)
+    assert _options(own.text, "resident_id") == ["– keine Auswahl –", "Maria Gruber"]
+    foreign = user.get(f"/tickets/contacts?mandant_id={graz.id}", headers=HX)
+    assert _options(foreign.text, "resident_id") == ["– zuerst einen Mandanten wählen –"]
+    assert user.get("/tickets/new").status_code == 200
+    assert _options(user.get("/tickets/new").text, "resident_id") == [
+        "– keine Auswahl –",
+        "Maria Gruber",
+    ]
+
+
 # --- tenant isolation ----------------------------------------------------------------------------
 
 
@@ -281,6 +358,92 @@ def test_send_dialog_defaults_follow_the_globals(
     assert ("checked" in inspector_box) == (g1539 == "1")
     assert ("Bestandsnehmer verständigen" in page.text) == (g1580 == "1")
     assert ("nicht per SMS (globale Variable 1581)" in page.text) == (g1580 == "1" and g1581 == "0")
+    if g1580 == "1":  # the switch is on exactly when the SMS would go
+        resident_box = _switch(page.text, "notify_resident")
+        assert ("checked" in resident_box) == (g1581 == "1")
+        assert ("disabled" in resident_box) == (g1581 == "0")
+
+
+def _switch(html, name):
+    return re.search(rf'<input[^>]*id="{name}"[^>]*>', html).group(0)
+
+
+def test_send_dialog_shows_the_final_texts_before_sending(admin_client, db, wien, people, texts):
+    """Issue 12 point 12: what each recipient gets, filled and with the fixed text."""
+    _globals(db, g1539="1", g1580="1", g1581="1", g1402="Ihre HV")
+    order = _order(db, wien, people)
+    page = admin_client.get(f"/orders/{order.id}/send")
+    previews = {
+        role: " ".join(re.sub(r"<[^>]+>", " ", text).split())
+        for role, text in re.findall(
+            r'<div class="sms-preview[^"]*"[^>]*data-preview="(\w+)">(.*?)</div>',
+            page.text,
+            re.S,
+        )
+    }
+    assert previews["kreditor"] == (
+        "Wird gesendet an Installateur Huber GmbH, +43 664 5551234: "
+        f"Auftrag {order.number}: Wasserschaden Bad, Gumpendorfer Straße 12/4, 1060 Wien, "
+        "Termin 01.12.2026 08:00. HV Wien Ihre HV"
+    )
+    assert previews["kontrolleur"] == (
+        "Wird gesendet an Franz Berger, +43 699 11223344: "
+        f"Hallo Franz Berger, Auftrag {order.number} an Installateur Huber GmbH vergeben. Ihre HV"
+    )
+    assert previews["bestandsnehmer"].startswith("Wird gesendet an Maria Gruber")
+    assert "checked" in _switch(page.text, "inform_inspector")
+    assert "checked" in _switch(page.text, "notify_resident")
+    # Sending queues exactly the texts shown.
+    admin_client.post(
+        f"/orders/{order.id}/send", data={"inform_inspector": "y", "notify_resident": "y"}
+    )
+    sent = {m.recipient: m.text for m in _messages(db)}
+    assert sent["+436645551234"] == (
+        f"Auftrag {order.number}: Wasserschaden Bad, Gumpendorfer Straße 12/4, 1060 Wien, "
+        "Termin 01.12.2026 08:00. HV Wien\nIhre HV"
+    )
+
+
+def test_a_switch_whose_sms_would_not_go_is_off_and_says_why(admin_client, db, wien, texts):
+    _globals(db, g1539="1", g1580="1", g1581="0")
+    people = {
+        "creditor": _company(db, wien),
+        "inspector": _person(db, wien, "Franz Berger", ""),  # no mobile
+        "resident": _person(db, wien, "Maria Gruber", "0664 1234567"),
+    }
+    order = _order(db, wien, people)
+    page = admin_client.get(f"/orders/{order.id}/send")
+    for name in ("inform_inspector", "notify_resident"):
+        switch = _switch(page.text, name)
+        assert "disabled" in switch and "checked" not in switch
+    assert re.search(
+        r'data-preview="kontrolleur">.*Wird nicht gesendet:.*Keine Mobilnummer hinterlegt\.',
+        page.text,
+    )
+    assert re.search(
+        r'Wird nicht gesendet:.*<span id="resident-not-by-sms">nicht per SMS \(globale Variable '
+        r"1581\)</span>",
+        page.text,
+    )
+
+
+def test_a_smstext_with_a_placeholder_the_order_cannot_fill_is_not_sent(db, wien, people):
+    """A text saved before its placeholders were checked: skipped with the reason, never
+    sent with `{ticket.nummer}` in it."""
+    _text(db, "auftrag_kreditor", "Auftrag {auftrag.nummer} zu Ticket {ticket.nummer}", "Alt")
+    _text(db, "auftrag_kontrolleur", "Auftrag {auftrag.nummer}")
+    order = _order(db, wien, people)
+    plan = notifications.order_send_plan(db)
+    drafts = notifications.order_drafts(db, order, plan)
+    assert not drafts.creditor.sendable
+    assert drafts.creditor.reason == (
+        "Der SMS-Text „Alt“ enthält Platzhalter, die hier keinen Wert haben: {ticket.nummer}. "
+        "Bitte den Text unter Smstexte ändern."
+    )
+    result = notifications.send_order(db, order, inform_inspector=True, notify_resident=False)
+    assert [o.role for o in result.queued] == ["kontrolleur"]
+    assert {o.role: o.reason for o in result.skipped} == {"kreditor": drafts.creditor.reason}
+    assert all("{" not in m.text for m in _messages(db))
 
 
 @pytest.mark.parametrize(

@@ -49,9 +49,9 @@ class OrderKind(NumberedKind[WorkOrder, OrderForm]):
     def prepare(self, form: OrderForm, record: WorkOrder | None) -> None:
         if request.method == "GET" and record is not None and record.appointment:
             form.appointment.data = to_local(record.appointment).strftime("%Y-%m-%dT%H:%M")
-        form.creditor_id.choices = records.contact_options(Company)
-        form.inspector_id.choices = records.contact_options(Person)
-        form.resident_id.choices = records.contact_options(Person)
+
+    def contact_fields(self) -> dict[str, type[Person] | type[Company]]:
+        return {"creditor_id": Company, "inspector_id": Person, "resident_id": Person}
 
     def save(
         self, form: OrderForm, record: WorkOrder | None, allowed_mandant_ids: set[int]
@@ -95,6 +95,12 @@ def order_new() -> ResponseReturnValue:
     return records.new_view(ORDER)
 
 
+@bp.route("/orders/contacts")
+@requires()
+def order_contacts() -> ResponseReturnValue:
+    return records.contacts_view(ORDER)
+
+
 @bp.route("/orders/<int:record_id>")
 @requires()
 def order(record_id: int) -> ResponseReturnValue:
@@ -115,10 +121,12 @@ def order_edit(record_id: int) -> ResponseReturnValue:
 def order_send(record_id: int) -> ResponseReturnValue:
     record = record_or_404(ORDER, record_id)
     plan = notifications.order_send_plan(db.session())
+    drafts = notifications.order_drafts(db.session(), record, plan)
     form = SendForm()
     if request.method == "GET":
-        form.inform_inspector.data = plan.inspector_default
-        form.notify_resident.data = plan.resident_offered
+        # A switch is on only when its SMS would go: it never promises what will not happen.
+        form.inform_inspector.data = plan.inspector_default and drafts.inspector.sendable
+        form.notify_resident.data = drafts.resident is not None and drafts.resident.sendable
     result = None
     error = None
     status = 200
@@ -148,6 +156,7 @@ def order_send(record_id: int) -> ResponseReturnValue:
         "orders/send.html",
         record=record,
         plan=plan,
+        drafts=drafts,
         form=form,
         result=result,
         error=error,

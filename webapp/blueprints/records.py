@@ -134,6 +134,11 @@ class RecordKind(Generic[RecordT, FormT, FilterT]):
         """What else the read-only dialog shows (e.g. whether "SMS senden" is possible)."""
         return {}
 
+    def contact_fields(self) -> dict[str, type[Person] | type[Company]]:
+        """The form's selects of Personen/Firmen (field name → model): they offer only those of
+        the chosen Mandant (the form's `_contacts.html`, refreshed when the Mandant changes)."""
+        return {}
+
 
 AnyKind = RecordKind[Any, Any, Any]
 
@@ -195,12 +200,40 @@ def form_input(form: FlaskForm, input_class: type[Input]) -> Input:
     return input_class(**values)
 
 
-def contact_options(model: type[Person] | type[Company]) -> list[tuple[Any, str]]:
-    """The Personen or Firmen a record may refer to (within the user's Mandanten)."""
+def contact_options(
+    model: type[Person] | type[Company], mandant_id: int | None
+) -> list[tuple[Any, str]]:
+    """The Personen or Firmen of the chosen Mandant a record may refer to (within the user's
+    Mandanten); none before a Mandant is chosen."""
+    if mandant_id is None:
+        return [("", _("– zuerst einen Mandanten wählen –"))]
     options: list[tuple[Any, str]] = [("", _("– keine Auswahl –"))]
-    for record in contact_choices(db.session(), model, scope()):
-        options.append((record.id, f"{record.name} ({record.mandant.name})"))
+    for record in contact_choices(db.session(), model, scope(), mandant_id):
+        options.append((record.id, record.name))
     return options
+
+
+def _values(choices: Any) -> set[Any]:
+    """The values of a select's (value, label) choices."""
+    return {choice[0] for choice in choices or []}
+
+
+def _fill_contacts(kind: AnyKind, form: RecordForm, *, take_out: bool = True) -> list[str]:
+    """Offer in the contact selects only the Personen/Firmen of the form's Mandant. With
+    `take_out` a chosen one of another Mandant is taken out (a submitted form keeps it, so
+    that the save names the mismatch). The labels of the fields that lost their choice."""
+    mandant_id = form.mandant_id.data
+    if mandant_id not in _values(form.mandant_id.choices):
+        mandant_id = None
+    cleared = []
+    for name, model in kind.contact_fields().items():
+        select_field = form[name]
+        select_field.choices = contact_options(model, mandant_id)
+        offered = _values(select_field.choices)
+        if take_out and select_field.data is not None and select_field.data not in offered:
+            select_field.data = None
+            cleared.append(str(select_field.label.text))
+    return cleared
 
 
 # --- views ---------------------------------------------------------------------------------------
@@ -294,7 +327,18 @@ def _form(kind: AnyKind, record: Any | None) -> tuple[RecordForm, list[Mandant]]
     if request.method == "GET" and record is None and len(choices) == 1:
         form.mandant_id.data = choices[0].id
     kind.prepare(form, record)
+    _fill_contacts(kind, form, take_out=request.method == "GET")
     return form, choices
+
+
+def contacts_view(kind: AnyKind) -> ResponseReturnValue:
+    """The contact selects for the Mandant chosen in the form (htmx, when the Mandant
+    changes): the choices still offered stay chosen, the others are taken out, and it says so."""
+    form = kind.form(formdata=request.args, meta={"csrf": False})
+    choices = selectable_mandanten(db.session(), current_user)
+    form.mandant_id.choices = [(m.id, m.name) for m in choices]
+    cleared = _fill_contacts(kind, form)
+    return render_template(f"{kind.blueprint}/_contacts.html", form=form, cleared=cleared)
 
 
 def _save(kind: AnyKind, form: RecordForm, choices: list[Mandant], record: Any | None) -> Any:

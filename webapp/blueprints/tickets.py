@@ -12,7 +12,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from webapp.blueprints import records
 from webapp.blueprints.records import NumberedKind, RecordForm, region
 from webapp.extensions import db
-from webapp.models import MessageSource, Person, Ticket
+from webapp.models import Company, MessageSource, Person, Ticket
 from webapp.permissions import requires
 from webapp.sms import notifications, orders
 from webapp.validation import optional_id
@@ -28,8 +28,8 @@ class TicketForm(RecordForm):
 
 
 class TicketKind(NumberedKind[Ticket, TicketForm]):
-    def prepare(self, form: TicketForm, record: Ticket | None) -> None:
-        form.resident_id.choices = records.contact_options(Person)
+    def contact_fields(self) -> dict[str, type[Person] | type[Company]]:
+        return {"resident_id": Person}
 
     def save(
         self, form: TicketForm, record: Ticket | None, allowed_mandant_ids: set[int]
@@ -73,6 +73,12 @@ def index() -> ResponseReturnValue:
 @requires()
 def ticket_new() -> ResponseReturnValue:
     return records.new_view(TICKET)
+
+
+@bp.route("/tickets/contacts")
+@requires()
+def ticket_contacts() -> ResponseReturnValue:
+    return records.contacts_view(TICKET)
 
 
 @bp.route("/tickets/<int:record_id>")

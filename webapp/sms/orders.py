@@ -278,8 +278,16 @@ def search_records(
 
 
 def contact_choices(
-    session: Session, model: type[Person] | type[Company], mandant_ids: set[int] | None
+    session: Session,
+    model: type[Person] | type[Company],
+    mandant_ids: set[int] | None,
+    mandant_id: int,
 ) -> list[Person | Company]:
-    """The Personen/Firmen a user may pick (their Mandanten), by Mandant and name."""
-    stmt = select(model).order_by(model.mandant_id, func.lower(model.name), model.id)
+    """The Personen/Firmen of Mandant `mandant_id` a user may pick (within their Mandanten
+    `mandant_ids`), by name: a record refers only to those of its own Mandant."""
+    stmt = (
+        select(model)
+        .where(model.mandant_id == mandant_id)
+        .order_by(func.lower(model.name), model.id)
+    )
     return list(session.scalars(scoped(stmt, model.mandant_id, mandant_ids)))
