@@ -207,10 +207,13 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.navigation import build_menu, service_notice
     from webapp.permissions import Permission, may_access
     from webapp.sms.numbers import format_display
+    from webapp.technical import explained, sentence_of
 
     app.jinja_env.filters["datetime"] = formatting.format_datetime
     app.jinja_env.filters["number"] = formatting.format_number
     app.jinja_env.filters["phone"] = format_display
+    app.jinja_env.filters["explained"] = explained
+    app.jinja_env.filters["sentence_of"] = sentence_of
 
     @app.context_processor
     def inject() -> dict[str, Any]:

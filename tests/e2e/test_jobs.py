@@ -126,6 +126,17 @@ def test_secrets_are_write_only_and_the_connection_test_answers(page: Page, logi
         page.get_by_role("button", name="Speichern").click()
         expect(page.locator('dd[data-field="websms_access_token"]')).to_have_text("gespeichert")
 
+    # websms gone (the sandbox stopped): a German sentence, what the system said in a details
+    # line of its own, "Verbindung fehlgeschlagen" once (issue 12 point 10).
+    page.get_by_role("button", name="Verbindung testen").click()
+    result = page.locator("#connection-test-result .test-result")
+    expect(result).to_have_attribute("data-ok", "false")
+    expect(result).to_contain_text("ist nicht erreichbar. Die Gegenstelle lehnt die Verbindung ab")
+    expect(result.locator(".details")).to_have_text(
+        "Details: [Errno 111] Connection refused · websms connect"
+    )
+    assert result.inner_text().count("Verbindung fehlgeschlagen") == 1
+
 
 def _remove_queued_run(live_app) -> None:
     """No worker runs in the browser tests: take the queued RQ job away again."""

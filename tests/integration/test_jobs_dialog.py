@@ -87,6 +87,14 @@ def _errors(html: str) -> list[str]:
     ]
 
 
+def _details(html: str) -> list[str]:
+    """The technical details lines of a page (webapp.technical)."""
+    return [
+        re.sub(r"\s+", " ", d).strip()
+        for d in re.findall(r'<small class="details">Details: (.*?)</small>', html, re.S)
+    ]
+
+
 # --- Job Liste -----------------------------------------------------------------------------------
 
 
@@ -284,6 +292,15 @@ def test_schedule_is_saved_with_the_next_run_from_now(admin_client, db):
     view = admin_client.get("/admin/jobs/1/schedule").text
     assert "wöchentlich Mo, Mi um 07:05" in view
     assert len(re.findall(r"<li>(Mo|Mi) \d\d\.\d\d\.\d{4} 07:05</li>", view)) == 5
+
+
+@pytest.mark.parametrize(("minutes", "said"), [("1", "jede Minute"), ("2", "alle 2 Minuten")])
+def test_the_schedule_every_n_minutes_reads_in_good_german(admin_client, minutes, said):
+    form = _schedule_form(kind="minutes", interval_minutes=minutes)
+    assert admin_client.post("/admin/jobs/1/schedule/edit", data=form).status_code == 302
+    view = admin_client.get("/admin/jobs/1/schedule").text
+    shown = re.search(r'data-field="schedule">([^<]*)<', view).group(1).strip()
+    assert shown == said
 
 
 def test_schedule_errors_are_clear_and_change_nothing(admin_client, db):
@@ -614,12 +631,14 @@ def test_connection_test_against_websms_uses_the_test_flag(admin_client, db):
         ok = admin_client.post("/admin/jobs/1/settings/test", headers=HX)
         assert 'data-ok="true"' in ok.text, ok.text
         assert "Im Testmodus wurde keine SMS versendet." in ok.text
+        assert ok.text.count("Verbindung in Ordnung") == 1  # the heading, not again in the text
         assert [a.test for a in sandbox.accepted] == [True]
 
         wrong = _websms_form(websms_base_url=sandbox.url, websms_access_token="falsches-token")
         admin_client.post("/admin/jobs/1/settings/edit", data=wrong)
         refused = admin_client.post("/admin/jobs/1/settings/test", headers=HX)
         assert 'data-ok="false"' in refused.text and "401" in refused.text
+        assert "websms lehnt die Anmeldung ab" in refused.text
 
     # Without htmx the answer comes as a flash message on the Einstellungen tab.
     plain = admin_client.post("/admin/jobs/1/settings/test")
@@ -634,12 +653,58 @@ def test_connection_test_against_the_modem(admin_client, db):
         ok = admin_client.post("/admin/jobs/1/settings/test", headers=HX)
         assert 'data-ok="true"' in ok.text, ok.text
         assert "im Heimnetz angemeldet" in ok.text and "dBm" in ok.text
+        assert ok.text.count("Verbindung in Ordnung") == 1
         modem.registration = 3
         denied = admin_client.post("/admin/jobs/1/settings/test", headers=HX)
         assert 'data-ok="false"' in denied.text and "abgelehnt" in denied.text
         url = modem.url
     gone = admin_client.post("/admin/jobs/1/settings/test", headers=HX)
     assert 'data-ok="false"' in gone.text and url in gone.text
+    # A German sentence; what the operating system said only in the details line.
+    sentence = gone.text.split('<small class="details">')[0]
+    assert "Die Gegenstelle lehnt die Verbindung ab" in sentence and "Errno" not in sentence
+    assert _details(gone.text) == ["[Errno 111] Connection refused"]
+    plain = admin_client.post("/admin/jobs/1/settings/test", follow_redirects=True).text
+    assert "Verbindung fehlgeschlagen: Modem nicht erreichbar" in plain
+    assert _details(plain) == ["[Errno 111] Connection refused"]
+
+
+def test_a_run_that_cannot_reach_the_modem_says_so_in_german(admin_client, app, db):
+    """Issue 12 point 10: Errorlog, run result and Letzte Fehlermeldung say in German what is
+    wrong; "[Errno 111] Connection refused" only in their details line."""
+    from webapp.jobs.runner import execute_job
+    from webapp.models import MessageSource
+    from webapp.sms.outbox import queue_sms
+    from webapp.sms.settings import set_global
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    form = _websms_form(variant="1", modem_url=f"socket://127.0.0.1:{port}")
+    assert admin_client.post("/admin/jobs/1/settings/edit", data=form).status_code == 302
+    set_global(db, 1400, "1", "test")
+    mandant = accounts.save_mandant(db, "HV Wien")
+    db.get(Job, SERVICE_SMS).active = True
+    db.commit()
+    queue_sms(
+        db, recipient="0664 1234567", text="x", mandant_id=mandant.id, source=MessageSource.MANUAL
+    )
+    db.commit()
+    assert execute_job(app, SERVICE_SMS).status is RunStatus.FAILED
+    sentence = "Die Gegenstelle lehnt die Verbindung ab"
+    pages = {
+        "Errorlog": admin_client.get("/admin/jobs/1/log").text,
+        "Lauf": admin_client.get("/admin/jobs/1/progress?since=0", headers=HX).text,
+        "Letzte Fehlermeldung": admin_client.get("/admin/jobs/1").text,
+        "SMS": admin_client.get("/admin/sms/").text,
+    }
+    for name, page in pages.items():
+        assert sentence in page, name
+        assert _details(page)[:1] in (
+            ["[Errno 111] Connection refused"],
+            ["[Errno 111] Connection refused · link"],
+        ), name
+        assert "Errno" not in re.sub(r'<small class="details">.*?</small>', "", page, flags=re.S)
 
 
 # --- Jetzt ausführen and the progress ------------------------------------------------------------

@@ -69,6 +69,27 @@ def test_list_shows_newest_first_with_german_status(clerk, db, wien):
     assert "2 SMS" in page.text
 
 
+def test_codes_and_technical_texts_stand_only_in_the_details_line(clerk, db, wien):
+    """Issue 12 point 10: the reason is a German sentence; the code (prefix_not_allowed) and
+    what the operating system said follow in a small details line, never in the sentence."""
+    refused = _sms(db, wien, "Vorwahl", recipient="+41 79 123 45 67")
+    assert refused.error_code == "prefix_not_allowed"
+    link = _sms(db, wien, "Modem")
+    link.reason = "Nicht versucht: Modem nicht erreichbar.\nDetails: [Errno 111] Connection refused"
+    link.error_code = "link"
+    db.commit()
+    page = clerk.get("/admin/sms/").text
+    more = re.search(rf'id="msg-{refused.id}-more".*?</div>', page, re.S).group(0)
+    assert "Die Vorwahl +41 79 ist nicht in der Konfigurationstabelle" in more
+    assert '<small class="details">Details: prefix_not_allowed</small>' in more
+    assert "<code>prefix_not_allowed</code>" not in page
+    more = re.search(rf'id="msg-{link.id}-more".*?</div>', page, re.S).group(0)
+    assert "Grund:</strong> Nicht versucht: Modem nicht erreichbar." in more
+    assert '<small class="details">Details: [Errno 111] Connection refused · link</small>' in more
+    badge = re.search(rf'<span [^>]*id="msg-{link.id}-status"[^>]*>', page).group(0)
+    assert 'title="Nicht versucht: Modem nicht erreichbar."' in badge
+
+
 def test_users_see_only_their_mandanten(clerk, db, wien, graz):
     mine = _sms(db, wien, "meine")
     _sms(db, graz, "fremde")

@@ -128,7 +128,6 @@ def test_malformed_input_says_what_is_wrong_and_what_to_enter(raw, message):
         ("0049 30 1234567", "eine Festnetznummer", "+49301234567"),  # Berlin
         ("+49 30 1234567", "eine Festnetznummer", "+49301234567"),
         ("0049 89 1234567", "eine Festnetznummer", "+49891234567"),  # Munich
-        ("12345", "eine Festnetznummer", "+4312345"),  # short, but a valid Vienna number
         ("0800 123456", "eine gebührenfreie Servicenummer", "+43800123456"),
         ("0900 123456", "eine Mehrwertnummer", "+43900123456"),
         ("0810 123456", "eine Servicenummer", "+43810123456"),
@@ -141,6 +140,20 @@ def test_valid_numbers_that_are_not_mobile(raw, kind, e164):
     assert not parsed.ok
     assert parsed.e164 == e164  # still normalised, so it can be shown
     assert parsed.reason.startswith(f"Die Nummer {raw} ist {kind}; SMS gehen nur an Handynummern.")
+
+
+@pytest.mark.parametrize(("raw", "e164"), [("12345", "+4312345"), ("123456", "+43123456")])
+def test_a_short_number_without_area_code_is_called_too_short_not_a_landline(raw, e164):
+    # For phonenumbers "12345" is Vienna 01 2345; whoever types it wrote no area code at all.
+    parsed = parse_number(raw)
+    assert parsed.problem is NumberProblem.NOT_MOBILE and parsed.e164 == e164
+    assert parsed.reason.startswith(f"„{raw}“ ist zu kurz für eine Handynummer.")
+    assert "Festnetz" not in parsed.reason and "0664 1234567" in parsed.reason
+
+
+def test_a_short_number_with_an_area_code_is_still_a_landline():
+    assert "ist eine Festnetznummer" in parse_number("+43 1 2345").reason
+    assert "ist eine Festnetznummer" in parse_number("01 5880 0").reason
 
 
 def test_landline_reason_reads_as_in_the_spec():

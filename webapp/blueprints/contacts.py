@@ -107,7 +107,7 @@ PERSON = ContactKind(
     title=_l("Personen"),
     singular=_l("Person"),
     new_title=_l("Neue Person"),
-    no_history=_l("Von dieser Person wurde noch keine SMS versendet."),
+    no_history=_l("An diese Person wurde noch keine SMS gesendet."),
     form=ContactForm,
     none_found=_l("Keine Personen gefunden."),
 )
@@ -123,7 +123,7 @@ COMPANY = ContactKind(
     title=_l("Firmen"),
     singular=_l("Firma"),
     new_title=_l("Neue Firma"),
-    no_history=_l("Von dieser Firma wurde noch keine SMS versendet."),
+    no_history=_l("An diese Firma wurde noch keine SMS gesendet."),
     form=ContactForm,
     none_found=_l("Keine Firmen gefunden."),
 )

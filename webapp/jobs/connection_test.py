@@ -8,9 +8,11 @@ from flask_babel import gettext as _
 
 from webapp.jobs.settings import job_settings
 from webapp.models import Job
+from webapp.sms.transports import classify
 from webapp.sms.transports.base import OutgoingSms, TransportUnavailable
 from webapp.sms.transports.modem import ModemSettings, ModemStatus, ModemTransport
 from webapp.sms.transports.websms import WebsmsSettings, WebsmsTransport
+from webapp.technical import explain_error, with_details
 
 # The connection test sends to a number of the range Ofcom reserves for drama (never assigned),
 # with websms's test flag: websms checks the login and the request but sends nothing.
@@ -18,7 +20,9 @@ TEST_RECIPIENT = "+447700900000"
 
 
 def test_connection(job: Job, secret_key: str) -> tuple[bool, str]:
-    """Check the stored Einstellungen live; (worked, German answer to show).
+    """Check the stored Einstellungen live; (worked, German answer to show, perhaps with
+    technical details: webapp.technical). The page puts "Verbindung in Ordnung" or
+    "Verbindung fehlgeschlagen" before it.
 
     Modem: open the port, AT, SIM, signal, registration (`ModemTransport.status()`).
     websms: one authenticated request with websms's test flag: nothing is sent.
@@ -53,13 +57,17 @@ def _test_websms(settings: WebsmsSettings) -> tuple[bool, str]:
     finally:
         transport.close()
     if outcome.ok:
-        return True, _(
-            "Verbindung in Ordnung: websms hat die Anmeldung und eine Test-Anfrage angenommen "
-            "(%(code)s). Im Testmodus wurde keine SMS versendet.",
-            code=outcome.code or "",
+        answer = _(
+            "websms hat die Anmeldung und eine Test-Anfrage angenommen. "
+            "Im Testmodus wurde keine SMS versendet."
         )
-    detail = f" ({outcome.code})" if outcome.code else ""
-    return False, f"{outcome.reason or _('websms hat die Anfrage abgelehnt.')}{detail}"
+        return True, with_details(answer, outcome.code)
+    reason = outcome.reason or _("websms hat die Anfrage abgelehnt.")
+    # The page says "Verbindung fehlgeschlagen" already: not twice in a row.
+    said = classify.network_failure("").reason
+    if reason.startswith(said):
+        reason = reason.removeprefix(said)
+    return False, with_details(reason, outcome.code)
 
 
 def _test_modem(settings: ModemSettings) -> tuple[bool, str]:
@@ -70,7 +78,7 @@ def _test_modem(settings: ModemSettings) -> tuple[bool, str]:
     except TransportUnavailable as error:
         return False, error.reason
     except Exception as error:  # serial/socket errors the transport did not translate
-        return False, _("Das Modem antwortet nicht: %(error)s", error=str(error) or repr(error))
+        return False, explain_error(error, _("Das Modem antwortet nicht."))
     finally:
         if transport is not None:
             transport.close()
@@ -82,8 +90,7 @@ def _modem_answer(status: ModemStatus) -> tuple[bool, str]:
     dbm = f" ({status.dbm} dBm)" if status.dbm is not None else ""
     if status.registered:
         return True, _(
-            "Verbindung in Ordnung: Das Modem antwortet, die SIM-Karte ist bereit, Signal "
-            "%(signal)s%(dbm)s, %(network)s.",
+            "Das Modem antwortet, die SIM-Karte ist bereit, Signal %(signal)s%(dbm)s, %(network)s.",
             signal=status.signal,
             dbm=dbm,
             network=status.registration_text,

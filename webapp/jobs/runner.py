@@ -41,6 +41,7 @@ from webapp.jobs.worker import job_app
 from webapp.models import Job, JobRun, Message, MessageStatus, Priority, RunStatus
 from webapp.models.base import utcnow
 from webapp.sms.transports.base import TransportUnavailable
+from webapp.technical import with_details
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +339,10 @@ def execute_job(app: Flask, job_id: int) -> JobRun | None:
     except Exception as error:  # the run failed as a whole: record it, tell the admin
         session.rollback()
         job, run = session.get_one(Job, job_id), session.get_one(JobRun, run_id)
-        reason = getattr(error, "reason", None) or repr(error)
+        reason = getattr(error, "reason", None) or with_details(
+            "Der Lauf ist an einem Programmfehler gescheitert; er steht im Protokoll des Workers.",
+            repr(error),
+        )
         if not isinstance(error, TransportUnavailable | stopping.RunAborted):
             log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
         run.status = RunStatus.FAILED

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy.orm import Session
 
 from webapp.errors import ErrorCollector, InputError
@@ -187,7 +188,7 @@ def describe_schedule(job: Job) -> str:
     if kind is ScheduleKind.ONCE:
         return _("einmalig")
     if kind is ScheduleKind.MINUTES:
-        return _("alle %(n)d Minuten", n=job.interval_minutes)
+        return ngettext("jede Minute", "alle %(num)d Minuten", job.interval_minutes)
     if kind is ScheduleKind.HOURLY:
         return _("stündlich zur Minute %(m)d", m=job.minute_of_hour)
     if kind is ScheduleKind.DAILY:

@@ -43,6 +43,7 @@ from webapp.models.base import utcnow
 from webapp.sms.contacts import stored_digits
 from webapp.sms.numbers import format_display, parse_number
 from webapp.sms.transports.modem import ReceivedSms, StatusReport
+from webapp.technical import with_details
 from webapp.validation import one_line, optional_id
 
 logger = logging.getLogger(__name__)
@@ -556,8 +557,13 @@ def _forward_failed(session: Session, log: RunLog, received_id: int, detail: str
     if received is None:
         return
     received.forward_attempts = (received.forward_attempts or 0) + 1
-    received.forward_error = f"Weiterleitung fehlgeschlagen ({detail})"[:500]
-    log.error(f"Empfangene SMS {received_id} konnte nicht weitergeleitet werden: {detail}")
+    problem = "ein Programmfehler; er steht im Protokoll"
+    received.forward_error = with_details(f"Weiterleitung fehlgeschlagen: {problem}.", detail)
+    log.error(
+        with_details(
+            f"Empfangene SMS {received_id} konnte nicht weitergeleitet werden: {problem}.", detail
+        )
+    )
     if received.forward_attempts >= FORWARD_MAX_ATTEMPTS:
         log.error(_given_up(received_id))
     session.commit()

@@ -157,6 +157,20 @@ def _is_mobile(number: phonenumbers.PhoneNumber) -> bool:
     )
 
 
+def _too_short_for_mobile(text: str, number: phonenumbers.PhoneNumber) -> bool:
+    """Entered without a leading 0 or + and fewer digits than any mobile number of its
+    country has: "12345" is a valid Vienna landline (01 2345) for phonenumbers, but whoever
+    types it has not written an area code and should hear that the number is too short."""
+    if text.startswith(("0", "+")):
+        return False
+    region = phonenumbers.region_code_for_number(number)
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region) if region else None
+    mobile = metadata.mobile if metadata is not None else None
+    lengths = [n for n in (mobile.possible_length if mobile is not None else ()) if n > 0]
+    national = phonenumbers.national_significant_number(number)
+    return bool(lengths) and len(national) < min(lengths)
+
+
 def _neighbour_hint(text: str, default_region: str) -> str:
     """A hint when national-format input is a mobile number of a neighbouring country."""
     if text.startswith(("+", "00")):
@@ -229,6 +243,13 @@ def parse_number(raw: str, default_region: str = "AT") -> ParsedNumber:
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     display = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
     kind = phonenumbers.number_type(number)
+    if kind not in MOBILE_TYPES and _too_short_for_mobile(text, number):
+        reason = _(
+            "„%(number)s“ ist zu kurz für eine Handynummer. %(example)s",
+            number=echo,
+            example=_example(),
+        )
+        return ParsedNumber(raw, e164, display, NumberProblem.NOT_MOBILE, reason)
     if kind not in MOBILE_TYPES:
         reason = _(
             "Die Nummer %(number)s ist %(kind)s; SMS gehen nur an Handynummern.",

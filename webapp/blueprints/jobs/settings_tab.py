@@ -30,6 +30,7 @@ from webapp.jobs.settings import webhook_secret as stored_webhook_secret
 from webapp.jobs.settings_tab import save_settings
 from webapp.models import Job
 from webapp.models.base import utcnow
+from webapp.technical import with_details
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +101,10 @@ def settings_test(job_id: int) -> ResponseReturnValue:
             ok, answer = test_connection(record, secret_key())
         except Exception as error:  # the answer is shown; a bug must not become a 500 here
             log.exception("connection test of job %s failed", record.id)
-            ok, answer = False, _("Der Test ist fehlgeschlagen: %(error)s", error=repr(error))
+            problem = _("Der Test ist an einem Programmfehler gescheitert; er steht im Protokoll.")
+            ok, answer = False, with_details(problem, repr(error))
     if not htmx:
-        flash(answer, "success" if ok else "error")
+        heading = _("Verbindung in Ordnung") if ok else _("Verbindung fehlgeschlagen")
+        flash(f"{heading}: {answer}", "success" if ok else "error")
         return redirect(url_for("jobs.settings", job_id=record.id))
     return render_template("jobs/_test_result.html", ok=ok, answer=answer, tested_at=utcnow())

@@ -62,6 +62,7 @@ from webapp.sms.transports.classify import (
     network_failure,
     outcome_unknown,
 )
+from webapp.technical import explain_error, map_sentence, with_details
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,13 @@ class _Parts:
         return self.outcome(verdict.kind, code, verdict.reason, verdict.fails_run)
 
 
+def _link_problem(exc: LinkDown | NoAnswer) -> str:
+    """What went wrong on the link to the modem: German, the technical text as details."""
+    if isinstance(exc, NoAnswer):
+        return str(_l("Das Modem hat nicht rechtzeitig geantwortet."))
+    return explain_error(exc, str(_l("Die Verbindung zum Modem ist abgebrochen.")))
+
+
 def _message_reference(lines: list[str]) -> int | None:
     """The <mr> of `+CMGS: <mr>` after a part was sent."""
     reference: int | None = None
@@ -324,12 +332,13 @@ class ModemTransport:
         digest = hashlib.sha256((self.settings.pin or "").encode()).hexdigest()
         return (self.settings.url, digest)
 
-    def _unavailable(self, detail: str) -> ModemUnavailable:
-        return ModemUnavailable(
-            str(_l("Modem nicht erreichbar (%(url)s): %(d)s", url=self.settings.url, d=detail)),
-            network_failure(detail),
-            "link",
+    def _unavailable(self, problem: str) -> ModemUnavailable:
+        """`problem`: German, perhaps with technical details (`_link_problem`)."""
+        url = self.settings.url
+        reason = map_sentence(
+            problem, lambda d: str(_l("Modem nicht erreichbar (%(url)s): %(d)s", url=url, d=d))
         )
+        return ModemUnavailable(reason, network_failure(problem), "link")
 
     def _drop(self) -> None:
         if self._at is not None:
@@ -342,13 +351,16 @@ class ModemTransport:
         try:
             at = AtChannel.open(self.settings, self._unsolicited)
         except LinkDown as exc:
-            raise self._unavailable(str(exc)) from exc
+            raise self._unavailable(_link_problem(exc)) from exc
         try:
             self._initialise(at)
         except LinkDown as exc:
             at.close()
             raise self._unavailable(
-                str(_l("Verbindung beim Initialisieren unterbrochen (%(e)s)", e=exc))
+                map_sentence(
+                    _link_problem(exc),
+                    lambda e: str(_l("Verbindung beim Initialisieren unterbrochen. %(e)s", e=e)),
+                )
             ) from exc
         except BaseException:
             at.close()
@@ -386,7 +398,9 @@ class ModemTransport:
         except NoAnswer as exc:
             raise self._unavailable(str(_l("Das Modem antwortet nicht auf AT."))) from exc
         except ErrorResult as err:
-            raise self._unavailable(err.line) from err
+            raise self._unavailable(
+                with_details(str(_l("Das Modem antwortet auf AT mit einem Fehler.")), err.line)
+            ) from err
         self._optional(at, "ATE0")
         error_codes = self._optional(at, "AT+CMEE=1")
         if self._unlock(at) and not error_codes:
@@ -577,7 +591,9 @@ class ModemTransport:
                 message_id=sms.message_id,
                 kind=OutcomeKind.PERMANENT,
                 code="PDU",
-                reason=str(_l("Die SMS lässt sich nicht als PDU kodieren: %(e)s", e=exc)),
+                reason=with_details(
+                    str(_l("Die SMS lässt sich nicht als PDU kodieren.")), str(exc)
+                ),
             )
         for attempt in (1, 2):
             at = self._ready()
@@ -615,9 +631,12 @@ class ModemTransport:
             raise _NothingSent(str(_l("Das Modem antwortet nicht auf AT+CMGS."))) from exc
         except LinkDown as exc:
             self._drop()
+            interrupted = map_sentence(
+                _link_problem(exc), lambda e: str(_l("Verbindung unterbrochen. %(e)s", e=e))
+            )
             if parts.references:
-                return parts.unknown(str(_l("Verbindung unterbrochen (%(e)s)", e=exc)), "link")
-            raise _NothingSent(str(_l("Verbindung unterbrochen (%(e)s)", e=exc))) from exc
+                return parts.unknown(interrupted, "link")
+            raise _NothingSent(interrupted) from exc
         except ErrorResult as err:
             return parts.refused(err)
         try:
@@ -636,7 +655,11 @@ class ModemTransport:
         except LinkDown as exc:
             self._drop()
             return parts.unknown(
-                str(_l("Verbindung nach dem Absenden unterbrochen (%(e)s)", e=exc)), "link"
+                map_sentence(
+                    _link_problem(exc),
+                    lambda e: str(_l("Verbindung nach dem Absenden unterbrochen. %(e)s", e=e)),
+                ),
+                "link",
             )
         except ErrorResult as err:
             return parts.refused(err)
@@ -666,7 +689,7 @@ class ModemTransport:
                 log.info("modem: status incomplete (%s)", exc)
             except (LinkDown, NoAnswer) as exc:
                 self._drop()
-                raise self._unavailable(str(exc) or type(exc).__name__) from exc
+                raise self._unavailable(_link_problem(exc)) from exc
             registration, text = _REGISTRATION.get(
                 stat if stat is not None else 4, ("unknown", _l("Netzstatus unbekannt"))
             )
@@ -692,7 +715,7 @@ class ModemTransport:
                 lines = at.command("AT+CMGL=4", self.settings.list_timeout, "+CMGL:")
             except (LinkDown, NoAnswer) as exc:
                 self._drop()
-                raise self._unavailable(str(exc) or type(exc).__name__) from exc
+                raise self._unavailable(_link_problem(exc)) from exc
             except ErrorResult as err:
                 raise _refusal(err) from err
         singles, multipart = self._decode_stored(lines)
@@ -779,7 +802,7 @@ class ModemTransport:
                     log.warning("modem: AT+CMGD=%d refused: %s", index, err.line)
                 except (LinkDown, NoAnswer) as exc:
                     self._drop()
-                    raise self._unavailable(str(exc) or type(exc).__name__) from exc
+                    raise self._unavailable(_link_problem(exc)) from exc
         return deleted
 
     def receive_into(self, store: Callable[[ReceivedSms], object]) -> int:

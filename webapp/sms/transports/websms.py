@@ -41,6 +41,7 @@ from webapp.sms.transports.base import (
     OutgoingSms,
     TransportUnavailable,
 )
+from webapp.technical import error_chain, explain_error, map_sentence
 
 log = logging.getLogger(__name__)
 
@@ -311,19 +312,24 @@ class WebsmsTransport:
             )
             return classify.outcome_unknown(detail).outcome(mid, "websms timeout"), True
         except requests.exceptions.ConnectionError as exc:
+            host = self._host
             if _nothing_sent(exc):
-                detail = _(
-                    "%(host)s nicht erreichbar (%(error)s)", host=self._host, error=_root(exc)
+                detail = map_sentence(
+                    explain_error(exc),
+                    lambda e: _("%(host)s ist nicht erreichbar. %(error)s", host=host, error=e),
                 )
                 return classify.network_failure(detail).outcome(mid, "websms connect"), True
-            detail = _(
-                "Verbindung zu %(host)s während der Anfrage abgebrochen (%(error)s)",
-                host=self._host,
-                error=_root(exc),
+            detail = map_sentence(
+                explain_error(exc),
+                lambda e: _(
+                    "Die Verbindung zu %(host)s brach während der Anfrage ab. %(error)s",
+                    host=host,
+                    error=e,
+                ),
             )
             return classify.outcome_unknown(detail).outcome(mid, "websms connection"), True
         except requests.exceptions.RequestException as exc:  # body cut off, decoding, …
-            detail = _("Antwort unvollständig (%(error)s)", error=_root(exc))
+            detail = explain_error(exc, _("Die Antwort von websms kam unvollständig an."))
             return classify.outcome_unknown(detail).outcome(mid, "websms response"), True
 
         with response:
@@ -365,20 +371,6 @@ def _seconds(value: float) -> str:
     return f"{value:g}"
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """`exc` and what it wraps: requests → urllib3 MaxRetryError → its reason → the OSError."""
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:  # breadth first: the further down the list, the deeper the cause
-        current = todo.pop(0)
-        if current is None or any(current is s for s in seen) or len(seen) > 20:
-            continue
-        seen.append(current)
-        todo += [getattr(current, "reason", None), current.__cause__, current.__context__]
-        todo += [arg for arg in current.args if isinstance(arg, BaseException)]
-    return seen
-
-
 def _nothing_sent(exc: BaseException) -> bool:
     """True if the connection failed before the request left (refused, DNS, TLS handshake,
     proxy): then websms cannot have it. A reset or close after that is not this case."""
@@ -386,16 +378,5 @@ def _nothing_sent(exc: BaseException) -> bool:
 
     return any(
         isinstance(e, NewConnectionError | ProxyError | requests.exceptions.SSLError)
-        for e in _chain(exc)
+        for e in error_chain(exc)
     )
-
-
-def _root(exc: BaseException) -> str:
-    """A short description of the innermost error (no URL, no headers: nothing secret)."""
-    chain = _chain(exc)
-    for candidate in reversed(chain):
-        if isinstance(candidate, OSError) and candidate.strerror:
-            return candidate.strerror
-    innermost = chain[-1]
-    text = str(innermost).strip() or type(innermost).__name__
-    return text[:200]
