@@ -345,6 +345,58 @@ def test_webhook_secret_is_generated_kept_and_shown(app, db, client, make_user):
     assert webhook_secret(db.get(Job, job.id), key) == new
 
 
+def test_refused_webhook_calls_are_logged_at_most_every_15_minutes(app, db, client, job, make_user):
+    """Issue 12 point 11: after "neu erzeugen" websms still calls the old URL; the reports are
+    refused (401) and the Errorlog of Service SMS says so, without flooding it."""
+    from datetime import timedelta
+
+    from webapp.models import JobLogEntry
+    from webapp.sms.inbound import REFUSED_PREFIX
+
+    def refused_entries():
+        db.expire_all()
+        return list(
+            db.scalars(
+                select(JobLogEntry)
+                .where(JobLogEntry.message.startswith(REFUSED_PREFIX))
+                .order_by(JobLogEntry.id)
+            )
+        )
+
+    job.log_level = "none"  # whatever the Protokollart: this breaks delivery reports silently
+    db.commit()
+    old = SECRET
+    set_webhook_secret(job, app.config["SMS_SECRET_KEY"])
+    db.commit()
+    report = {
+        "messageType": "deliveryReport",
+        "notificationId": "n-1",
+        "transferId": "t-1",
+        "deliveryReportMessageStatus": "delivered",
+    }
+    assert client.post(f"/webhooks/websms/{old}", json=report).status_code == 401
+    [entry] = refused_entries()
+    assert entry.level == "error" and entry.job_id == job.id and entry.run_id is None
+    assert "neue URL" in entry.message and "websms-Kundenportal" in entry.message
+    assert "\nDetails: Geheimnis im Pfad falsch, Absender 127.0.0.1" in entry.message
+    assert old not in entry.message
+    # More refused calls within 15 minutes (also without credentials): no new entry.
+    assert client.post("/webhooks/websms", json=report, auth=("websms", old)).status_code == 401
+    assert client.post("/webhooks/websms", json=report).status_code == 401
+    assert len(refused_entries()) == 1
+    entry.created_at -= timedelta(minutes=16)
+    db.commit()
+    assert client.post("/webhooks/websms", json=report).status_code == 401
+    entries = refused_entries()
+    assert len(entries) == 2 and "ohne HTTP-Basic-Anmeldung" in entries[1].message
+    # The Errorlog tab shows it: the sentence, the details in their own line.
+    from tests.conftest import login_as
+
+    admin = login_as(client, make_user("chef", admin=True))
+    page = admin.get(f"/admin/jobs/{job.id}/log").get_data(as_text=True)
+    assert '<small class="details">Details: ohne HTTP-Basic-Anmeldung' in page
+
+
 def test_webhook_secret_is_stored_encrypted_and_compared_with_the_decrypted_one(
     app, db, job, client
 ):

@@ -7,7 +7,8 @@ job's other secrets and compared with the decrypted one in constant time; it nev
 (`hide_webhook_secret_in_logs` masks the path in the access logs). The views are public for the
 login machinery and check the secret themselves; they are exempt from CSRF (websms cannot send
 a token). Answers as websms expects (reference §5): `{"statusCode": 2000, "statusMessage":
-"OK"}`; 4000 for a malformed body, 4001 for a wrong secret (HTTP 401). A repeated notification
+"OK"}`; 4000 for a malformed body, 4001 for a wrong secret (HTTP 401, noted in the Errorlog of
+Service SMS at most every 15 minutes: `inbound.log_refused_webhook`). A repeated notification
 is acknowledged and not applied twice.
 """
 
@@ -25,7 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webapp.extensions import app_object, csrf, db
 from webapp.jobs.settings import job_for_webhook_secret
 from webapp.permissions import own_authentication
-from webapp.sms.inbound import BadNotification, handle_notification
+from webapp.sms.inbound import BadNotification, handle_notification, log_refused_webhook
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,24 @@ def _answer(code: int, message: str, http_status: int) -> tuple[Response, int]:
     return jsonify({"statusCode": code, "statusMessage": message}), http_status
 
 
-def _receive(secret: str) -> ResponseReturnValue:
+def _refused(how: str) -> tuple[Response, int]:
+    """401, and the Errorlog of Service SMS says so (rate-limited): after "neu erzeugen" the
+    old URL at websms is refused, and SMS would otherwise stay "Versendet" without a word."""
+    try:
+        log_refused_webhook(db.session(), f"{how}, Absender {request.remote_addr or '?'}")
+    except Exception:  # the answer stays 401 whatever the log does
+        db.session.rollback()
+        log.exception("could not log a refused webhook call")
+    return _answer(4001, "Unauthorized", 401)
+
+
+def _receive(secret: str, how: str) -> ResponseReturnValue:
     # Werkzeug enforces this while it reads: a Content-Length above it, and a chunked body
     # (no Content-Length) once it has read this much, raise RequestEntityTooLarge.
     request.max_content_length = MAX_BODY
     job = job_for_webhook_secret(db.session(), secret, current_app.config["SMS_SECRET_KEY"])
     if job is None:
-        return _answer(4001, "Unauthorized", 401)
+        return _refused(how)
     try:
         body = request.get_json(silent=True, force=True)
     except RequestEntityTooLarge:
@@ -119,7 +131,7 @@ def _receive(secret: str) -> ResponseReturnValue:
 @own_authentication
 def websms(secret: str) -> ResponseReturnValue:
     """The older form with the secret in the path (kept for URLs already entered at websms)."""
-    return _receive(secret)
+    return _receive(secret, "Geheimnis im Pfad falsch")
 
 
 @bp.route("/websms", methods=["POST"])
@@ -131,7 +143,7 @@ def websms_basic() -> ResponseReturnValue:
     secret = auth.password if auth is not None and auth.type == "basic" else ""
     if not secret:
         return (
-            *_answer(4001, "Unauthorized", 401),
+            *_refused("ohne HTTP-Basic-Anmeldung"),
             {"WWW-Authenticate": 'Basic realm="websms"'},
         )
-    return _receive(secret)
+    return _receive(secret, "HTTP-Basic-Anmeldung mit falschem Passwort")

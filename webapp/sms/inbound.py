@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from webapp.jobs.mail import send_mail
+from webapp.jobs.registry import service_jobs
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.settings import inbound_email
 from webapp.models import (
@@ -293,6 +294,52 @@ def log_unknown_report(session: Session, job: Job, run: JobRun | None, text: str
             message=text,
         )
     )
+
+
+# A webhook call with a missing or wrong secret is refused (HTTP 401) — after "neu erzeugen"
+# every call with the old URL. Each Service SMS job's Errorlog says so, at most once per
+# REFUSED_LOG_MINUTES (whatever the Protokollart), however often websms or anybody calls.
+REFUSED_LOG_MINUTES = 15
+REFUSED_PREFIX = "Webhook-Aufruf abgelehnt"
+_REFUSED_LOOKBACK = 1000  # entries of the job looked at for the last such entry: bounded work
+
+
+def log_refused_webhook(session: Session, detail: str, now: datetime | None = None) -> int:
+    """Record a refused webhook call in the Errorlog of each Service SMS job unless one was
+    recorded there within REFUSED_LOG_MINUTES; `detail` says how it was refused (no secret in
+    it). Returns how many entries were written; commits."""
+    now = now or utcnow()
+    since = now - timedelta(minutes=REFUSED_LOG_MINUTES)
+    text = with_details(
+        f"{REFUSED_PREFIX}: Der websms-Webhook wurde mit einem falschen oder veralteten "
+        "Geheimnis aufgerufen (HTTP 401). Zustellberichte und empfangene SMS gehen so "
+        "verloren; versendete SMS bleiben auf „Versendet“. Wurde die Webhook-URL neu erzeugt, "
+        "bitte die neue URL aus den Einstellungen im websms-Kundenportal eintragen (Weiterleitung "
+        "für empfangene SMS und URL für Zustellberichte). Weitere abgelehnte Aufrufe werden "
+        f"höchstens alle {REFUSED_LOG_MINUTES} Minuten gemeldet.",
+        detail,
+    )
+    written = 0
+    for job in service_jobs(session):
+        latest = (
+            select(JobLogEntry.created_at, JobLogEntry.message)
+            .where(JobLogEntry.job_id == job.id)
+            .order_by(JobLogEntry.id.desc())
+            .limit(_REFUSED_LOOKBACK)
+            .subquery()
+        )
+        recent = session.scalar(
+            select(func.count())
+            .select_from(latest)
+            .where(latest.c.created_at >= since, latest.c.message.startswith(REFUSED_PREFIX))
+        )
+        if recent:
+            continue
+        logging.getLogger("webapp.jobs").error("%s: %s", job.name, text)
+        session.add(JobLogEntry(job_id=job.id, run_id=None, level="error", message=text))
+        written += 1
+    session.commit()
+    return written
 
 
 def record_report(message: Message, status: str, moment: datetime | None = None) -> None:

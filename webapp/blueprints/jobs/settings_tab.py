@@ -84,7 +84,14 @@ def webhook_secret(job_id: int) -> ResponseReturnValue:
         set_webhook_secret(record, secret_key())
         record.updated_by = current_user.username
     if saving.ok:
-        flash(_("Eine neue Webhook-URL wurde erzeugt. Bitte bei websms eintragen."), "success")
+        flash(
+            _(
+                "Eine neue Webhook-URL wurde erzeugt; die bisherige gilt nicht mehr. Bitte tragen "
+                "Sie die neue jetzt im websms-Kundenportal ein (Weiterleitung für empfangene SMS "
+                "und URL für Zustellberichte)."
+            ),
+            "success",
+        )
     return redirect(url_for("jobs.settings", job_id=record.id))
 
 

@@ -271,3 +271,41 @@ document.addEventListener("DOMContentLoaded", function () {
 document.addEventListener("htmx:load", function (event) {
   stackTables(event.detail.elt);
 });
+
+// Copy buttons: <button data-copy="#webhook-url"> copies the text of that element and says so
+// in its status element (aria-describedby). The Clipboard API needs a secure context (HTTPS or
+// localhost); on a plain-http intranet address the text is selected and copied the old way,
+// and where even that is refused the status says how to copy by hand (the text stays selected).
+function selectText(element) {
+  const range = document.createRange();
+  range.selectNodeContents(element);
+  const selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+}
+function copyByHand(text, element) {
+  selectText(element);
+  try {
+    return document.execCommand("copy") ? Promise.resolve() : Promise.reject(new Error(text));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+document.addEventListener("click", function (event) {
+  const button = event.target.closest("button[data-copy]");
+  if (!button) return;
+  const source = document.querySelector(button.dataset.copy);
+  if (!source) return;
+  const text = source.textContent.trim();
+  const state = document.getElementById(button.getAttribute("aria-describedby"));
+  const copying = navigator.clipboard && window.isSecureContext
+    ? navigator.clipboard.writeText(text).catch(function () { return copyByHand(text, source); })
+    : copyByHand(text, source);
+  copying.then(
+    function () { if (state) state.textContent = button.dataset.copied; },
+    function () {
+      selectText(source);
+      if (state) state.textContent = button.dataset.copyFailed;
+    }
+  );
+});
