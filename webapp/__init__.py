@@ -140,13 +140,20 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    def render_error(status: int, reason: str | None = None) -> ResponseReturnValue:
+    def render_error(
+        status: int, reason: str | None = None, lacks_permission: bool = False
+    ) -> ResponseReturnValue:
         template = "errors/_error.html" if htmx else "errors/error.html"
-        return render_template(template, status=status, reason=reason), status
+        return render_template(
+            template, status=status, reason=reason, lacks_permission=lacks_permission
+        ), status
 
     @app.errorhandler(403)
     def forbidden(_error: Exception) -> ResponseReturnValue:
-        return render_error(403, g.get("refusal_reason"))
+        refusal = g.get("refusal")  # webapp.permissions: what the user lacks
+        if refusal is None:
+            return render_error(403, lacks_permission=True)
+        return render_error(403, refusal.message, lacks_permission=not refusal.reason)
 
     def api_answer(error: ApiError) -> Response:
         from webapp.blueprints.api import error_response

@@ -1,7 +1,9 @@
 """The numbered permissions and the one access check used by routes and the menu alike.
 
 A view declares its rule with `@requires(...)` (or `@public`); `may_access(endpoint)` evaluates
-the same rule for the navigation, so the menu never shows what the server would refuse.
+the same rule for the navigation, so the menu never shows what the server would refuse. A refusal
+says why (`Refusal`): the guard hands it to the 403 page as `g.refusal`, which names the missing
+permission by number and name ("Ihnen fehlt die Berechtigung 1669 „…“").
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import abort, current_app, g
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from webapp.extensions import login_manager
@@ -59,6 +62,34 @@ def user_can(user: Any, permission: Permission) -> bool:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a user may not open a view: HTTP status (401: not logged in, 403), the permissions
+    of which the user holds none (`missing`; any one would do) or a state of the installation
+    (`reason`, e.g. global 1400 off)."""
+
+    status: int
+    missing: tuple[Permission, ...] = ()
+    reason: str | None = None
+
+    @property
+    def message(self) -> str:
+        """The German sentence for the 403 page."""
+        if self.reason:
+            return self.reason
+        if Permission.ADMINISTRATOR in self.missing:
+            return _("Diese Seite ist Administratoren vorbehalten.")
+        named = [_("%(number)d „%(name)s“", number=int(p), name=p.label) for p in self.missing]
+        if len(named) == 1:
+            return _("Ihnen fehlt die Berechtigung %(permission)s.", permission=named[0])
+        if named:
+            return _(
+                "Ihnen fehlt eine dieser Berechtigungen: %(permissions)s.",
+                permissions=_(" oder ").join(named),
+            )
+        return _("Für diese Seite fehlt Ihnen die Berechtigung.")
+
+
+@dataclass(frozen=True)
 class AccessRule:
     """Who may open a view: `public`, any logged-in user, or holders of `permission`.
 
@@ -76,20 +107,26 @@ class AccessRule:
     # open one of these endpoints, by their own rules.
     serves: tuple[str, ...] = ()
 
-    def refusal(self, user: Any) -> tuple[int, str | None] | None:
-        """None when `user` may pass, else (HTTP status, reason)."""
+    def refusal(self, user: Any) -> Refusal | None:
+        """None when `user` may pass, else why not."""
         if self.public:
             return None
         if not getattr(user, "is_authenticated", False):
-            return (401, None)
+            return Refusal(401)
         if self.permission is not None and not user_can(user, self.permission):
-            return (403, None)
-        if self.serves and not any(may_access(endpoint, user) for endpoint in self.serves):
-            return (403, None)
+            return Refusal(403, (self.permission,))
+        if self.serves:
+            refusals = [_endpoint_refusal(endpoint, user) for endpoint in self.serves]
+            if all(refusals):
+                # Several dialogs would let the user in: name what any of them lacks, else
+                # why none of them is open (the SMS service is off).
+                missing = tuple(dict.fromkeys(p for r in refusals if r for p in r.missing))
+                reasons = [r.reason for r in refusals if r and r.reason]
+                return Refusal(403, missing, None if missing or not reasons else reasons[0])
         if self.condition is not None:
             reason = self.condition()
             if reason:
-                return (403, reason)
+                return Refusal(403, reason=reason)
         return None
 
 
@@ -102,11 +139,10 @@ def _guard(rule: AccessRule) -> Callable[[F], F]:
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             refused = rule.refusal(current_user)
             if refused is not None:
-                status, reason = refused
-                if status == 401:
+                if refused.status == 401:
                     return login_manager.unauthorized()
-                g.refusal_reason = reason
-                abort(status)
+                g.refusal = refused  # the 403 page says what is missing
+                abort(refused.status)
             return view(*args, **kwargs)
 
         wrapped.__dict__["access_rule"] = rule  # read by access_rule()
@@ -142,6 +178,13 @@ def own_authentication(view: F) -> F:
 def access_rule(endpoint: str) -> AccessRule | None:
     view = current_app.view_functions.get(endpoint)
     return getattr(view, "access_rule", None)
+
+
+def _endpoint_refusal(endpoint: str, user: Any) -> Refusal | None:
+    rule = access_rule(endpoint)
+    if rule is None:
+        return Refusal(403)
+    return rule.refusal(user)
 
 
 def may_access(endpoint: str, user: Any = None) -> bool:

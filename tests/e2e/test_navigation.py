@@ -67,19 +67,32 @@ def test_prefix_editor_sees_only_the_configuration_tables(page: Page, login) -> 
 
 
 @pytest.mark.parametrize(
-    ("username", "path"),
+    ("username", "path", "missing"),
     [
-        ("sachbearbeiter", "/admin/globals/"),
-        ("sachbearbeiter", "/admin/config/93001"),
-        ("vorwahlen", "/sms/senden"),
-        ("vorwahlen", "/admin/users"),
+        ("sachbearbeiter", "/admin/globals/", "Diese Seite ist Administratoren vorbehalten."),
+        (
+            "sachbearbeiter",
+            "/admin/config/93001",
+            "Ihnen fehlt die Berechtigung 101024 „SMS_HANDYVORWAHLEN (Konfigurationstabelle)“.",
+        ),
+        (
+            "vorwahlen",
+            "/sms/senden",
+            "Ihnen fehlt die Berechtigung 298004 „SMS_senden (Hauptmenü)“.",
+        ),
+        ("vorwahlen", "/admin/users", "Diese Seite ist Administratoren vorbehalten."),
     ],
 )
-def test_forbidden_page_shows_keine_berechtigung(page: Page, login, username, path) -> None:
+def test_forbidden_page_names_the_missing_permission(
+    page: Page, login, username, path, missing
+) -> None:
     login(username)
     response = page.goto(path)
     assert response is not None and response.status == 403
     expect(page.get_by_role("heading", name="Keine Berechtigung")).to_be_visible()
-    expect(page.get_by_text("Für diese Seite fehlt Ihnen die Berechtigung.")).to_be_visible()
+    expect(page.locator("#refusal-reason")).to_have_text(missing)
+    expect(
+        page.get_by_text("Berechtigungen vergibt die Administration über Rollen")
+    ).to_be_visible()
     page.get_by_role("link", name="Zur Startseite").click()
     expect(page.get_by_role("heading", name="Willkommen,")).to_be_visible()

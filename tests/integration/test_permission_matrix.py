@@ -6,6 +6,8 @@ touching this file; a route without a declared access rule fails the first test.
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from flask import Flask
 from werkzeug.routing import Rule
@@ -117,6 +119,12 @@ def test_users_without_the_permission_get_403(app, db, make_user, guarded_routes
             response = _call(client, method, _url(rule))
             assert response.status_code == 403, f"{rule.rule} for a user without {permission!r}"
             assert "Keine Berechtigung" in response.text
+            # The page names what is missing: number and name (issue 12 point 15).
+            if permission is Permission.ADMINISTRATOR:
+                said = "Diese Seite ist Administratoren vorbehalten."
+            else:
+                said = f"Ihnen fehlt die Berechtigung {int(permission)} „{permission.label}“."
+            assert said in html.unescape(response.text), rule.rule
 
 
 def test_users_with_the_permission_get_in(app, db, make_user, guarded_routes):
@@ -156,6 +164,42 @@ def test_sms_senden_needs_global_1400_as_well(app, db, make_user):
     db.commit()
     assert client.get("/sms/senden").status_code == 200
     assert "SMS senden" in client.get("/").text
+
+
+def test_while_1400_is_off_administrators_are_told_where_to_switch_it_on(app, db, make_user):
+    """Issue 12 point 15: "SMS senden" does not vanish without a word."""
+    set_global(db, 1400, "0", "test")
+    db.commit()
+    admin = login_as(app.test_client(), make_user("chef", admin=True))
+    switch = 'href="/admin/globals/#global-1400"'
+    home = admin.get("/").text
+    assert 'id="nav-service-off"' in home and switch in home
+    assert "SMS-Service aus – einschalten" in home
+    refused = admin.get("/sms/senden")
+    assert refused.status_code == 403 and "1400" in refused.text and switch in refused.text
+    globals_page = admin.get("/admin/globals/").text
+    assert 'id="service-off-hint"' in globals_page and switch in globals_page
+    # A sender learns that the service is off, not where administrators switch it on.
+    sender = login_as(app.test_client(), make_user("sender", Permission.SMS_SEND))
+    page = sender.get("/").text
+    assert 'id="nav-service-off"' in page and switch not in page
+    refused = sender.get("/sms/senden").text
+    assert switch not in refused and "wenden Sie sich" in refused
+    set_global(db, 1400, "1", "test")
+    db.commit()
+    home = admin.get("/").text
+    assert 'id="nav-service-off"' not in home
+    assert 'id="service-off-hint"' not in admin.get("/admin/globals/").text
+
+
+def test_a_helper_of_other_dialogs_names_the_permissions_that_would_open_it(app, make_user):
+    client = login_as(app.test_client(), make_user("leser"))
+    refused = client.get("/admin/sms-texts/options")
+    assert refused.status_code == 403
+    assert (
+        "Ihnen fehlt eine dieser Berechtigungen: 1669 „3220.Menü Administration/SMS Nachrichten“ "
+        "oder 298004 „SMS_senden (Hauptmenü)“."
+    ) in html.unescape(refused.text)
 
 
 @pytest.mark.parametrize(
