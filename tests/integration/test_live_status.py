@@ -261,7 +261,15 @@ def test_the_history_of_a_person_polls_and_answers_what_changed(clerk, db, wien)
     person = _person(db, wien)
     other = _person(db, wien, "Thomas Steiner", "0676 9876543")
     mine = _sms(db, wien, "Termin", source=MessageSource.PERSON, source_ref=str(person.id))
-    theirs = _sms(db, wien, "Andere", source=MessageSource.PERSON, source_ref=str(other.id))
+    theirs = _sms(
+        db,
+        wien,
+        "Andere",
+        source=MessageSource.PERSON,
+        source_ref=str(other.id),
+        recipient_raw=other.mobile,
+        recipient="+436769876543",  # its SMS go to its number: not Maria's SMS-Verlauf
+    )
     page = clerk.get(f"/persons/{person.id}").text
     url = _poll_url(page, "history-poller")
     assert url.startswith(f"/persons/{person.id}?") and _watched(url) == {mine.id}

@@ -21,6 +21,7 @@ from webapp.permissions import requires
 from webapp.sms import contacts
 from webapp.sms.contacts import ContactT
 from webapp.sms.paging import KeysetPage
+from webapp.sms.search import RecordSms
 
 bp = Blueprint("contacts", __name__)
 bp.context_processor(records.template_helpers)
@@ -93,6 +94,9 @@ class ContactKind(RecordKind[ContactT, ContactForm, ContactFilterForm]):
 
     def context(self, record: ContactT) -> dict[str, Any]:
         return {"action": contacts.sms_action(db.session(), record, region())}
+
+    def sms_of(self, record: ContactT) -> RecordSms:
+        return contacts.record_sms(self.source, record.id, record.mobile, region())
 
 
 PERSON = ContactKind(

@@ -39,12 +39,12 @@ from webapp.blueprints.lists import (
 )
 from webapp.extensions import db, htmx
 from webapp.models import Company, Mandant, MessageSource, Person, Ticket, WorkOrder
-from webapp.sms.contacts import mobile_display, sms_history
+from webapp.sms.contacts import mobile_display, record_sms, sms_history
 from webapp.sms.orders import RecordQuery, contact_choices, search_records
 from webapp.sms.outbox import status_label
 from webapp.sms.paging import KeysetPage
 from webapp.sms.scope import get_visible
-from webapp.sms.search import live_update, parse_watch, watch
+from webapp.sms.search import RecordSms, live_update, parse_watch, watch
 from webapp.validation import optional_id
 
 if TYPE_CHECKING:
@@ -138,6 +138,11 @@ class RecordKind(Generic[RecordT, FormT, FilterT]):
         """The form's selects of Personen/Firmen (field name → model): they offer only those of
         the chosen Mandant (the form's `_contacts.html`, refreshed when the Mandant changes)."""
         return {}
+
+    def sms_of(self, record: Any) -> RecordSms:
+        """Which SMS its SMS-Verlauf shows: those sent from it (a Person or Firma adds those
+        to its number)."""
+        return record_sms(self.source, record.id)
 
 
 AnyKind = RecordKind[Any, Any, Any]
@@ -360,7 +365,7 @@ def _save(kind: AnyKind, form: RecordForm, choices: list[Mandant], record: Any |
 def _view_context(kind: AnyKind, record: Any) -> dict[str, Any]:
     """The read-only dialog: the record, its newest SMS (within the user's Mandanten) and what
     of them to watch live."""
-    history = sms_history(db.session(), kind.source, record.id, HISTORY_SIZE, mandant_ids=scope())
+    history = sms_history(db.session(), kind.sms_of(record), HISTORY_SIZE, mandant_ids=scope())
     return {
         "kind": kind,
         "record": record,
@@ -377,8 +382,7 @@ def _history_poll(kind: AnyKind, record: Any) -> ResponseReturnValue:
         db.session(),
         parse_watch(request.args.getlist("w")),
         mandant_ids=scope(),
-        source=kind.source,
-        source_ref=str(record.id),
+        record=kind.sms_of(record),
     )
     if update.unchanged:
         return "", 204

@@ -17,7 +17,16 @@ from typing import Literal, TypeVar
 
 import phonenumbers
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, Select, SQLColumnExpression, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    false,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from webapp.errors import ErrorCollector, InputError
@@ -27,6 +36,7 @@ from webapp.sms.paging import PAGE_SIZE, KeysetPage, SortKey, paginate
 from webapp.sms.prefixes import country_code_of
 from webapp.sms.records import check_mandant
 from webapp.sms.scope import scoped
+from webapp.sms.search import RecordSms
 from webapp.validation import clean_email, text_field
 
 Contact = Person | Company
@@ -380,22 +390,42 @@ def sms_action(session: Session, record: Contact, default_region: str = "AT") ->
     return SmsAction(True, None, parsed)
 
 
+def record_sms(
+    source: MessageSource, record_id: int, mobile: str = "", default_region: str = "AT"
+) -> RecordSms:
+    """The SMS of a record's SMS-Verlauf: sent from it, and for a Person or Firma (`mobile`
+    as stored) also those to its mobile number, read by the one number parser."""
+    number = parse_number(mobile, default_region).e164 if mobile.strip() else None
+    return RecordSms(source, record_id, (number,) if number else ())
+
+
 def sms_history(
     session: Session,
-    source: MessageSource,
-    record_id: int,
+    record: RecordSms,
     limit: int = 20,
     *,
     mandant_ids: set[int] | None = None,
 ) -> list[Message]:
-    """The newest SMS sent from this record (source + source_ref), newest first.
+    """The newest SMS of a record (`record_sms`), newest first, each once.
 
     `mandant_ids` (the viewer's scope, None: all) keeps out SMS the record got while it
-    belonged to a Mandant the viewer does not see (E6).
+    belonged to a Mandant the viewer does not see (E6), and SMS to its number queued for
+    another Mandant. Each way of belonging takes its newest `limit` ids by its own index (one
+    UNION ALL); the rows are then read by those ids. (One query with `id IN (subquery)` made
+    PostgreSQL walk the whole table backwards instead.)
     """
-    stmt = select(Message).where(Message.source == source, Message.source_ref == str(record_id))
-    stmt = scoped(stmt, Message.mandant_id, mandant_ids)
-    return list(session.scalars(stmt.order_by(Message.id.desc()).limit(limit)))
+    newest = [
+        scoped(select(Message.id).where(condition), Message.mandant_id, mandant_ids)
+        .order_by(Message.id.desc())
+        .limit(limit)
+        .subquery()
+        for condition in record.conditions()
+    ]
+    ids = set(session.scalars(union_all(*(select(part.c.id) for part in newest))))
+    if not ids:
+        return []
+    stmt = select(Message).where(Message.id.in_(ids)).order_by(Message.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
 
 
 # --- demo data ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import Select, SQLColumnExpression, column, func, select, table
+from sqlalchemy import Select, SQLColumnExpression, and_, column, func, or_, select, table
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import Message, MessageSource, MessageStatus
@@ -55,6 +55,26 @@ class MessageFilter:
 
 
 MessagePage = KeysetPage
+
+
+@dataclass(frozen=True)
+class RecordSms:
+    """Which SMS belong to a record's SMS-Verlauf: those sent from it (`source` + its id) and,
+    for a Person or Firma, every SMS to one of its `numbers` (E.164, from `parse_number`),
+    whatever dialog queued it (Neu, SMS senden, API, an Auftrag)."""
+
+    source: MessageSource
+    record_id: int
+    numbers: tuple[str, ...] = ()
+
+    def conditions(self) -> list[SQLColumnExpression[bool]]:
+        """One condition per way of belonging, each walked by its own index
+        (`ix_sms_message_source_ref_id`, `ix_sms_message_recipient_id`)."""
+        sent_from = and_(Message.source == self.source, Message.source_ref == str(self.record_id))
+        return [sent_from, *(Message.recipient == number for number in self.numbers)]
+
+    def clause(self) -> SQLColumnExpression[bool]:
+        return or_(*self.conditions())
 
 
 def number_prefix(raw: str, default_region: str = "AT") -> str | None:
@@ -347,15 +367,14 @@ def live_update(
     tokens: dict[int, str],
     *,
     mandant_ids: set[int] | None,
-    source: MessageSource | None = None,
-    source_ref: str | None = None,
+    record: RecordSms | None = None,
     created_by_id: int | None = None,
     now: datetime | None = None,
 ) -> LiveUpdate:
     """What changed among the watched messages since the page got `tokens`.
 
     Only messages within `mandant_ids` (None: all) are looked at — and of one record
-    (`source` + `source_ref`) or one author (`created_by_id`) when given; others drop out of
+    (`record`) or one author (`created_by_id`) when given; others drop out of
     the watch list as if they were gone. One query by primary key for the states, a second
     one only for the rows that changed.
     """
@@ -366,8 +385,8 @@ def live_update(
         Message.id.in_(list(tokens))
     )
     stmt = scoped(stmt, Message.mandant_id, mandant_ids)
-    if source is not None:
-        stmt = stmt.where(Message.source == source, Message.source_ref == source_ref)
+    if record is not None:
+        stmt = stmt.where(record.clause())
     if created_by_id is not None:
         stmt = stmt.where(Message.created_by_id == created_by_id)
     states = session.execute(stmt).all()
