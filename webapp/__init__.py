@@ -108,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
         jobs,
         main,
         messages,
+        metrics,
         my_messages,
         orders,
         quicksend,
@@ -135,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
         admin_api_tokens,
         inbox,
         webhooks,
+        metrics,
     ):
         app.register_blueprint(module.bp)
 

@@ -160,6 +160,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed
         # (0: none, the app is reached directly; 1: one nginx/Apache in front, …).
         "TRUSTED_PROXIES": int(os.environ.get("TRUSTED_PROXIES", "0")),
+        # GET /metrics (Prometheus): the bearer token a scraper must send, and/or the client
+        # addresses it must come from (comma-separated addresses or CIDR networks). Neither
+        # set: /metrics answers 404.
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
+        "METRICS_ALLOWED_ADDRESSES": os.environ.get("METRICS_ALLOWED_ADDRESSES", ""),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
         or _limiter_storage_uri(redis_url),
         "RATELIMIT_SWALLOW_ERRORS": True,

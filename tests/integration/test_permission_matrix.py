@@ -18,6 +18,13 @@ from webapp.permissions import ROLE_PERMISSIONS, AccessRule, Permission
 from webapp.sms.settings import set_global
 
 
+@pytest.fixture
+def app_config() -> dict[str, object]:
+    # /metrics is off (404) without a token or addresses; switched on, it refuses anonymous
+    # callers like every route with its own authentication.
+    return {"METRICS_TOKEN": "matrix-token"}
+
+
 # Sample values for URL parameters, by converter.
 def _routes(app: Flask) -> list[tuple[Rule, str, AccessRule | None]]:
     routes = []

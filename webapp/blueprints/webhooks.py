@@ -24,9 +24,11 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from webapp.extensions import app_object, csrf, db
+from webapp.jobs.queues import redis_connection
 from webapp.jobs.settings import job_for_webhook_secret
 from webapp.permissions import own_authentication
 from webapp.sms.inbound import BadNotification, handle_notification, log_refused_webhook
+from webapp.sms.metrics import UNKNOWN_TYPE, count_webhook
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +100,26 @@ def _refused(how: str) -> tuple[Response, int]:
 
 
 def _receive(secret: str, how: str) -> ResponseReturnValue:
+    message_type, result, answer = _handle(secret, how)
+    count_webhook(redis_connection(), message_type, result)  # for /metrics
+    return answer
+
+
+def _handle(secret: str, how: str) -> tuple[str, str, ResponseReturnValue]:
+    """The notification's messageType, what became of it (webapp.sms.metrics.WEBHOOK_RESULTS)
+    and the answer."""
     # Werkzeug enforces this while it reads: a Content-Length above it, and a chunked body
     # (no Content-Length) once it has read this much, raise RequestEntityTooLarge.
     request.max_content_length = MAX_BODY
     job = job_for_webhook_secret(db.session(), secret, current_app.config["SMS_SECRET_KEY"])
     if job is None:
-        return _refused(how)
+        return UNKNOWN_TYPE, "unauthorized", _refused(how)
     try:
         body = request.get_json(silent=True, force=True)
     except RequestEntityTooLarge:
-        return _answer(4000, "Body too large", 413)
+        return UNKNOWN_TYPE, "too_large", _answer(4000, "Body too large", 413)
+    message_type = body.get("messageType") if isinstance(body, dict) else None
+    kind = message_type if isinstance(message_type, str) else UNKNOWN_TYPE
     try:
         handled = handle_notification(
             app_object(),
@@ -118,12 +130,15 @@ def _receive(secret: str, how: str) -> ResponseReturnValue:
         )
     except BadNotification as error:
         db.session.rollback()
-        return _answer(4000, f"Bad notification: {error}", 400)
+        return kind, "malformed", _answer(4000, f"Bad notification: {error}", 400)
     except Exception:
         db.session.rollback()
         log.exception("websms webhook failed")
-        return _answer(5000, "Internal error", 500)
-    return _answer(2000, "OK" if not handled.duplicate else "OK (already received)", 200)
+        return kind, "error", _answer(5000, "Internal error", 500)
+    if handled.duplicate:
+        return kind, "duplicate", _answer(2000, "OK (already received)", 200)
+    unmatched = handled.received is None and handled.message is None
+    return kind, "unmatched" if unmatched else "applied", _answer(2000, "OK", 200)
 
 
 @bp.route("/websms/<secret>", methods=["POST"])
@@ -142,6 +157,7 @@ def websms_basic() -> ResponseReturnValue:
     auth = request.authorization
     secret = auth.password if auth is not None and auth.type == "basic" else ""
     if not secret:
+        count_webhook(redis_connection(), UNKNOWN_TYPE, "unauthorized")
         return (
             *_refused("ohne HTTP-Basic-Anmeldung"),
             {"WWW-Authenticate": 'Basic realm="websms"'},

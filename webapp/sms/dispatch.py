@@ -43,6 +43,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.jobs.mail import send_mail
+from webapp.jobs.queues import redis_connection
 from webapp.jobs.settings import Variant, job_settings, mark_pin_rejected, read_settings, receives
 from webapp.jobs.stopping import RunAborted, stop_requested
 from webapp.models import Job, JobRun, Message
@@ -62,6 +63,7 @@ from webapp.sms.leases import (
     job_mandant_ids,
     recover_dead_leases,
 )
+from webapp.sms.metrics import NOT_TRIED, TransportTally
 from webapp.sms.modem_inbox import collect_received, collect_status_reports
 from webapp.sms.numbers import check_number
 from webapp.sms.prefixes import active_prefixes
@@ -128,6 +130,7 @@ class SendRun:
         self.started = time.monotonic()
         self.deadline = self.started + budget if budget > 0 else None
         self.window = SendWindow(transport)
+        self.tally = TransportTally()  # latency and outcomes for /metrics, added to Redis
         self.claimed: deque[Claimed] = deque()
         self.in_flight: dict[int, Claimed] = {}
         self.writes = Writes(self.run_key)
@@ -293,6 +296,8 @@ class SendRun:
     def _record(self, finished: Finished, now: datetime) -> None:
         claimed = self.in_flight.pop(finished.sms.message_id)
         error = finished.unavailable
+        outcome_class = NOT_TRIED if finished.outcome is None else finished.outcome.kind.value
+        self.tally.observe(self.transport.name, finished.seconds, outcome_class)
         if error is not None:  # certainly not sent: back to the queue as it was
             reason = _("Nicht versucht: %(reason)s", reason=error.reason)
             self.writes.add_untried(claimed, reason, getattr(error, "code", None), now)
@@ -432,6 +437,7 @@ class SendRun:
                 _("Die Sperre des Jobs ging verloren: ein anderer Lauf sendet; dieser hört auf.")
             )
         self._flush()
+        self.tally.flush(redis_connection(self.ctx.app))
 
     def _finish(self, failed: bool) -> None:
         """Let the SMS in flight finish and record them; hand back what was not started.
@@ -469,6 +475,7 @@ class SendRun:
             if self.hot is not None:
                 with contextlib.suppress(DBAPIError):
                     self.hot.close()
+            self.tally.flush(redis_connection(self.ctx.app))
 
 
 def _database_gone(error: DBAPIError) -> bool:

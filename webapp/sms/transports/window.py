@@ -40,6 +40,7 @@ class Finished:
     outcome: Outcome | None
     unavailable: TransportUnavailable | None = None
     tag: object = None  # what the caller gave `submit`
+    seconds: float = 0.0  # how long `transport.send` took (the latency in /metrics)
 
 
 class SendWindow:
@@ -77,16 +78,23 @@ class SendWindow:
             self._send(*item)
 
     def _send(self, sms: OutgoingSms, tag: object) -> None:
+        began = time.monotonic()
         try:
-            finished = Finished(sms, self.transport.send(sms), tag=tag)
+            outcome = self.transport.send(sms)
+            finished = Finished(sms, outcome, tag=tag, seconds=time.monotonic() - began)
         except TransportUnavailable as error:
-            finished = Finished(sms, None, error, tag)
+            finished = Finished(sms, None, error, tag, time.monotonic() - began)
         except Exception as error:  # a bug must not lose the SMS: it may have gone out
             log.exception("transport %s: unexpected error for SMS %s", self.transport, sms)
             verdict = classify.outcome_unknown(
                 _("unerwarteter Fehler (%(error)s)", error=type(error).__name__)
             )
-            finished = Finished(sms, verdict.outcome(sms.message_id, "bug"), tag=tag)
+            finished = Finished(
+                sms,
+                verdict.outcome(sms.message_id, "bug"),
+                tag=tag,
+                seconds=time.monotonic() - began,
+            )
         self._done.put(finished)
 
     def collect(

@@ -1,0 +1,259 @@
+"""The figures behind `GET /metrics` (issue 13 point 7): what the database holds at scrape time,
+and the counters every process adds to in Redis.
+
+- From the database, read when Prometheus scrapes: SMS by status, the queue (waiting, age of
+  the oldest), per job its runs (the job's statistics) and its latest run (the run table).
+  Each is an indexed query whose cost does not grow with the runs or the SMS sent long ago,
+  except the count by status: one pass over the status index (measured in bench/metrics.py).
+- From Redis: the transport's latency and outcomes, and the websms webhook's notifications.
+  Those happen in worker processes (a run's send threads) and in every web process (the
+  webhook); one process's memory is seen by nobody else, and a worker's work-horse ends with
+  its run. So each process adds what it counted to hashes in the one Redis all processes
+  share: a run keeps its tally in memory and adds it at every heartbeat (one MULTI/EXEC) and
+  at its end; a webhook adds its one count at once. Any web process reads the same sums.
+  A Redis that loses its data (restart without persistence) starts the counters at 0 again,
+  which Prometheus takes as a counter reset.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from webapp.jobs.runs import run_is_live
+from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
+from webapp.sms.transports.base import OutcomeKind
+
+logger = logging.getLogger(__name__)
+
+# Upper bounds (seconds) of the transport latency histogram: websms answers in tens of ms to a
+# few seconds, a modem takes 2–5 s per SMS and gives up after 60 s.
+LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+TRANSPORTS = ("websms", "modem")
+# What became of one hand-over to the transport: its OutcomeKind, or not tried at all.
+NOT_TRIED = "not_tried"
+OUTCOMES: tuple[str, ...] = (*(kind.value for kind in OutcomeKind), NOT_TRIED)
+
+# websms notifications (webapp.blueprints.webhooks): messageType and what became of it.
+WEBHOOK_TYPES = ("text", "binary", "deliveryReport")
+UNKNOWN_TYPE = "unknown"  # not read (refused before the body) or not one of WEBHOOK_TYPES
+WEBHOOK_RESULTS = (
+    "applied",  # a received SMS stored, a delivery report applied to its SMS
+    "unmatched",  # a delivery report for an SMS we do not know (Errorlog warning)
+    "duplicate",  # a notificationId seen before: acknowledged, not applied again
+    "malformed",  # HTTP 400
+    "unauthorized",  # HTTP 401: no or a wrong secret
+    "too_large",  # HTTP 413
+    "error",  # HTTP 500
+)
+# The series shown with 0 before their first count (rate() and alerts need the 0).
+WEBHOOK_SERIES: tuple[tuple[str, str], ...] = (
+    *((kind, result) for kind in WEBHOOK_TYPES for result in ("applied", "duplicate", "error")),
+    ("deliveryReport", "unmatched"),
+    ("unknown", "unauthorized"),
+    ("unknown", "malformed"),
+)
+
+TRANSPORT_KEY = "sms:metrics:transport"
+WEBHOOK_KEY = "sms:metrics:webhook"
+# A successful run is looked for among this many of the latest runs (of all jobs), so a job
+# that failed for months does not make each scrape read its whole history.
+SUCCESS_LOOKBACK_RUNS = 10_000
+# A process that cannot reach Redis says so at most this often.
+WARN_EVERY_SECONDS = 60.0
+_last_warning = 0.0
+
+
+def _warn(what: str, error: RedisError) -> None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= WARN_EVERY_SECONDS:
+        _last_warning = now
+        logger.warning("metrics: %s not counted, Redis unreachable (%s)", what, error)
+
+
+# --- the database at scrape time --------------------------------------------------------------
+
+
+def status_counts(session: Session) -> dict[MessageStatus, int]:
+    """How many SMS are in each status (every status, 0 when none): one pass over the
+    (status, id) index."""
+    counts = dict.fromkeys(MessageStatus, 0)
+    for status, count in session.execute(
+        select(Message.status, func.count()).group_by(Message.status)
+    ):
+        counts[MessageStatus(status)] = count
+    return counts
+
+
+def oldest_waiting(session: Session) -> datetime | None:
+    """When the SMS waiting longest was queued: the first by the (status, id) index. (How
+    many of the waiting SMS are due is left out: that reads every waiting row.)"""
+    return session.scalar(
+        select(Message.created_at)
+        .where(Message.status == MessageStatus.QUEUED)
+        .order_by(Message.id)
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True)
+class JobFigures:
+    job_id: int
+    name: str
+    runs: int  # ended runs (the Job tab's "Anzahl")
+    failed_runs: int  # of these, failed ("mit Fehler")
+    last_run: JobRun | None
+    running: bool  # the latest run is running and still beats
+    last_success_at: datetime | None  # start of the latest successful run
+
+
+def job_figures(session: Session, dead_after: timedelta) -> list[JobFigures]:
+    """Per job its statistics and its latest run; a few indexed rows per job."""
+    newest_run = session.scalar(select(func.max(JobRun.id))) or 0
+    figures = []
+    for job in session.scalars(select(Job).order_by(Job.id)):
+        last = session.scalar(
+            select(JobRun).where(JobRun.job_id == job.id).order_by(JobRun.id.desc()).limit(1)
+        )
+        success = session.scalar(
+            select(JobRun.started_at)
+            .where(
+                JobRun.job_id == job.id,
+                JobRun.status == RunStatus.SUCCEEDED,
+                JobRun.id > newest_run - SUCCESS_LOOKBACK_RUNS,
+            )
+            .order_by(JobRun.id.desc())
+            .limit(1)
+        )
+        figures.append(
+            JobFigures(
+                job.id,
+                job.name,
+                job.run_count,
+                job.failed_run_count,
+                last,
+                run_is_live(last, dead_after),
+                success,
+            )
+        )
+    return figures
+
+
+# --- counters in Redis ------------------------------------------------------------------------
+
+
+def _bucket_field(transport: str, upper: float) -> str:
+    return f"bucket|{transport}|{upper:g}"
+
+
+def _bucket_of(seconds: float) -> float:
+    for upper in LATENCY_BUCKETS:
+        if seconds <= upper:
+            return upper
+    return float("inf")
+
+
+class TransportTally:
+    """The transport figures of one run: counted in memory as outcomes come back, added to
+    Redis by `flush` (the run calls it at every heartbeat and at its end). A flush that fails
+    keeps the tally for the next one, so a Redis outage loses nothing unless the run dies."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._seconds: defaultdict[str, float] = defaultdict(float)
+
+    def observe(self, transport: str, seconds: float, outcome: str) -> None:
+        """One SMS handed to `transport` came back after `seconds` with `outcome`."""
+        self._counts[_bucket_field(transport, _bucket_of(seconds))] += 1
+        self._counts[f"outcome|{transport}|{outcome}"] += 1
+        self._seconds[f"sum|{transport}"] += seconds
+
+    def __bool__(self) -> bool:
+        return bool(self._counts)
+
+    def flush(self, redis: Redis) -> bool:
+        """Add the tally to Redis in one transaction; False (tally kept) when Redis fails."""
+        if not self._counts:
+            return True
+        pipe = redis.pipeline(transaction=True)
+        for name, count in self._counts.items():
+            pipe.hincrby(TRANSPORT_KEY, name, count)
+        for name, seconds in self._seconds.items():
+            pipe.hincrbyfloat(TRANSPORT_KEY, name, seconds)
+        try:
+            pipe.execute()
+        except RedisError as error:
+            _warn("transport figures", error)
+            return False
+        self._counts.clear()
+        self._seconds.clear()
+        return True
+
+
+def count_webhook(redis: Redis, message_type: str, result: str) -> None:
+    """Count one websms notification; a Redis that does not answer costs the count only."""
+    kind = message_type if message_type in WEBHOOK_TYPES else UNKNOWN_TYPE
+    try:
+        redis.hincrby(WEBHOOK_KEY, f"{kind}|{result}", 1)
+    except RedisError as error:
+        _warn("webhook notification", error)
+
+
+@dataclass(frozen=True)
+class LatencyHistogram:
+    buckets: list[tuple[float, int]]  # (upper bound, cumulative count); the last is +inf
+    count: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Counters:
+    latency: dict[str, LatencyHistogram]  # by transport
+    outcomes: dict[tuple[str, str], int]  # (transport, outcome)
+    webhooks: dict[tuple[str, str], int]  # (message type, result)
+
+
+def _decoded(raw: Mapping[bytes, bytes]) -> dict[str, str]:
+    return {key.decode(): value.decode() for key, value in raw.items()}
+
+
+def read_counters(redis: Redis) -> Counters:
+    """The sums of every process, with a zero for each series an operator expects to see
+    before it happened once. RedisError when Redis is away."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hgetall(TRANSPORT_KEY)
+    pipe.hgetall(WEBHOOK_KEY)
+    transport_raw, webhook_raw = cast(list[dict[bytes, bytes]], pipe.execute())
+    transport = _decoded(transport_raw)
+    transports = sorted(
+        {*TRANSPORTS, *(name.split("|")[1] for name in transport if name.count("|") >= 1)}
+    )
+    latency = {}
+    outcomes: dict[tuple[str, str], int] = {}
+    for name in transports:
+        cumulative = 0
+        buckets = []
+        for upper in (*LATENCY_BUCKETS, float("inf")):
+            cumulative += int(transport.get(_bucket_field(name, upper), "0"))
+            buckets.append((upper, cumulative))
+        latency[name] = LatencyHistogram(
+            buckets, cumulative, float(transport.get(f"sum|{name}", "0"))
+        )
+        for outcome in OUTCOMES:
+            outcomes[(name, outcome)] = int(transport.get(f"outcome|{name}|{outcome}", "0"))
+    webhooks = dict.fromkeys(WEBHOOK_SERIES, 0)
+    for field, value in _decoded(webhook_raw).items():
+        kind, _, result = field.partition("|")
+        webhooks[(kind, result)] = int(value)
+    return Counters(latency, outcomes, webhooks)
