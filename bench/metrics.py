@@ -2,8 +2,9 @@
 
 Uses the database of bench/list_page.py (filled by its `fill` when it does not hold `--rows`
 SMS; kept between runs) plus 100,000 runs of "Service SMS", and a Redis of its own. Times the
-whole scrape through the app and, apart, the count by status (the one query that reads every
-SMS). Prints JSON; the target is p95 under 250 ms (Prometheus scrapes every 15–60 s).
+whole scrape through the app (the settled count of the final statuses in Redis, as for all
+but one scrape an hour) and, apart, that settled count (the one query that reads the whole
+status index, once an hour). Prints JSON; the target is p95 under 100 ms for the scrape.
 
     .venv/bin/python bench/metrics.py                        # SQLite under instance/bench/
     .venv/bin/python bench/metrics.py --database-url postgresql://postgres@127.0.0.1:5432/test
@@ -31,11 +32,11 @@ from webapp.embedded_redis import EmbeddedRedis
 from webapp.extensions import db
 from webapp.models import Job, JobRun, Mandant, Message, RunStatus
 from webapp.models.base import utcnow
-from webapp.sms.metrics import TransportTally, status_counts
+from webapp.sms.metrics import TransportTally, settled_counts, settled_key
 
 TOKEN = "bench-token"
 RUNS = 100_000
-TARGET_P95_MS = 250
+TARGET_P95_MS = 100
 
 
 def _p95(times: list[float]) -> float:
@@ -132,17 +133,20 @@ def main() -> None:
                 for n in range(1000):
                     tally.observe("websms", 0.01 * (n % 200), "accepted")
                 assert tally.flush(Redis.from_url(redis_url))
-                counting = []
-                for _ in range(args.rounds):
+                key = settled_key(db.session())
+                whole = []  # the hourly settled count (what a scrape costs once an hour)
+                for _ in range(5):
                     started = time.perf_counter()
-                    status_counts(db.session())
-                    counting.append((time.perf_counter() - started) * 1000)
+                    settled_counts(db.session(), utcnow())
+                    whole.append((time.perf_counter() - started) * 1000)
                     db.session.rollback()
             client = app.test_client()
             headers = {"Authorization": f"Bearer {TOKEN}"}
+            Redis.from_url(redis_url).delete(key)
             first = client.get("/metrics", headers=headers)
             assert first.status_code == 200 and b"sms_messages" in first.data, first.data[:200]
             assert b'sms_metrics_source_up{source="database"} 1.0' in first.data
+            assert b'sms_metrics_source_up{source="redis"} 1.0' in first.data
             scrapes = []
             for _ in range(args.rounds):
                 started = time.perf_counter()
@@ -157,9 +161,9 @@ def main() -> None:
             "rounds": args.rounds,
             "target_p95_ms": TARGET_P95_MS,
             "scrape": {"median_ms": round(statistics.median(scrapes), 1), "p95_ms": _p95(scrapes)},
-            "status_counts": {
-                "median_ms": round(statistics.median(counting), 1),
-                "p95_ms": _p95(counting),
+            "settled_count_hourly": {
+                "median_ms": round(statistics.median(whole), 1),
+                "max_ms": round(max(whole), 1),
             },
             "bytes": len(first.data),
             "under_target": _p95(scrapes) < TARGET_P95_MS,

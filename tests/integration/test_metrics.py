@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, insert, select
+from redis import Redis
+from sqlalchemy import event, func, insert, select
 
 from tests.service_job import send_through_websms
 from webapp import accounts, create_app
@@ -18,7 +19,7 @@ from webapp.jobs.settings import set_webhook_secret
 from webapp.models import Job, JobRun, Message, MessageSource, MessageStatus, RunStatus
 from webapp.models.base import utcnow
 from webapp.simulators.websms import Fault, WebsmsSandbox
-from webapp.sms.metrics import TRANSPORT_KEY, TransportTally
+from webapp.sms.metrics import TRANSPORT_KEY, TransportTally, settled_key
 from webapp.sms.outbox import queue_sms
 
 TOKEN = "scrape-me-0123456789"
@@ -145,9 +146,31 @@ def test_a_wrong_address_setting_stops_the_start(tmp_path, databases, redis_url)
 # --- the figures --------------------------------------------------------------------------------
 
 
+def _messages(db, wien, statuses, created_at):
+    rows = [
+        {
+            "mandant_id": wien.id,
+            "recipient_raw": "+436641234567",
+            "recipient": "+436641234567",
+            "text": f"{status} {n}",
+            "encoding": "GSM-7",
+            "segments": 1,
+            "status": status.value,
+            "attempts": 1,
+            "source": MessageSource.MANUAL.value,
+            "error_notification_due": False,
+            "created_at": created_at,
+            "updated_at": created_at,
+        }
+        for n, status in enumerate(statuses)
+    ]
+    db.execute(insert(Message.__table__), rows)
+    db.commit()
+
+
 def _seed(db, wien, job):
-    """A few SMS of every status and some runs of Service SMS, written as the tables hold
-    them (statuses and times set directly)."""
+    """SMS of every status (also SMS a month old, whose final statuses are settled) and some
+    runs of Service SMS, written as the tables hold them (statuses and times set directly)."""
     now = utcnow()
     plan = {
         MessageStatus.QUEUED: 4,
@@ -159,26 +182,10 @@ def _seed(db, wien, job):
         MessageStatus.EXPIRED: 1,
         MessageStatus.UNKNOWN: 2,
     }
-    rows = []
-    for status, count in plan.items():
-        for n in range(count):
-            rows.append(
-                {
-                    "mandant_id": wien.id,
-                    "recipient_raw": "+436641234567",
-                    "recipient": "+436641234567",
-                    "text": f"{status} {n}",
-                    "encoding": "GSM-7",
-                    "segments": 1,
-                    "status": status.value,
-                    "attempts": 0,
-                    "source": MessageSource.MANUAL.value,
-                    "error_notification_due": False,
-                    "created_at": now - timedelta(minutes=30),
-                    "updated_at": now,
-                }
-            )
-    db.execute(insert(Message.__table__), rows)
+    old = [MessageStatus.DELIVERED] * 4 + [MessageStatus.FAILED, MessageStatus.UNKNOWN]
+    _messages(db, wien, old, now - timedelta(days=30))
+    recent = [status for status, count in plan.items() for _ in range(count)]
+    _messages(db, wien, recent, now - timedelta(minutes=30))
     queued = list(
         db.scalars(
             select(Message).where(Message.status == MessageStatus.QUEUED).order_by(Message.id)
@@ -228,6 +235,64 @@ def test_the_figures_match_the_database(client, db, wien, job):
     )
     assert value(samples, "sms_metrics_source_up", source="database") == 1
     assert value(samples, "sms_metrics_source_up", source="redis") == 1
+
+
+def _statements(app):
+    """The SQL statements the app runs while the `with` block lasts."""
+
+    class Recorder(list):
+        def __enter__(self):
+            event.listen(db_engine, "before_cursor_execute", self.record)
+            return self
+
+        def __exit__(self, *exc):
+            event.remove(db_engine, "before_cursor_execute", self.record)
+
+        def record(self, conn, cursor, statement, *args):
+            self.append(statement)
+
+    db_engine = app.extensions["sqlalchemy"].engine
+    return Recorder()
+
+
+def test_sms_older_than_a_week_are_counted_once_an_hour(app, client, db, wien, redis_url):
+    """The final statuses of old SMS come from the settled count kept in Redis for an hour;
+    the open statuses and the SMS since are counted at every scrape."""
+    redis = Redis.from_url(redis_url)
+    key = settled_key(db())
+    redis.delete(key)
+    month_ago = utcnow() - timedelta(days=30)
+    S = MessageStatus
+    _messages(db, wien, [S.DELIVERED] * 5 + [S.SENT] * 3 + [S.FAILED, S.EXPIRED], month_ago)
+    _messages(db, wien, [S.UNKNOWN] * 2, month_ago)
+    _messages(db, wien, [S.DELIVERED, S.SENT, S.QUEUED, S.SENDING], utcnow())
+
+    def expected():
+        return {s: db.scalar(select(func.count()).where(Message.status == s)) for s in S}
+
+    def shown():
+        samples = scrape(client)
+        return {s: value(samples, "sms_messages", status=s.value) for s in S}
+
+    with _statements(app) as first:
+        assert shown() == expected()
+    assert any("GROUP BY" in statement for statement in first)  # the settled count
+    assert 0 < redis.ttl(key) <= 3600
+    with _statements(app) as second:
+        assert shown() == expected()
+    assert not any("GROUP BY" in statement for statement in second)  # taken from Redis
+
+    _messages(db, wien, [S.DELIVERED, S.FAILED], utcnow())  # new SMS: counted at once
+    old_unknown = db.scalar(select(Message).where(Message.status == S.UNKNOWN).limit(1))
+    old_unknown.status = S.SENT  # an old Unklar confirmed as sent (the worklist)
+    db.commit()
+    now_shown, now_true = shown(), expected()
+    assert now_shown[S.UNKNOWN] == now_true[S.UNKNOWN] == 1  # open statuses: at once
+    assert now_shown[S.DELIVERED] == now_true[S.DELIVERED]
+    assert now_shown[S.FAILED] == now_true[S.FAILED]
+    assert now_shown[S.SENT] == now_true[S.SENT] - 1  # an old SMS's final status: within the hour
+    redis.delete(key)  # as when the hour is over
+    assert shown() == expected()
 
 
 def test_the_queue_is_empty_when_nothing_waits(client):
@@ -327,8 +392,6 @@ def test_figures_another_process_adds_are_what_every_web_process_shows(app, clie
 
 
 def test_a_tally_waits_for_redis_and_loses_nothing(redis_url):
-    from redis import Redis
-
     real = Redis.from_url(redis_url)
     gone = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     start = int(real.hget(TRANSPORT_KEY, "outcome|websms|accepted") or 0)

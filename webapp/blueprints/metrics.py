@@ -157,7 +157,7 @@ class SmsCollector(Collector):
     def _database(self) -> Iterator[Metric]:
         session = db.session()
         now = utcnow()
-        counts = metrics.status_counts(session)
+        counts = metrics.status_counts(session, redis_connection(app_object()), now)
         by_status = GaugeMetricFamily(
             "sms_messages", "SMS in the database by status.", labels=["status"]
         )

@@ -3,8 +3,10 @@ and the counters every process adds to in Redis.
 
 - From the database, read when Prometheus scrapes: SMS by status, the queue (waiting, age of
   the oldest), per job its runs (the job's statistics) and its latest run (the run table).
-  Each is an indexed query whose cost does not grow with the runs or the SMS sent long ago,
-  except the count by status: one pass over the status index (measured in bench/metrics.py).
+  Each is an indexed query whose cost does not grow with the runs or the SMS sent long ago:
+  the count by status reads the whole status index only once an hour, for the SMS whose
+  status is final (older than a week and a day), and keeps that count in Redis; each scrape
+  counts the open statuses and the SMS since then (measured in bench/metrics.py).
 - From Redis: the transport's latency and outcomes, and the websms webhook's notifications.
   Those happen in worker processes (a run's send threads) and in every web process (the
   webhook); one process's memory is seen by nobody else, and a worker's work-horse ends with
@@ -17,6 +19,9 @@ and the counters every process adds to in Redis.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import time
 from collections import Counter, defaultdict
@@ -27,11 +32,14 @@ from typing import cast
 
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from webapp.jobs.queues import redis_get
 from webapp.jobs.runs import run_is_live
 from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
+from webapp.models.base import utcnow
+from webapp.sms.leases import MAX_AGE
 from webapp.sms.transports.base import OutcomeKind
 
 logger = logging.getLogger(__name__)
@@ -85,14 +93,100 @@ def _warn(what: str, error: RedisError) -> None:
 # --- the database at scrape time --------------------------------------------------------------
 
 
-def status_counts(session: Session) -> dict[MessageStatus, int]:
-    """How many SMS are in each status (every status, 0 when none): one pass over the
-    (status, id) index."""
-    counts = dict.fromkeys(MessageStatus, 0)
+# Statuses an SMS of any age may leave at any time (a run, the Unklar worklist): always
+# counted whole, they are few. The others are final for an SMS older than SETTLED_AGE (a week
+# of queueing, then its delivery report), and these are counted once per SETTLED_SECONDS.
+OPEN_STATUSES = frozenset({MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN})
+SETTLED_AGE = MAX_AGE + timedelta(days=1)
+SETTLED_SECONDS = 3600
+SETTLED_KEY = "sms:metrics:settled"
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The final statuses of the SMS up to `until_id` (all older than SETTLED_AGE then)."""
+
+    until_id: int
+    counts: dict[MessageStatus, int]
+
+
+def settled_counts(session: Session, now: datetime) -> Settled:
+    """Count the final statuses of the SMS older than SETTLED_AGE: one pass over the (status,
+    id) index up to the newest of them; done once per SETTLED_SECONDS (`status_counts`)."""
+    until_id = session.scalar(
+        select(Message.id)
+        .where(Message.created_at < now - SETTLED_AGE)
+        .order_by(Message.created_at.desc())
+        .limit(1)
+    )
+    counts = dict.fromkeys((s for s in MessageStatus if s not in OPEN_STATUSES), 0)
+    if until_id is None:
+        return Settled(0, counts)
     for status, count in session.execute(
-        select(Message.status, func.count()).group_by(Message.status)
+        select(Message.status, func.count())
+        .where(Message.id <= until_id, Message.status.in_(list(counts)))
+        .group_by(Message.status)
     ):
         counts[MessageStatus(status)] = count
+    return Settled(until_id, counts)
+
+
+def settled_key(session: Session) -> str:
+    """The Redis key of the settled counts of this session's database (a Redis shared by
+    several installations or test databases keeps them apart)."""
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
+    return f"{SETTLED_KEY}:{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+def _settled(session: Session, redis: Redis | None, now: datetime) -> Settled:
+    """The settled counts kept in Redis for SETTLED_SECONDS (shared by every web process),
+    counted anew when they are missing; without Redis counted every time."""
+    key = settled_key(session)
+    if redis is not None:
+        try:
+            raw = redis_get(redis, key)
+            if raw is not None:
+                stored = json.loads(raw)
+                return Settled(
+                    int(stored["until_id"]),
+                    {MessageStatus(k): int(v) for k, v in stored["counts"].items()},
+                )
+        except (RedisError, ValueError, KeyError, TypeError) as error:
+            logger.warning("metrics: settled counts not read from Redis (%s)", error)
+    settled = settled_counts(session, now)
+    if redis is not None:
+        stored_text = json.dumps(
+            {
+                "until_id": settled.until_id,
+                "counts": {k.value: v for k, v in settled.counts.items()},
+            }
+        )
+        with contextlib.suppress(RedisError):
+            redis.set(key, stored_text, ex=SETTLED_SECONDS)
+    return settled
+
+
+def status_counts(
+    session: Session, redis: Redis | None = None, now: datetime | None = None
+) -> dict[MessageStatus, int]:
+    """How many SMS are in each status (every status, 0 when none). The open statuses are
+    counted whole, the final ones since the settled counts (`_settled`); each is one range of
+    the (status, id) index, all in one statement. A final status an SMS older than SETTLED_AGE
+    reaches only later (an Unklar confirmed, a late report) shows with the next settled count,
+    within SETTLED_SECONDS."""
+    settled = _settled(session, redis, now or utcnow())
+    parts = [
+        select(literal(status.value), func.count())
+        .select_from(Message)
+        .where(
+            Message.status == status,
+            Message.id > (0 if status in OPEN_STATUSES else settled.until_id),
+        )
+        for status in MessageStatus
+    ]
+    counts = dict.fromkeys(MessageStatus, 0)
+    for status, count in session.execute(union_all(*parts)):
+        counts[MessageStatus(status)] = count + settled.counts.get(MessageStatus(status), 0)
     return counts
 
 
