@@ -223,3 +223,35 @@ def test_send_dialog_switches_show_what_will_be_sent(page: Page, login, live_app
     result = page.locator("#send-result")
     expect(result.locator("tbody tr")).to_have_count(1)
     expect(result.locator('tr[data-role="kreditor"]')).to_contain_text("Wartet auf Versand")
+
+
+def test_a_refused_number_in_the_result_shows_its_code_only_in_the_details(
+    page: Page, login, live_app: Flask
+) -> None:
+    """The result of Auftrag versenden shows an SMS's reason as every page does: the German
+    sentence, the error code in a small "Details:" line (webapp/technical.py)."""
+    _prepare(live_app)
+    with live_app.app_context():
+        session = db.session
+        mandant = session.scalar(select(Mandant).where(Mandant.name == MANDANT))
+        swiss = contacts.save_company(
+            session,
+            contacts.ContactInput(
+                name=unique("Zürcher Dach AG"), mandant_id=mandant.id, mobile="+41 79 123 45 67"
+            ),
+        )
+        order = orders.save_order(
+            session,
+            orders.OrderInput(mandant_id=mandant.id, title=unique("Dach"), creditor_id=swiss.id),
+        )
+        session.commit()
+        order_id = order.id
+        session.remove()
+    login("sachbearbeiter")
+    page.goto(f"/orders/{order_id}/send")
+    page.locator("#send-submit").click()
+    row = page.locator('#send-result tr[data-role="kreditor"]')
+    expect(row.locator(".status")).to_have_text("Fehler")
+    expect(row).to_contain_text("Die Vorwahl +41 79 ist nicht in der Konfigurationstabelle")
+    expect(row.locator(".details")).to_have_text("Details: prefix_not_allowed")
+    expect(row.locator(".status")).not_to_have_attribute("title", re.compile("prefix_not_allowed"))
