@@ -18,7 +18,7 @@ from sqlalchemy import select
 from tests.e2e.support import MANDANT, header_nav
 from webapp.extensions import db
 from webapp.jobs.settings import webhook_secret
-from webapp.models import Job, Mandant, MessageSource
+from webapp.models import ApiToken, Job, Mandant, MessageSource
 from webapp.sms import contacts
 from webapp.sms.outbox import queue_sms
 from webapp.sms.settings import GlobalNumber, set_global
@@ -148,6 +148,43 @@ def test_a_new_api_token_can_be_copied(clipboard: Page, login) -> None:
     page.locator('button[data-copy="#new-token"]').click()
     expect(page.locator("#new-token-copy-state")).to_have_text("Kopiert")
     assert page.evaluate("navigator.clipboard.readText()") == token.inner_text().strip()
+
+
+def test_sperren_of_an_api_token_asks_first(page: Page, login, live_app) -> None:
+    name = f"Sperrtest {uuid.uuid4().hex[:6]}"
+    login("admin")
+    page.goto("/admin/api-tokens")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Mandant").select_option(label=MANDANT)
+    page.get_by_role("button", name="Anlegen").click()
+    row = page.locator("tbody tr", has_text=name)
+    expect(row).to_contain_text("Aktiv")
+
+    questions: list[str] = []
+
+    def dismiss(dialog) -> None:
+        questions.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    row.get_by_role("button", name="Sperren").click()
+    assert len(questions) == 1 and name in questions[0]
+    expect(row).to_contain_text("Aktiv")
+    assert _token_active(live_app, name)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Sperren").click()
+    expect(page.locator("#flash")).to_contain_text(f"API-Zugang {name} wurde gesperrt.")
+    expect(page.locator("tbody tr", has_text=name)).to_contain_text("Gesperrt")
+    assert not _token_active(live_app, name)
+
+
+def _token_active(live_app: Flask, name: str) -> bool:
+    with live_app.app_context():
+        token = db.session.scalar(select(ApiToken).where(ApiToken.name == name))
+        active = bool(token.active)
+        db.session.remove()
+    return active
 
 
 @pytest.fixture
