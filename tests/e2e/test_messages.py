@@ -112,7 +112,7 @@ def test_quick_form_from_the_navigation(page: Page, login):
     expect(dialog).to_be_visible()
     dialog.get_by_label("Mobilfunknummer").fill("0676 7654321")
     dialog.get_by_label("SMS-Text", exact=True).fill("Bitte um Rückruf")
-    expect(dialog.locator("#sms-counter")).to_contain_text("1 SMS")
+    expect(dialog.locator("#quick-sms-counter")).to_contain_text("1 SMS")
     dialog.get_by_role("button", name="Senden").click()
     expect(dialog).to_be_hidden()
     expect(page.get_by_text("SMS wurde in die Versandliste aufgenommen.")).to_be_visible()
@@ -183,22 +183,22 @@ def test_quick_form_marks_and_refuses_placeholders_nobody_fills(page: Page, logi
         "Die Platzhalter {auftrag.nummer}, {auftrag.titel} werden hier nicht ausgefüllt: "
         "bitte durch den gewünschten Text ersetzen."
     )
-    expect(dialog.locator("#sms-placeholders")).to_have_text(problem)
-    expect(dialog.locator("#sms-preview mark")).to_have_text(
+    expect(dialog.locator("#quick-sms-placeholders")).to_have_text(problem)
+    expect(dialog.locator("#quick-sms-preview mark")).to_have_text(
         ["{auftrag.nummer}", "{auftrag.titel}"]
     )
     expect(text).to_have_attribute("aria-invalid", "true")
 
     dialog.get_by_role("button", name="Senden").click()
-    expect(dialog.locator("#text-error")).to_have_text(problem)
+    expect(dialog.locator("#quick-text-error")).to_have_text(problem)
     expect(dialog).to_be_visible()
     assert _count_messages(live_app, "{auftrag.") == 0
 
     tag = uuid.uuid4().hex[:6]
     dialog.get_by_label("SMS-Text", exact=True).fill(f"Auftrag A-2026-0001: Dach {tag}")
-    expect(dialog.locator("#text-error")).to_have_count(0)
-    expect(dialog.locator("#sms-placeholders")).to_have_count(0)
-    expect(dialog.locator("#sms-preview .full-text")).to_have_text(
+    expect(dialog.locator("#quick-text-error")).to_have_count(0)
+    expect(dialog.locator("#quick-sms-placeholders")).to_have_count(0)
+    expect(dialog.locator("#quick-sms-preview .full-text")).to_have_text(
         f"Auftrag A-2026-0001: Dach {tag}"
     )
     expect(dialog.get_by_label("SMS-Text", exact=True)).not_to_have_attribute(
@@ -282,9 +282,82 @@ def test_quick_form_starts_in_the_search_and_says_to_whom(page: Page, login, liv
     expect(dialog.get_by_label("Mobilfunknummer")).to_have_value("0664 7770001")
     # The template loaded before is filled for the chosen person.
     expect(text).to_have_value(f"Guten Tag {person}, bitte um Rückruf.")
-    expect(dialog.locator("#sms-placeholders")).to_have_count(0)
+    expect(dialog.locator("#quick-sms-placeholders")).to_have_count(0)
 
     # Another number typed by hand: the SMS no longer goes to that person.
     dialog.get_by_label("Mobilfunknummer").fill("0676 1112223")
     expect(to).to_be_hidden()
     expect(dialog.locator("[name=record_id]")).to_have_value("")
+
+
+def _duplicate_ids(page: Page) -> list[str]:
+    return page.evaluate(
+        """() => {
+            const seen = {};
+            for (const e of document.querySelectorAll("[id]")) seen[e.id] = (seen[e.id] || 0) + 1;
+            return Object.keys(seen).filter((id) => seen[id] > 1);
+        }"""
+    )
+
+
+def test_sms_senden_over_neu_checks_its_own_fields(page: Page, login, live_app):
+    """SMS senden opened on top of Neu: the dialog's editor has ids of its own, so its labels,
+    descriptions and live checks are its own and the page's fields stay as they were."""
+    _no_fixed_text(live_app)
+    login("sachbearbeiter")
+    page.goto("/admin/sms/new")
+    neu = page.locator("#sms-form")
+    neu.get_by_label("Mobilfunknummer").fill("0664 1234567")
+    neu.get_by_label("SMS-Text", exact=True).fill("Hallo")
+    neu_check = neu.locator("#number-check")
+    expect(neu_check).to_contain_text("+43 664 1234567")
+    expect(neu.locator("#sms-counter")).to_contain_text("5 / 160")
+
+    page.locator("#nav-quicksend").click()
+    dialog = page.locator("dialog#modal")
+    expect(dialog).to_be_visible()
+    assert _duplicate_ids(page) == []
+    number = dialog.get_by_label("Mobilfunknummer")
+    number.fill("12345")
+    expect(dialog.get_by_text("„12345“ ist zu kurz für eine Handynummer.")).to_be_visible()
+    expect(number).to_have_attribute("aria-invalid", "true")
+    text = dialog.get_by_label("SMS-Text", exact=True)
+    text.fill("Guten Morgen")
+    expect(dialog.locator(".sms-counter")).to_contain_text("12 / 160")
+    # What the dialog's fields are described by lies in the dialog.
+    for field in (number, text):
+        for described_by in (field.get_attribute("aria-describedby") or "").split():
+            found = page.locator(f"#{described_by}")
+            if found.count():
+                expect(dialog.locator(f"#{described_by}")).to_have_count(1)
+    expect(dialog.locator(f"#{number.get_attribute('aria-describedby')}")).to_contain_text(
+        "zu kurz"
+    )
+
+    # The page's fields and checks are untouched.
+    expect(neu.get_by_label("Mobilfunknummer")).to_have_value("0664 1234567")
+    expect(neu.get_by_label("Mobilfunknummer")).to_have_attribute("aria-invalid", "false")
+    expect(neu_check).to_contain_text("+43 664 1234567")
+    expect(neu_check).not_to_contain_text("zu kurz")
+    expect(neu.get_by_label("SMS-Text", exact=True)).to_have_value("Hallo")
+    expect(neu.locator("#sms-counter")).to_contain_text("5 / 160")
+
+    # A refusal of the server speaks at the dialog's own field, and goes when it is changed.
+    number.fill("")
+    dialog.get_by_role("button", name="Senden").click()
+    error = dialog.locator(".field-error")
+    expect(error).to_have_count(1)
+    number = dialog.get_by_label("Mobilfunknummer")
+    expect(number).to_have_attribute("aria-invalid", "true")
+    expect(number).to_have_attribute("aria-describedby", re.compile(error.get_attribute("id")))
+    assert _duplicate_ids(page) == []
+    number.fill("0676 7654321")
+    expect(error).to_have_count(0)
+    expect(number).to_have_attribute("aria-invalid", "false")
+    dialog.get_by_role("button", name="Senden").click()
+    expect(dialog).to_be_hidden()
+    assert _count_messages(live_app, "Guten Morgen") >= 1
+
+    # Neu still checks its own fields.
+    neu.get_by_label("Mobilfunknummer").fill("12345")
+    expect(neu_check).to_contain_text("zu kurz")

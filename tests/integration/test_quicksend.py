@@ -147,7 +147,9 @@ def test_a_template_with_placeholders_is_refused_naming_them(sender, db, wien):
         headers=HX,
     )
     assert response.status_code == 422
-    error = re.search(r'<small class="field-error" id="text-error">(.*?)</small>', response.text)
+    error = re.search(
+        r'<small class="field-error" id="quick-text-error">(.*?)</small>', response.text
+    )
     assert error.group(1) == (
         "Der Platzhalter {auftrag.nummer} wird hier nicht ausgefüllt: bitte durch den "
         "gewünschten Text ersetzen."
@@ -230,3 +232,51 @@ def test_the_record_line_says_to_whom(sender, huber):
     assert " ".join(re.sub(r"<[^>]+>", "", line.group(1)).split()) == (
         "An: Maria Huber, +43 664 7654321 · HV Wien"
     )
+
+
+# --- the dialog's editor has ids of its own (it opens over Neu) ----------------------------------
+
+
+def _ids(html: str) -> list[str]:
+    return re.findall(r'\bid="([^"]+)"', html)
+
+
+def test_the_dialog_editor_has_ids_of_its_own_and_the_names_the_views_read(sender, wien):
+    dialog = sender.get("/sms/senden", headers=HX).text
+    fields = re.findall(r"<(?:input|textarea|select)\b[^>]*>", dialog)
+    named = {re.search(r'name="([^"]+)"', f).group(1): f for f in fields if 'name="' in f}
+    for name in ("recipient", "mandant", "text", "record_kind", "record_id"):
+        assert f'id="quick-{name}"' in named[name]
+    assert 'for="quick-recipient"' in dialog and 'for="quick-text"' in dialog
+    editor_ids = set(_ids(dialog)) - {"quicksend-title", "quicksend-form", "quicksend-to"}
+    page = sender.get("/sms/senden").text  # the page without JavaScript: the same form
+    assert 'id="quick-number-check"' in page
+    assert all(i.startswith(("quick-", "contact-")) for i in editor_ids), editor_ids
+    assert 'hx-target="#quick-number-check"' in dialog and 'hx-target="#quick-sms-check"' in dialog
+    assert "/sms/compose/number?prefix=quick-" in dialog
+    assert "/sms/compose/counter?prefix=quick-" in dialog
+    assert 'aria-describedby="quick-number-check"' in dialog
+
+    refused = sender.post(
+        "/sms/senden", data={"recipient": "", "text": "x", "mandant": wien.id}, headers=HX
+    )
+    assert 'id="quick-recipient-error"' in refused.text
+    assert 'aria-describedby="quick-recipient-error quick-number-check"' in refused.text
+
+
+def test_the_live_checks_answer_with_the_ids_of_their_editor(sender):
+    number = sender.post("/sms/compose/number?prefix=quick-", data={"recipient": "12345"})
+    assert _ids(number.text) == ["quick-number-check"]
+    counter = sender.post("/sms/compose/counter?prefix=quick-", data={"text": "Hallo {x.y}"})
+    assert _ids(counter.text) == [
+        "quick-sms-check",
+        "quick-sms-counter",
+        "quick-sms-placeholders",
+        "quick-sms-preview",
+    ]
+    # Without a prefix (Neu), or with one that is no id prefix, the plain ids.
+    assert _ids(sender.post("/sms/compose/number", data={"recipient": "1"}).text) == [
+        "number-check"
+    ]
+    odd = sender.post('/sms/compose/number?prefix="><b>', data={"recipient": "1"})
+    assert _ids(odd.text) == ["number-check"] and "<b>" not in odd.text

@@ -8,6 +8,7 @@ outbox refuses the SMS while it is there).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, flash, render_template, request
@@ -33,6 +34,10 @@ from webapp.validation import optional_id
 bp = Blueprint("compose", __name__, url_prefix="/sms/compose")
 
 
+# What an editor's id prefix may look like ("quick-"): it ends up in ids and selectors.
+_ID_PREFIX = re.compile(r"[a-z][a-z0-9]{0,19}-")
+
+
 class SmsForm(FlaskForm):
     """Number, Mandant, template and text: the fields every SMS dialog shares."""
 
@@ -42,6 +47,21 @@ class SmsForm(FlaskForm):
     text = TextAreaField("SMS-Text")
     # Set by prepare_form when the user has no Mandant to send for: what an administrator must do.
     missing_mandant: str | None = None
+    # Starts the id of every field and of the editor's live checks: an editor that can open
+    # over another one (the SMS senden dialog over Neu) has ids of its own, so its labels,
+    # descriptions and checks never point at the page's. The field names stay as they are.
+    id_prefix = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self:
+            field.id = f"{self.id_prefix}{field.id}"
+            field.label.field_id = field.id
+
+
+def editor_prefix(raw: str | None) -> str:
+    """The id prefix a live check answers for (`?prefix=` of its request), "" for none."""
+    return raw if raw and _ID_PREFIX.fullmatch(raw) else ""
 
 
 def prepare_form(form: SmsForm, user: User) -> SmsForm:
@@ -146,6 +166,7 @@ def counter() -> ResponseReturnValue:
         unfilled=unfilled,
         unfilled_message=placeholders.unfilled_message(unfilled) if unfilled else "",
         preview=placeholders.mark_unfilled(final) if text.strip() else [],
+        prefix=editor_prefix(request.args.get("prefix")),
     )
 
 
@@ -159,4 +180,6 @@ def number() -> ResponseReturnValue:
         if raw.strip()
         else None
     )
-    return render_template("compose/_number.html", parsed=parsed)
+    return render_template(
+        "compose/_number.html", parsed=parsed, prefix=editor_prefix(request.args.get("prefix"))
+    )

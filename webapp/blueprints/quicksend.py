@@ -52,6 +52,8 @@ RECORD_KINDS: dict[str, tuple[type[Person] | type[Company], MessageSource]] = {
 class QuickSendForm(SmsForm):
     record_kind = HiddenField()
     record_id = HiddenField()
+    # The dialog opens over any page, also over Neu with its own editor.
+    id_prefix = "quick-"
 
 
 def _record(kind: str | None, record_id: str | None) -> Person | Company | None:

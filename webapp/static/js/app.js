@@ -43,11 +43,11 @@ document.addEventListener("change", function (event) {
   if (select && select.value) loadTemplate(select);
 });
 
-// Live checks of the SMS editor (#number-check, #sms-check) say whether their field is valid:
-// data-validity "valid", "invalid" or "" (nothing to say). The field (data-validity-from) takes
-// it as aria-invalid — Pico draws the ✓ or the red border from it — so the mark never
-// contradicts the message. A message of the server at the field (#<id>-error) speaks until the
-// field is changed.
+// Live checks of the SMS editor (#number-check, #sms-check; in the SMS senden dialog
+// #quick-number-check, …) say whether their field is valid: data-validity "valid", "invalid" or
+// "" (nothing to say). The field (data-validity-from names its check) takes it as aria-invalid —
+// Pico draws the ✓ or the red border from it — so the mark never contradicts the message. A
+// message of the server at the field (#<field id>-error) speaks until the field is changed.
 function applyValidity(field) {
   if (document.getElementById(field.id + "-error")) return;
   const check = document.querySelector(field.dataset.validityFrom);
