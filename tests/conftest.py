@@ -59,9 +59,12 @@ class IsolatedClient(FlaskClient):
 
     The fixtures keep an app context pushed for the test's own database work; without this,
     Flask would reuse it for each request and share `g` (the logged-in user) and the session.
+    A streamed body (the exports) is read within that context too, as the server reads it
+    within the request's (`buffered`): its request context ends where it began.
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from webapp.accounts import selectable_mandanten, visible_mandant_ids
+from webapp.blueprints.exports import download
 from webapp.blueprints.lists import (
     DateFilter,
     FilterForm,
@@ -19,6 +20,7 @@ from webapp.blueprints.lists import (
 )
 from webapp.extensions import db
 from webapp.permissions import Permission, requires
+from webapp.sms.export import received_export
 from webapp.sms.inbox import InboxFilter, search_received
 
 bp = Blueprint("inbox", __name__, url_prefix="/admin/sms")
@@ -50,3 +52,21 @@ def index() -> ResponseReturnValue:
         timezone=current_app.config["TIMEZONE"],
     )
     return render_list("inbox/index.html", "inbox/_results.html", "inbox-results", form, page)
+
+
+@bp.route("/inbox/export.csv", defaults={"fmt": "csv"})
+@bp.route("/inbox/export.xlsx", defaults={"fmt": "xlsx"})
+@requires(Permission.SMS_MESSAGES)
+def export(fmt: str) -> ResponseReturnValue:
+    """The list with the filter in force, all pages, as CSV or XLSX (streamed)."""
+    form = InboxFilterForm(mandanten=selectable_mandanten(db.session(), current_user))
+    return download(
+        received_export(
+            db.session(),
+            InboxFilter(**form.values()),
+            mandant_ids=visible_mandant_ids(current_user),
+            default_region=current_app.config["DEFAULT_PHONE_REGION"],
+            timezone=current_app.config["TIMEZONE"],
+        ),
+        fmt,
+    )

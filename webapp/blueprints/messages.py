@@ -1,12 +1,23 @@
 """SMS Nachrichten (permission 1669): the list with Suchkriterien, Neu, Erneut versenden.
 
-The list's search and live poll (`search_page`, `live_answer`) serve Meine SMS
-(`blueprints/my_messages.py`) too, limited to the user's own SMS.
+The list's search, live poll and export (`search_page`, `live_answer`, `export_answer`) serve
+Meine SMS (`blueprints/my_messages.py`) too, limited to the user's own SMS.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from dataclasses import replace
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,6 +32,7 @@ from webapp.blueprints.compose import (
     prepare_form,
     queue_from_form,
 )
+from webapp.blueprints.exports import download
 from webapp.blueprints.forms import save_or_show_errors
 from webapp.blueprints.lists import (
     DateFilter,
@@ -37,6 +49,7 @@ from webapp.extensions import db
 from webapp.models import MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
 from webapp.sms import outbox
+from webapp.sms.export import message_export
 from webapp.sms.inbox import reply_counts
 from webapp.sms.paging import KeysetPage
 from webapp.sms.search import (
@@ -157,6 +170,31 @@ def index() -> ResponseReturnValue:
         live=watch(page.rows),
         service_off=sms_service_refusal(db.session()),
     )
+
+
+def export_answer(fmt: str, created_by_id: int | None = None) -> Response:
+    """The list with the filter of the request, all pages, as CSV or XLSX (streamed), within
+    the user's Mandanten; only the SMS `created_by_id` created when given (Meine SMS)."""
+    form = MessageFilterForm(mandanten=selectable_mandanten(db.session(), current_user))
+    export = message_export(
+        db.session(),
+        MessageFilter(**form.values()),
+        mandant_ids=visible_mandant_ids(current_user),
+        default_region=current_app.config["DEFAULT_PHONE_REGION"],
+        timezone=current_app.config["TIMEZONE"],
+        created_by_id=created_by_id,
+    )
+    if created_by_id is not None:
+        export = replace(export, title=_("Meine SMS"), stem="meine-sms")
+    return download(export, fmt)
+
+
+@bp.route("/export.csv", defaults={"fmt": "csv"})
+@bp.route("/export.xlsx", defaults={"fmt": "xlsx"})
+@sms_messages
+def export(fmt: str) -> ResponseReturnValue:
+    """The list with the filter in force, all pages, as CSV or XLSX (`export_answer`)."""
+    return export_answer(fmt)
 
 
 @bp.route("/live")

@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from webapp.accounts import visible_mandant_ids
 from webapp.blueprints.lists import render_list
-from webapp.blueprints.messages import live_answer, search_page, source_labels
+from webapp.blueprints.messages import export_answer, live_answer, search_page, source_labels
 from webapp.extensions import db
 from webapp.permissions import requires
 from webapp.sms import outbox
@@ -28,6 +28,7 @@ MINE = {
     "mine": True,
     "list_endpoint": "my_messages.index",
     "live_endpoint": "my_messages.live",
+    "export_endpoint": "my_messages.export",
 }
 
 
@@ -53,6 +54,14 @@ def index() -> ResponseReturnValue:
 def live() -> ResponseReturnValue:
     """The poll of the list and of one SMS (`messages.live_answer`), of the user's own SMS."""
     return live_answer("my_messages.live", created_by_id=current_user.id)
+
+
+@bp.route("/export.csv", defaults={"fmt": "csv"})
+@bp.route("/export.xlsx", defaults={"fmt": "xlsx"})
+@requires()
+def export(fmt: str) -> ResponseReturnValue:
+    """The user's own SMS with the filter in force, as CSV or XLSX (`messages.export_answer`)."""
+    return export_answer(fmt, created_by_id=current_user.id)
 
 
 @bp.route("/<int:message_id>")

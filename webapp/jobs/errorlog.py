@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from webapp.models import Job, JobLogEntry
@@ -28,14 +28,11 @@ class LogFilter:
 LogPage = KeysetPage
 
 
-def search_log(
-    session: Session,
-    job: Job,
-    flt: LogFilter,
-    before_id: int | None = None,
-    page_size: int = PAGE_SIZE,
-) -> LogPage:
-    """One page of the job's Errorlog, newest first (keyset on the id), with a capped total."""
+LOG_ORDER = JobLogEntry.id  # newest first
+
+
+def log_query(job: Job, flt: LogFilter) -> Select[JobLogEntry]:
+    """The job's Errorlog entries matching `flt`: what the tab pages and the export reads."""
     stmt = select(JobLogEntry).where(JobLogEntry.job_id == job.id)
     if flt.level:
         stmt = stmt.where(JobLogEntry.level == flt.level)
@@ -50,4 +47,15 @@ def search_log(
     if flt.date_to:
         end = local_midnight_utc(flt.date_to + timedelta(days=1), flt.timezone)
         stmt = stmt.where(JobLogEntry.created_at < end)
-    return paginate(session, stmt, JobLogEntry.id, before=before_id, page_size=page_size)
+    return stmt
+
+
+def search_log(
+    session: Session,
+    job: Job,
+    flt: LogFilter,
+    before_id: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> LogPage:
+    """One page of the job's Errorlog, newest first (keyset on the id), with a capped total."""
+    return paginate(session, log_query(job, flt), LOG_ORDER, before=before_id, page_size=page_size)

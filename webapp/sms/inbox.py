@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import ReceivedMessage
@@ -25,20 +25,18 @@ class InboxFilter:
 
 
 InboxPage = KeysetPage
+RECEIVED_ORDER = ReceivedMessage.id  # newest first
 
 
-def search_received(
-    session: Session,
+def received_query(
     flt: InboxFilter,
     *,
     mandant_ids: set[int] | None,
-    before: int | None = None,
-    after: int | None = None,
-    page_size: int = PAGE_SIZE,
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
-) -> InboxPage:
-    """One page, newest first; users limited to Mandanten see the SMS matched to them."""
+) -> Select[ReceivedMessage]:
+    """The received SMS matching `flt`; users limited to Mandanten see the SMS matched to
+    them. What the list pages and the export reads."""
     stmt = scoped(select(ReceivedMessage), ReceivedMessage.mandant_id, mandant_ids)
     if flt.id is not None:
         stmt = stmt.where(ReceivedMessage.id == flt.id)
@@ -59,13 +57,31 @@ def search_received(
     if flt.received_to:
         end = local_midnight_utc(flt.received_to + timedelta(days=1), timezone)
         stmt = stmt.where(ReceivedMessage.received_at < end)
+    return stmt
+
+
+def search_received(
+    session: Session,
+    flt: InboxFilter,
+    *,
+    mandant_ids: set[int] | None,
+    before: int | None = None,
+    after: int | None = None,
+    page_size: int = PAGE_SIZE,
+    default_region: str = "AT",
+    timezone: str = "Europe/Vienna",
+) -> InboxPage:
+    """One page, newest first (ids, `RECEIVED_ORDER`)."""
+    stmt = received_query(
+        flt, mandant_ids=mandant_ids, default_region=default_region, timezone=timezone
+    )
     loading = stmt.options(
         selectinload(ReceivedMessage.reply_to), selectinload(ReceivedMessage.mandant)
     )
     return paginate(
         session,
         loading,
-        ReceivedMessage.id,
+        RECEIVED_ORDER,
         before=before,
         after=after,
         page_size=page_size,

@@ -5,12 +5,14 @@ A list is sorted by a key that ends in the row id (newest first, or by name then
 walks along the key from a cursor, the id of a row: `before` gives the page after that row
 (older), `after` the page before it (newer). So the cost of a page does not grow with the
 table; the total is counted only up to COUNT_CAP ("mehr als 10.000").
+
+`every_row` reads a whole list the same way, a chunk at a time (the exports).
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
+CHUNK_SIZE = 2_000  # rows per query when a whole list is read (`every_row`)
 AnySelect = Select[*tuple[Any, ...]]
 
 
@@ -189,3 +192,38 @@ def capped_count(
     """How many rows `stmt` matches, counted only up to COUNT_CAP; and whether there are more."""
     counted = _count(session, stmt, id_column)
     return min(counted, COUNT_CAP), counted > COUNT_CAP
+
+
+def every_row(
+    session: Session,
+    stmt: AnySelect,
+    order: Order,
+    columns: Sequence[SQLColumnExpression[Any]],
+    *,
+    chunk_size: int | None = None,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every row of `stmt` in the list's order (along `order`, as its pages show them), as
+    the values of `columns`, `chunk_size` (CHUNK_SIZE) rows at a time.
+
+    Each chunk is one query that goes on from the key of the previous chunk's last row
+    (keyset, like a page), so a chunk costs what a page costs however far into the list it
+    is, no cursor stays open between chunks, and only one chunk is in memory at a time.
+    """
+    size = chunk_size or CHUNK_SIZE
+    key = _key(order)
+    width = len(columns)
+    reading = stmt.with_only_columns(*columns, *key.columns, maintain_column_froms=True)
+    reading = reading.order_by(None).order_by(
+        *(c.desc() if key.descending else c.asc() for c in key.columns)
+    )
+    beyond = operator.lt if key.descending else operator.gt
+    values: tuple[Any, ...] | None = None
+    while True:
+        chunk_stmt = reading if values is None else reading.where(_compare(key, values, beyond))
+        rows = session.connection().execute(chunk_stmt.limit(size)).all()
+        if not rows:
+            return
+        yield [tuple(row[:width]) for row in rows]
+        if len(rows) < size:
+            return
+        values = tuple(rows[-1][width:])

@@ -252,6 +252,32 @@ def count_messages(
 ) -> tuple[int, bool]:
     """The capped total of the list for `flt` (as `search_messages` counts it), and whether
     there are more than COUNT_CAP."""
+    query = list_query(
+        session,
+        flt,
+        mandant_ids=mandant_ids,
+        default_region=default_region,
+        timezone=timezone,
+        probe_window=probe_window,
+        created_by_id=created_by_id,
+    )
+    return capped_count(session, query.stmt, Message.id)
+
+
+def list_query(
+    session: Session,
+    flt: MessageFilter,
+    *,
+    mandant_ids: set[int] | None,
+    default_region: str = "AT",
+    timezone: str = "Europe/Vienna",
+    probe_window: int = PROBE_WINDOW,
+    created_by_id: int | None = None,
+) -> _Query:
+    """The whole list for `flt` within `mandant_ids` (of one author's messages when
+    `created_by_id` is given), as `search_messages` pages it: what the count and the export
+    read. On PostgreSQL a common search term is scanned along the ids rather than looked up
+    in the trigram index (as the first page decides)."""
     dialect = session.get_bind().dialect.name
     options: dict[str, Any] = {
         "dialect": dialect,
@@ -264,9 +290,7 @@ def count_messages(
         _rows, common = _search_window(
             session, flt, mandant_ids, options, None, None, PAGE_SIZE, probe_window
         )
-    return capped_count(
-        session, filtered(flt, mandant_ids, scan_text=common, **options).stmt, Message.id
-    )
+    return filtered(flt, mandant_ids, scan_text=common, **options)
 
 
 def own_message(

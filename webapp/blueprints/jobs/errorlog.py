@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import Field
 from wtforms.widgets import SearchInput
 
+from webapp.blueprints.exports import download
 from webapp.blueprints.forms import is_partial
 from webapp.blueprints.jobs import bp
 from webapp.blueprints.jobs.dialog import admin_only, job_or_404, render_tab, timezone
@@ -18,6 +19,7 @@ from webapp.blueprints.lists import DateFilter, FilterForm, choice_filter, text_
 from webapp.extensions import db
 from webapp.jobs.errorlog import LogFilter, search_log
 from webapp.models import EntryLevel, LogLevel
+from webapp.sms.export import log_export
 from webapp.validation import optional_id, parse_id
 
 MAX_LOG_QUERY = 200
@@ -56,21 +58,26 @@ class LogFilterForm(FilterForm):
     )
     text = text_filter(_l("Text enthält"), MAX_LOG_QUERY, maxlength=MAX_LOG_QUERY)
 
+    def log_filter(self) -> LogFilter:
+        """The core's filter object (the tab and its export)."""
+        return LogFilter(
+            date_from=self.date_from.data,
+            date_to=self.date_to.data,
+            level=self.level.data or "",
+            run_id=self.run.data,
+            text=self.text.data or "",
+            timezone=timezone(),
+        )
+
 
 @bp.route("/<int:job_id>/log", endpoint="log")
 @admin_only
 def log_tab(job_id: int) -> ResponseReturnValue:
     record = job_or_404(job_id)
     form = LogFilterForm()
-    flt = LogFilter(
-        date_from=form.date_from.data,
-        date_to=form.date_to.data,
-        level=form.level.data or "",
-        run_id=form.run.data,
-        text=form.text.data or "",
-        timezone=timezone(),
+    page = search_log(
+        db.session(), record, form.log_filter(), request.args.get("before", type=parse_id)
     )
-    page = search_log(db.session(), record, flt, request.args.get("before", type=parse_id))
     extra: dict[str, Any] = {
         "form": form,
         "params": form.params,
@@ -82,3 +89,12 @@ def log_tab(job_id: int) -> ResponseReturnValue:
     if is_partial("job-log-results"):
         return render_template("jobs/_log_results.html", job=record, **extra)
     return render_tab(record, "log", **extra)
+
+
+@bp.route("/<int:job_id>/log/export.csv", endpoint="log_export", defaults={"fmt": "csv"})
+@bp.route("/<int:job_id>/log/export.xlsx", endpoint="log_export", defaults={"fmt": "xlsx"})
+@admin_only
+def log_export_view(job_id: int, fmt: str) -> ResponseReturnValue:
+    """The Errorlog with the filter in force, all pages, as CSV or XLSX (streamed)."""
+    record = job_or_404(job_id)
+    return download(log_export(db.session(), record, LogFilterForm().log_filter()), fmt)

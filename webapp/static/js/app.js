@@ -309,3 +309,17 @@ document.addEventListener("click", function (event) {
     }
   );
 });
+
+// The Exportieren menu above a list: a choice starts the download and closes the menu (the
+// page stays as it is); Escape closes it too.
+document.addEventListener("click", function (event) {
+  const choice = event.target.closest("details.export-menu a");
+  if (choice) choice.closest("details").open = false;
+});
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") return;
+  const menu = event.target.closest && event.target.closest("details.export-menu[open]");
+  if (!menu) return;
+  menu.open = false;
+  menu.querySelector("summary").focus();
+});
