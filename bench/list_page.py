@@ -19,6 +19,8 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
+from flask import Flask
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
@@ -80,29 +82,30 @@ def fill(rows: int, mandant_ids: list[int], batch: int = 20_000) -> None:
         done += len(chunk)
 
 
-def prepare_postgres(server_url: str) -> str:
+def prepare_postgres(server_url: str, name: str = "sms_bench") -> str:
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = 'sms_bench'"))
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
         if not exists:
-            conn.execute(text('CREATE DATABASE "sms_bench"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return make_url(server_url).set(database="sms_bench").render_as_string(hide_password=False)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database-url", default="")
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=30)
-    args = parser.parse_args()
-    if args.database_url.startswith("postgresql"):
-        url = prepare_postgres(args.database_url)
-    else:
-        folder = INSTANCE_PATH / "bench"
-        folder.mkdir(parents=True, exist_ok=True)
-        url = args.database_url or f"sqlite:///{folder / 'list_page.sqlite'}"
-    app = create_app(
+def bench_url(
+    database_url: str, sqlite_file: str = "list_page.sqlite", pg_database: str = "sms_bench"
+) -> str:
+    """The bench database: `pg_database` on the PostgreSQL server of `database_url`, else the
+    SQLite URL given, else `instance/bench/<sqlite_file>`."""
+    if database_url.startswith("postgresql"):
+        return prepare_postgres(database_url, pg_database)
+    folder = INSTANCE_PATH / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    return database_url or f"sqlite:///{folder / sqlite_file}"
+
+
+def bench_app(url: str) -> Flask:
+    return create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
             "SECRET_KEY": "bench",
@@ -110,14 +113,26 @@ def main() -> None:
             "RATELIMIT_STORAGE_URI": "memory://",
         }
     )
-    figures: dict[str, object] = {
-        "benchmark": "list_page",
-        "database": make_url(url).get_backend_name(),
-    }
+
+
+def logged_in(app: Flask, user_token: str) -> FlaskClient:
+    """A test client with the user of `user_token` logged in (no password check)."""
+    client = app.test_client()
+    with app.test_request_context(environ_base=client.environ_base):
+        identifier = app.login_manager._session_identifier_generator()
+    with client.session_transaction() as session:
+        session.update({"_user_id": user_token, "_fresh": True, "_id": identifier})
+    return client
+
+
+def seed(app: Flask, rows: int, figures: dict[str, object]) -> str:
+    """Migrate, fill the SMS table to `rows` (once; kept between runs) in three Mandanten and
+    make the user "bench" (1669, two of the three Mandanten; the author of every 997th SMS, for
+    Meine SMS); returns its session token."""
     with app.app_context():
         upgrade()
         have = db.session.scalar(select(func.count()).select_from(Message)) or 0
-        if have != args.rows:
+        if have != rows:
             db.session.execute(Message.__table__.delete())
             mandanten = [
                 Mandant(name=f"Bench {i}")
@@ -128,7 +143,7 @@ def main() -> None:
             db.session.commit()
             ids = list(db.session.scalars(select(Mandant.id).where(Mandant.name.like("Bench %"))))
             started = time.perf_counter()
-            fill(args.rows, ids)
+            fill(rows, ids)
             if db.engine.dialect.name == "postgresql":
                 db.session.execute(text("ANALYZE sms_message"))
             else:
@@ -155,13 +170,24 @@ def main() -> None:
             analyze = "ANALYZE sms_message" if db.engine.dialect.name == "postgresql" else "ANALYZE"
             db.session.execute(text(analyze))
             db.session.commit()
-        user_token = user.get_id()
+        return str(user.get_id())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    url = bench_url(args.database_url)
+    app = bench_app(url)
+    figures: dict[str, object] = {
+        "benchmark": "list_page",
+        "database": make_url(url).get_backend_name(),
+    }
+    client = logged_in(app, seed(app, args.rows, figures))
+    with app.app_context():
         newest = db.session.scalar(select(func.max(Message.id)))
-    client = app.test_client()
-    with app.test_request_context(environ_base=client.environ_base):
-        identifier = app.login_manager._session_identifier_generator()
-    with client.session_transaction() as session:
-        session.update({"_user_id": user_token, "_fresh": True, "_id": identifier})
     pages = {
         "first_page": "/admin/sms/",
         "status_failed": "/admin/sms/?status=failed",

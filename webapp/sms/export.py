@@ -23,14 +23,16 @@ dates, strings: a string is never read as a formula there).
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import re
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -59,7 +61,6 @@ from webapp.sms.search import MessageFilter, list_query
 Cell = str | int | datetime | None
 Row = tuple[Cell, ...]
 
-FORMATS = ("csv", "xlsx")
 CSV_MIMETYPE = "text/csv"  # the response adds "; charset=utf-8"
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # What a spreadsheet may take for the start of a formula (OWASP "CSV injection").
@@ -69,11 +70,22 @@ CSV_ROWS_PER_WRITE = 1_000  # rows encoded and handed to the response at once
 FILE_BLOCK = 64 * 1024
 
 
+class Kind(enum.Enum):
+    """What a column holds, so that each cell is written without asking its type."""
+
+    TEXT = "text"  # str or None
+    NUMBER = "number"  # int or None
+    TIME = "time"  # an aware datetime or None
+    MIXED = "mixed"  # any of them
+
+
 @dataclass(frozen=True)
 class Column:
-    """A column of an export: its header (the list's label) and its width in Excel."""
+    """A column of an export: its header (the list's label), what it holds, its width in
+    Excel."""
 
     label: str
+    kind: Kind = Kind.TEXT
     width: float = 14
 
 
@@ -168,16 +180,16 @@ def message_export(
                 )
 
     columns = (
-        Column(_("ID"), 10),
-        Column(_("Erstellt"), 17),
-        Column(_("Empfänger"), 18),
-        Column(_("Text"), 60),
-        Column(_("Teile"), 6),
-        Column(_("Status"), 20),
-        Column(_("Grund"), 40),
-        Column(_("Versendet / Zugestellt"), 20),
-        Column(_("Erstellt von"), 20),
-        Column(_("Mandant"), 24),
+        Column(_("ID"), Kind.NUMBER, 10),
+        Column(_("Erstellt"), Kind.TIME, 17),
+        Column(_("Empfänger"), width=18),
+        Column(_("Text"), width=60),
+        Column(_("Teile"), Kind.NUMBER, 6),
+        Column(_("Status"), width=20),
+        Column(_("Grund"), width=40),
+        Column(_("Versendet / Zugestellt"), Kind.TIME, 20),
+        Column(_("Erstellt von"), width=20),
+        Column(_("Mandant"), width=24),
     )
     return Export(_("SMS Nachrichten"), "sms-nachrichten", columns, rows())
 
@@ -236,14 +248,14 @@ def received_export(
                 )
 
     columns = (
-        Column(_("ID"), 10),
-        Column(_("Empfangen"), 17),
-        Column(_("Absender"), 18),
-        Column(_("Name"), 24),
-        Column(_("Text"), 60),
-        Column(_("Antwort auf"), 12),
-        Column(_("Weitergeleitet"), 20),
-        Column(_("Mandant"), 24),
+        Column(_("ID"), Kind.NUMBER, 10),
+        Column(_("Empfangen"), Kind.TIME, 17),
+        Column(_("Absender"), width=18),
+        Column(_("Name"), width=24),
+        Column(_("Text"), width=60),
+        Column(_("Antwort auf"), width=12),
+        Column(_("Weitergeleitet"), Kind.MIXED, 20),
+        Column(_("Mandant"), width=24),
     )
     return Export(_("Empfangene SMS"), "empfangene-sms", columns, rows())
 
@@ -262,10 +274,10 @@ def log_export(
                 yield created_at, levels.get(level, level), run_id, message
 
     columns = (
-        Column(_("Zeit"), 20),
-        Column(_("Stufe"), 10),
-        Column(_("Lauf"), 8),
-        Column(_("Meldung"), 100),
+        Column(_("Zeit"), Kind.TIME, 20),
+        Column(_("Stufe"), width=10),
+        Column(_("Lauf"), Kind.NUMBER, 8),
+        Column(_("Meldung"), width=100),
     )
     stem = f"errorlog-{slug(job.name) or job.id}"
     return Export(_("Errorlog"), stem, columns, rows(), seconds=True)
@@ -320,7 +332,15 @@ def guard(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _csv_cell(value: Cell, seconds: bool) -> str | int:
+def _csv_text(value: Cell) -> str:
+    return "" if value is None else guard(str(value))
+
+
+def _csv_number(value: Cell) -> Cell:
+    return "" if value is None else value
+
+
+def _csv_cell(value: Cell, seconds: bool = False) -> str | int:
     if value is None:
         return ""
     if isinstance(value, datetime):
@@ -330,6 +350,24 @@ def _csv_cell(value: Cell, seconds: bool) -> str | int:
     return guard(value)
 
 
+def _csv_writers(export: Export) -> list[Callable[[Any], Cell]]:
+    seconds = export.seconds
+
+    def time(value: datetime | None) -> str:
+        return format_datetime(value, seconds)
+
+    def mixed(value: Cell) -> str | int:
+        return _csv_cell(value, seconds)
+
+    by_kind: dict[Kind, Callable[[Any], Cell]] = {
+        Kind.TEXT: _csv_text,
+        Kind.NUMBER: _csv_number,
+        Kind.TIME: time,
+        Kind.MIXED: mixed,
+    }
+    return [by_kind[column.kind] for column in export.columns]
+
+
 def csv_chunks(export: Export) -> Iterator[bytes]:
     """The export as CSV for Excel in German: UTF-8 with BOM, `;`, CRLF; a header row with the
     column labels. Yields a block every CSV_ROWS_PER_WRITE rows."""
@@ -337,9 +375,9 @@ def csv_chunks(export: Export) -> Iterator[bytes]:
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow([guard(column.label) for column in export.columns])
-    seconds = export.seconds
+    cells = _csv_writers(export)
     for count, row in enumerate(export.rows, 1):
-        writer.writerow([_csv_cell(value, seconds) for value in row])
+        writer.writerow([cell(value) for cell, value in zip(cells, row, strict=True)])
         if count % CSV_ROWS_PER_WRITE == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -353,7 +391,7 @@ def csv_chunks(export: Export) -> Iterator[bytes]:
 def write_xlsx(export: Export, path: Path, tmpdir: Path) -> int:
     """Write the export as an Excel workbook to `path` (XlsxWriter's own temporary files in
     `tmpdir`); returns the number of rows. A header row (bold, frozen, with filters) on each
-    sheet; beyond Excel's 1,048,576 rows a sheet the rows go on on the next one."""
+    sheet; past Excel's 1,048,576 rows per sheet the rows go on on a next sheet."""
     workbook = Workbook(str(path), {"constant_memory": True, "tmpdir": str(tmpdir)})
     header = workbook.add_format({"bold": True})
     when = workbook.add_format(
@@ -376,6 +414,7 @@ def write_xlsx(export: Export, path: Path, tmpdir: Path) -> int:
         sheet.autofilter(0, 0, last_row, len(export.columns) - 1)
 
     sheet = new_sheet()
+    cells = _xlsx_writers(when, export)
     row_index = 0
     total = 0
     try:
@@ -385,7 +424,8 @@ def write_xlsx(export: Export, path: Path, tmpdir: Path) -> int:
                 finish(sheet, row_index - 1)
                 sheet = new_sheet()
                 row_index = 1
-            _write_row(sheet, row_index, row, when)
+            for column, (cell, value) in enumerate(zip(cells, row, strict=True)):
+                cell(sheet, row_index, column, value)
             total += 1
         finish(sheet, row_index)
     finally:
@@ -393,16 +433,38 @@ def write_xlsx(export: Export, path: Path, tmpdir: Path) -> int:
     return total
 
 
-def _write_row(sheet: Worksheet, row_index: int, row: Sequence[Cell], when: Format) -> None:
-    for column, value in enumerate(row):
+XlsxCell = Callable[[Worksheet, int, int, Any], object]
+
+
+def _xlsx_writers(when: Format, export: Export) -> list[XlsxCell]:
+    """Per column, how a cell is written: typed (a string is never read as a formula), times as
+    dates in TIMEZONE; an empty cell is left out."""
+
+    def text(sheet: Worksheet, row: int, column: int, value: str | None) -> object:
+        return None if value is None else sheet.write_string(row, column, value)
+
+    def number(sheet: Worksheet, row: int, column: int, value: int | None) -> object:
+        return None if value is None else sheet.write_number(row, column, value)
+
+    def time(sheet: Worksheet, row: int, column: int, value: datetime | None) -> object:
         if value is None:
-            continue
+            return None
+        return sheet.write_datetime(row, column, to_local(value).replace(tzinfo=None), when)
+
+    def mixed(sheet: Worksheet, row: int, column: int, value: Cell) -> object:
         if isinstance(value, datetime):
-            sheet.write_datetime(row_index, column, to_local(value).replace(tzinfo=None), when)
-        elif isinstance(value, int):
-            sheet.write_number(row_index, column, value)
-        else:
-            sheet.write_string(row_index, column, value)
+            return time(sheet, row, column, value)
+        if isinstance(value, int):
+            return number(sheet, row, column, value)
+        return text(sheet, row, column, value)
+
+    by_kind: dict[Kind, XlsxCell] = {
+        Kind.TEXT: text,
+        Kind.NUMBER: number,
+        Kind.TIME: time,
+        Kind.MIXED: mixed,
+    }
+    return [by_kind[column.kind] for column in export.columns]
 
 
 def xlsx_chunks(export: Export) -> Iterator[bytes]:
