@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from tests.conftest import login_as
 from webapp import accounts
 from webapp.blueprints.exports import download
+from webapp.extensions import db as _db
 from webapp.models import (
     JobLogEntry,
     JobRun,
@@ -311,6 +312,19 @@ def test_a_download_is_streamed_and_named_with_the_date(app, clerk, messages, cl
         assert sum(1 for _ in blocks) >= 2 and len(read) == 2_500
 
 
+@pytest.mark.parametrize(
+    "url", ["/admin/sms/export.csv", "/admin/sms/inbox/export.xlsx", "/admin/jobs/1/log/export.csv"]
+)
+def test_an_export_gives_its_database_connection_back(admin_client, messages, url):
+    # Flask ends the request's app context (and removes its session) when the view returns,
+    # before the body streams: the export's session must give its connection back itself.
+    pool = _db.engine.pool
+    before = pool.checkedout()
+    for _ in range(3):
+        assert admin_client.get(url).status_code == 200
+    assert pool.checkedout() == before
+
+
 def test_an_empty_list_exports_its_header_only_and_shows_no_link(clerk):
     assert "/export.csv" not in clerk.get("/admin/sms/").text
     assert len(_csv(clerk.get("/admin/sms/export.csv"))) == 1
@@ -339,6 +353,36 @@ def test_english_headers_after_switching_the_language(clerk, messages):
     clerk.post("/sprache/en")
     header = _csv(clerk.get("/admin/sms/export.csv"))[0]
     assert header[:3] == ["ID", "Created", "Recipient"]
+
+
+def test_meine_sms_exports_the_users_own_sms(app, db, make_user, wien, messages, clerk_user):
+    sender = make_user("sender", Permission.SMS_SEND, mandanten=[wien])
+    own = [
+        queue_sms(
+            db,
+            recipient="0664 7654321",
+            text=f"Eigene {i}",
+            mandant_id=wien.id,
+            source=MessageSource.QUICK,
+            created_by=sender,
+        )
+        for i in range(12)
+    ]
+    db.commit()
+    client = login_as(app.test_client(), sender)
+    listed = _list_ids(client, "/sms/meine/?text=Eigene", "message-results")
+    assert listed == [m.id for m in reversed(own)]
+    page = client.get("/sms/meine/?text=Eigene").text
+    url = _export_url(page, "csv")
+    assert url.startswith("/sms/meine/export.csv?")
+    response = client.get(url)
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="meine-sms-')
+    assert [int(row[0]) for row in _csv(response)[1:]] == listed
+    # Without a filter too: only the user's own SMS, never the others of the Mandant.
+    assert [int(row[0]) for row in _csv(client.get("/sms/meine/export.csv"))[1:]] == listed
+    sheet = _xlsx(client.get("/sms/meine/export.xlsx")).worksheets[0]
+    assert sheet.title == "Meine SMS"
+    assert client.get("/admin/sms/export.csv").status_code == 403  # SMS Nachrichten: 1669
 
 
 # --- Empfangene SMS -----------------------------------------------------------------------------

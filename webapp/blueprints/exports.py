@@ -10,8 +10,11 @@ that they carry the filter shown.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import Response, stream_with_context
 
+from webapp.extensions import db
 from webapp.formatting import to_local
 from webapp.models.base import utcnow
 from webapp.sms.export import Export, chunks, mimetype
@@ -19,9 +22,21 @@ from webapp.sms.export import Export, chunks, mimetype
 
 def download(export: Export, fmt: str) -> Response:
     """`export` as a file download in `fmt`, streamed: rows are read from the database while
-    the response is sent (the request context stays for that), so memory stays flat."""
+    the response is sent, so memory stays flat. The export reads with the request's session
+    (`db.session()`, as the views pass it)."""
+    session = db.session()
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from chunks(export, fmt)
+        finally:
+            # Flask ends the request's app context, and removes this session, as soon as the
+            # view returns; the body is read after that, and the session it reads with holds a
+            # connection again: give it back when the download ends (or is cancelled).
+            session.close()
+
     filename = export.filename(fmt, to_local(utcnow()).date())
-    response = Response(stream_with_context(chunks(export, fmt)), mimetype=mimetype(fmt))
+    response = Response(stream_with_context(body()), mimetype=mimetype(fmt))
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "no-store"  # a user's data: no cache on the way keeps it
     return response
