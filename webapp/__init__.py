@@ -77,8 +77,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
 
     from webapp import login_limit, login_sessions, security_headers
+    from webapp.api import limits as api_limits
 
     login_limit.init_app(app)
+    api_limits.init_app(app)
     login_sessions.init_app(app)
     security_headers.init_app(app)
 

@@ -165,6 +165,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # set: /metrics answers 404.
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         "METRICS_ALLOWED_ADDRESSES": os.environ.get("METRICS_ALLOWED_ADDRESSES", ""),
+        # Per API token: requests per minute and SMS per calendar day (a batch of 50 counts
+        # 50); 0 switches a limit off. Counted in RATELIMIT_STORAGE_URI.
+        "API_REQUESTS_PER_MINUTE": int(os.environ.get("API_REQUESTS_PER_MINUTE", "300")),
+        "API_SMS_PER_DAY": int(os.environ.get("API_SMS_PER_DAY", "20000")),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
         or _limiter_storage_uri(redis_url),
         "RATELIMIT_SWALLOW_ERRORS": True,

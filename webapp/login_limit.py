@@ -8,18 +8,11 @@ attempt refused or successful gives its count back; only failed password checks 
 
 from __future__ import annotations
 
-import logging
-import time
-
 from flask import Flask, current_app
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-log = logging.getLogger(__name__)
-
-# After the shared storage failed, count in this process for this long before asking it again.
-RETRY_STORAGE_SECONDS = 10
+from webapp.rate_counters import SharedCounters
 
 
 class Reservation:
@@ -44,34 +37,20 @@ class Reservation:
 
 class LoginLimit:
     """Counters of login attempts in RATELIMIT_STORAGE_URI (Redis, shared by all web servers,
-    or memory://); while that storage is down, counted in this process instead."""
+    or memory://); while that storage is down, counted in this process instead: users must
+    still be able to log in, and each process still limits the attempts it sees."""
 
     def __init__(self, storage_uri: str, limit: str) -> None:
         self.item: RateLimitItem = parse(limit)
         self.limit = limit
-        options = (
-            {"socket_timeout": 2, "socket_connect_timeout": 2} if "redis" in storage_uri else {}
-        )
-        self._shared = FixedWindowRateLimiter(storage_from_string(storage_uri, **options))
-        self._local = FixedWindowRateLimiter(MemoryStorage())
-        self._shared_down_until = 0.0
+        self.counters = SharedCounters(storage_uri, "Login limit")
 
     def hit(
         self, key: str, cost: int, strategy: FixedWindowRateLimiter | None = None
     ) -> tuple[FixedWindowRateLimiter, bool]:
         """Add `cost` to `key`'s counter (in `strategy`'s storage, else the current one);
         returns the storage's strategy used and whether the counter is within the limit."""
-        if strategy is None:
-            down = time.monotonic() < self._shared_down_until
-            strategy = self._local if down else self._shared
-        if strategy is self._shared:
-            try:
-                return strategy, strategy.hit(self.item, key, cost=cost)
-            except Exception:  # the storage is down: users must still be able to log in
-                if time.monotonic() >= self._shared_down_until:
-                    log.warning("Login limit storage unreachable: counting in this process")
-                self._shared_down_until = time.monotonic() + RETRY_STORAGE_SECONDS
-        return self._local, self._local.hit(self.item, key, cost=cost)
+        return self.counters.hit(self.item, key, cost, strategy)
 
     def reserve(self, *keys: str) -> Reservation:
         """Count one attempt against every key; refused (and given back) when any key is

@@ -22,6 +22,8 @@ class ApiError(Exception):
         super().__init__(code)
         self.status, self.code = status, code
         self.message_de, self.message_en = message_de, message_en
+        self.headers: dict[str, str] = {}  # e.g. Retry-After of a 429
+        self.extra: dict[str, Any] = {}  # more fields of the error object (retry_after, …)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -29,6 +31,7 @@ class ApiError(Exception):
                 "code": self.code,
                 "message_de": self.message_de,
                 "message_en": self.message_en,
+                **self.extra,
             }
         }
 

@@ -69,7 +69,18 @@ ERROR = Object(
     fields={
         "error": Object(
             required=("code", "message_de", "message_en"),
-            fields={"code": Text(), "message_de": Text(), "message_en": Text()},
+            fields={
+                "code": Text(),
+                "message_de": Text(),
+                "message_en": Text(),
+                "retry_after": Integer(
+                    description="429: seconds until the limit allows the request again "
+                    "(as the Retry-After header)"
+                ),
+                "remaining": Integer(
+                    description="429 daily_sms_limit: SMS the token may still queue today"
+                ),
+            },
         )
     },
 )
@@ -99,10 +110,28 @@ def _parameters(
     return parameters
 
 
+def _too_many(description: str) -> dict[str, Any]:
+    """The 429 answer: the JSON error and the Retry-After header."""
+    return {
+        **_answer(description),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
+    requests_limit = (
+        "More requests of this token within a minute than API_REQUESTS_PER_MINUTE "
+        "(code too_many_requests)"
+    )
     auth_errors = {
         "401": _answer("No, unknown or revoked token"),
         "403": _answer("The token lacks the permission"),
+        "429": _too_many(requests_limit),
     }
     send = {
         "operationId": "queueSms",
@@ -125,6 +154,12 @@ def openapi_document() -> dict[str, Any]:
             "422": _answer(
                 f"Invalid input (code validation_error) or more than {MAX_BATCH} "
                 "messages (code batch_too_large)"
+            ),
+            "429": _too_many(
+                f"{requests_limit}, or the SMS of the request would exceed the token's SMS "
+                "per day (API_SMS_PER_DAY; a batch counts each of its SMS; code "
+                "daily_sms_limit, `remaining` says how many are left today): nothing is "
+                "queued"
             ),
         },
     }
@@ -156,7 +191,9 @@ def openapi_document() -> dict[str, Any]:
             "description": (
                 "Queue SMS and read their status. Authenticate with "
                 "`Authorization: Bearer sms_…` (tokens under Administration → API-Zugänge). "
-                "Errors: `{error: {code, message_de, message_en}}`."
+                "Errors: `{error: {code, message_de, message_en}}`. Each token may make "
+                "a limited number of requests per minute and queue a limited number of SMS "
+                "per calendar day; beyond them: 429 with `Retry-After`."
             ),
         },
         "servers": [{"url": "/api/v1"}],

@@ -19,6 +19,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from webapp.api import idempotency
 from webapp.api.errors import N_, ApiError, api_error, in_language
+from webapp.api.limits import SmsReservation, api_limits
 from webapp.api.openapi import openapi_document
 from webapp.api.rules import (
     DEFAULT_LIMIT,
@@ -43,6 +44,7 @@ csrf.exempt(bp)
 def error_response(error: ApiError) -> Response:
     response = jsonify(error.json())
     response.status_code = error.status
+    response.headers.update(error.headers)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="sms-api"'
     return response
@@ -55,8 +57,9 @@ def _api_error(error: ApiError) -> Response:
 
 
 def token_required(scope: str, query: Iterable[str] = ()) -> Callable:
-    """Authenticate by bearer token and require `scope` ("sms:send", "sms:read"); refuse
-    query parameters other than `query` (a table of `webapp.api.rules`), and any given twice."""
+    """Authenticate by bearer token, count the request against the token's limit per minute
+    and require `scope` ("sms:send", "sms:read"); refuse query parameters other than `query`
+    (a table of `webapp.api.rules`), and any given twice."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
@@ -68,6 +71,7 @@ def token_required(scope: str, query: Iterable[str] = ()) -> Callable:
                 raise api_error(
                     401, "unauthorized", N_("Kein gültiger API-Token (Authorization: Bearer …).")
                 )
+            api_limits().count_request(token.id)
             if scope not in token.scope_set:
                 raise api_error(
                     403,
@@ -156,10 +160,23 @@ def send() -> Response:
     if body is None:
         raise api_error(400, "bad_json", N_("Der Inhalt der Anfrage ist kein gültiges JSON."))
     items = parse_send(body)
-    answer = idempotency.answer_once(
-        db.session(), token.id, key, body, lambda: _queue(items, token)
-    )
-    db.session.commit()
+    reservations: list[SmsReservation] = []
+
+    def queue_counted() -> idempotency.Answer:
+        # Counted only when queued for real: not for a replayed answer or refused input.
+        reservations.append(api_limits().take_sms(token.id, len(items)))
+        return _queue(items, token)
+
+    try:
+        answer = idempotency.answer_once(db.session(), token.id, key, body, queue_counted)
+        db.session.commit()
+    except BaseException:
+        for reservation in reservations:
+            reservation.give_back()
+        raise
+    if answer.replayed:  # a concurrent duplicate: its SMS were rolled back
+        for reservation in reservations:
+            reservation.give_back()
     response = Response(answer.body, status=answer.status, mimetype="application/json")
     if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
