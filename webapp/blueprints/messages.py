@@ -1,4 +1,5 @@
-"""SMS Nachrichten (permission 1669): the list with Suchkriterien, Neu, Erneut versenden.
+"""SMS Nachrichten (permission 1669): the list with Suchkriterien, Neu, Erneut versenden, one
+SMS opened, and the Unklar worklist (decisions of `webapp/sms/unclear.py`).
 
 The list's search, live poll and export (`search_page`, `live_answer`, `export_answer`) serve
 Meine SMS (`blueprints/my_messages.py`) too, limited to the user's own SMS.
@@ -11,6 +12,7 @@ from dataclasses import replace
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -46,14 +48,16 @@ from webapp.blueprints.lists import (
 )
 from webapp.errors import ServiceOff
 from webapp.extensions import db
-from webapp.models import MessageSource, MessageStatus
+from webapp.models import Message, MessageSource, MessageStatus
 from webapp.permissions import Permission, requires
-from webapp.sms import outbox
+from webapp.sms import outbox, unclear
 from webapp.sms.export import message_export
 from webapp.sms.inbox import reply_counts
 from webapp.sms.paging import KeysetPage
+from webapp.sms.scope import get_visible
 from webapp.sms.search import (
     MessageFilter,
+    UnclearFilter,
     count_messages,
     live_update,
     parse_watch,
@@ -84,6 +88,18 @@ class MessageFilterForm(FilterForm):
     source = choice_filter(
         _l("Herkunft"), lambda: source_labels().items(), member_of(MessageSource)
     )
+    unclear = choice_filter(
+        _l("Unklar"), lambda: unclear_labels().items(), member_of(UnclearFilter)
+    )
+
+
+def unclear_labels() -> dict[str, str]:
+    """The choices of the criterion Unklar (the worklist)."""
+    return {
+        UnclearFilter.OPEN: _("bitte prüfen (offen)"),
+        UnclearFilter.CONFIRMED_SENT: _("als versendet bestätigt"),
+        UnclearFilter.RESENT: _("erneut versendet"),
+    }
 
 
 def source_labels() -> dict[str, str]:
@@ -147,6 +163,7 @@ def live_answer(live_endpoint: str, created_by_id: int | None = None) -> Respons
         params["count"] = "0"
     return render_template(
         "messages/_poll.html",
+        mine=created_by_id is not None,
         update=update,
         count=count,
         params=params,
@@ -169,6 +186,30 @@ def index() -> ResponseReturnValue:
         replies=reply_counts(db.session(), [m.id for m in page.rows]),
         live=watch(page.rows),
         service_off=sms_service_refusal(db.session()),
+        unclear_open=unclear.count_open(db.session(), visible_mandant_ids(current_user)),
+        is_open=unclear.is_open,
+    )
+
+
+@bp.route("/<int:message_id>")
+@sms_messages
+def show(message_id: int) -> ResponseReturnValue:
+    """One SMS with everything known about it (its decision when it was Unklar), following
+    its status live; "als versendet bestätigen" and "erneut versenden" while it is Unklar."""
+    message = get_visible(db.session(), Message, message_id, visible_mandant_ids(current_user))
+    if message is None:
+        abort(404)
+    return render_template(
+        "messages/my_message.html",
+        m=message,
+        live=watch([message]),
+        status_label=outbox.status_label,
+        source_labels=source_labels(),
+        service_off=sms_service_refusal(db.session()),
+        is_open=unclear.is_open,
+        mine=False,
+        list_endpoint="messages.index",
+        live_endpoint="messages.live",
     )
 
 
@@ -258,3 +299,106 @@ def resend() -> ResponseReturnValue:
     for message_id, reason in result.refused:
         flash(_("SMS %(id)d nicht kopiert: %(reason)s", id=message_id, reason=reason), "error")
     return redirect(back)
+
+
+# --- the Unklar worklist -------------------------------------------------------------------------
+
+UNCLEAR_ACTIONS = ("confirm_sent", "resend")
+
+
+def _decision_back(message_id: int | None = None) -> str:
+    """Where a decision returns: the SMS it was made in, or the list with its filter as it was
+    when the form was sent."""
+    if message_id is not None and request.form.get("back") == "show":
+        return url_for("messages.show", message_id=message_id)
+    return url_for("messages.index", **MessageFilterForm(request.form).params)
+
+
+def _decide(action: str, ids: list[int]) -> None:
+    """Run the decision `action` on `ids` for the current user and flash what it did."""
+    mandant_ids = visible_mandant_ids(current_user)
+    try:
+        if action == "resend":
+            result = unclear.resend_unclear(
+                db.session(),
+                ids,
+                decided_by=current_user,
+                mandant_ids=mandant_ids,
+                default_region=current_app.config["DEFAULT_PHONE_REGION"],
+            )
+        else:
+            result = unclear.confirm_sent(
+                db.session(), ids, decided_by=current_user, mandant_ids=mandant_ids
+            )
+    except ServiceOff as off:
+        db.session.rollback()
+        flash(off.message, "error")
+        return
+    db.session.commit()
+    if result.decided and action == "resend":
+        copies = ", ".join(f"#{copy.id}" for copy in result.copies.values())
+        flash(
+            ngettext(
+                "%(num)d unklare SMS erneut versendet: die Kopie (%(copies)s) wartet auf Versand.",
+                "%(num)d unklare SMS erneut versendet: die Kopien (%(copies)s) warten auf Versand.",
+                len(result.decided),
+                copies=copies,
+            ),
+            "success",
+        )
+    elif result.decided:
+        flash(
+            ngettext(
+                "%(num)d unklare SMS als versendet bestätigt.",
+                "%(num)d unklare SMS als versendet bestätigt.",
+                len(result.decided),
+            ),
+            "success",
+        )
+    for message_id, reason in result.refused:
+        flash(_("SMS %(id)d nicht geändert: %(reason)s", id=message_id, reason=reason), "error")
+
+
+@bp.route("/<int:message_id>/confirm-sent", methods=["POST"])
+@sms_messages
+def confirm_sent(message_id: int) -> ResponseReturnValue:
+    """Als versendet bestätigen, for one Unklar SMS (from its row or from the SMS opened)."""
+    _decide("confirm_sent", [message_id])
+    return redirect(_decision_back(message_id))
+
+
+@bp.route("/<int:message_id>/resend-unclear", methods=["POST"])
+@sms_messages
+def resend_unclear(message_id: int) -> ResponseReturnValue:
+    """Erneut versenden, for one Unklar SMS: exactly one copy, however often it is sent."""
+    _decide("resend", [message_id])
+    return redirect(_decision_back(message_id))
+
+
+@bp.route("/unclear", methods=["POST"])
+@sms_messages
+def decide_unclear() -> ResponseReturnValue:
+    """A decision for the ticked Unklar SMS: first a confirmation that says how many and
+    what will happen; with `confirmed` the decision itself."""
+    ids = [i for raw in request.form.getlist("ids") if (i := optional_id(raw))]
+    action = request.form.get("action", "")
+    back = _decision_back()
+    if action not in UNCLEAR_ACTIONS:
+        flash(_("Bitte „Als versendet bestätigen“ oder „Erneut versenden“ wählen."), "error")
+        return redirect(back)
+    if not ids:
+        flash(_("Bitte zuerst SMS in der Liste auswählen."), "error")
+        return redirect(back)
+    if request.form.get("confirmed") == "1":
+        _decide(action, ids)
+        return redirect(back)
+    proposal = unclear.propose(db.session(), ids, mandant_ids=visible_mandant_ids(current_user))
+    return render_template(
+        "messages/unclear_confirm.html",
+        action=action,
+        proposal=proposal,
+        params=MessageFilterForm(request.form).params,
+        back=back,
+        service_off=sms_service_refusal(db.session()) if action == "resend" else None,
+        status_label=outbox.status_label,
+    )

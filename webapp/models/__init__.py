@@ -16,18 +16,21 @@ from webapp.models.mandanten import Mandant
 from webapp.models.orders import Ticket, WorkOrder
 from webapp.models.settings import GlobalVariable, GlobalVariableType, MobilePrefix
 from webapp.models.sms import (
+    NEEDS_DECISION,
     RESENDABLE,
     Message,
     MessageSource,
     MessageStatus,
     ReceivedMessage,
     SmsText,
+    UnclearDecision,
     WebhookNotification,
 )
 from webapp.models.users import Role, RolePermission, User
 
 __all__ = [
     "API_SCOPES",
+    "NEEDS_DECISION",
     "RESENDABLE",
     "ApiIdempotencyKey",
     "ApiToken",
@@ -53,6 +56,7 @@ __all__ = [
     "ScheduleKind",
     "SmsText",
     "Ticket",
+    "UnclearDecision",
     "User",
     "WebhookNotification",
     "WorkOrder",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -57,6 +58,14 @@ RESENDABLE = frozenset(
         MessageStatus.EXPIRED,
     }
 )
+
+
+class UnclearDecision(enum.StrEnum):
+    """What a user decided about an SMS in Unklar – bitte prüfen (the worklist,
+    `webapp/sms/unclear.py`)."""
+
+    CONFIRMED_SENT = "confirmed_sent"  # als versendet bestätigt: status → Versendet
+    RESENT = "resent"  # erneut versendet: a copy queued, the original stays Unklar
 
 
 class MessageSource(enum.StrEnum):
@@ -113,6 +122,17 @@ class Message(Model):
     # "pending") and when it came; `accepted` is recorded here without a status change.
     report_status: Mapped[str | None] = mapped_column(String(16))
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The decision about an Unklar SMS (webapp/sms/unclear.py): set once, never changed.
+    # Who decided is kept as their name, as the other audit fields are (Smstexte's
+    # `updated_by`): the record outlives the user. `resent_as_id` is the copy of a decision
+    # RESENT; no foreign key, as SQLite adds none to an existing table that its reflection
+    # could compare, and SMS are never deleted.
+    decision: Mapped[UnclearDecision | None] = mapped_column(
+        str_enum(UnclearDecision, "sms_message_decision")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(80))
+    resent_as_id: Mapped[int | None] = mapped_column(BigId)
 
     mandant: Mapped[Mandant] = relationship(lazy="joined")
     created_by: Mapped[User | None] = relationship(lazy="joined")
@@ -144,6 +164,12 @@ class Message(Model):
 
     def __repr__(self) -> str:
         return f"<Message {self.id} {self.status} {self.recipient or self.recipient_raw}>"
+
+
+# An SMS in Unklar – bitte prüfen that still needs a decision (the worklist,
+# webapp/sms/unclear.py): an original that was resent stays `unknown` — its fate is still not
+# known — but nobody has to look at it again.
+NEEDS_DECISION = and_(Message.status == MessageStatus.UNKNOWN, Message.decision.is_(None))
 
 
 class SmsText(Model):

@@ -362,6 +362,15 @@ def record_report(message: Message, status: str, moment: datetime | None = None)
 def settle_early_reports(session: Session, message_ids: Iterable[int]) -> int:
     """Apply reports that arrived while their SMS was still `sending` (the webhook was faster
     than the run's commit of the outcome); commits."""
+    settled = apply_early_reports(session, message_ids)
+    session.commit()
+    return settled
+
+
+def apply_early_reports(session: Session, message_ids: Iterable[int]) -> int:
+    """`settle_early_reports` in the caller's transaction: of `message_ids`, those now `sent`
+    whose delivery report came while they were not (being sent, or Unklar until confirmed as
+    sent) get it applied now."""
     ids = list(message_ids)
     if not ids:
         return 0
@@ -376,7 +385,6 @@ def settle_early_reports(session: Session, message_ids: Iterable[int]) -> int:
     )
     for message in early:
         record_report(message, message.report_status or "", message.reported_at)
-    session.commit()
     return len(early)
 
 

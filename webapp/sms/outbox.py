@@ -1,6 +1,7 @@
 """The outbox: every SMS is stored here first and sent by the next run of the job (SPEC R3).
 
-`queue_sms` stores one message; `resend` copies finished ones into new queued messages (R13).
+`queue_sms` stores one message; `resend` copies finished ones into new queued messages (R13),
+each made by `copy_of` (which the Unklar worklist, `webapp/sms/unclear.py`, uses too).
 A number that fails the check is stored too, as `failed` with its reason, and flagged for the
 error e-mail to global 1401 (R5): nothing is silently dropped.
 """
@@ -283,23 +284,33 @@ def resend(
                 )
             )
             continue
-        copy = Message(
-            mandant_id=original.mandant_id,
-            recipient_raw=original.recipient_raw,
-            text=original.text,
-            encoding=original.encoding,
-            segments=original.segments,
-            source=MessageSource.RESEND,
-            source_ref=str(original.id),
-            resent_from_id=original.id,
-            created_by=created_by,
-            attempts=0,
-        )
-        _apply_number(copy, check_number(session, original.recipient_raw, default_region))
-        session.add(copy)
-        result.copies.append(copy)
+        result.copies.append(copy_of(session, original, created_by, default_region))
     session.flush()
     return result
+
+
+def copy_of(
+    session: Session, original: Message, created_by: User | None, default_region: str = "AT"
+) -> Message:
+    """A new queued SMS with the text of `original` that points to it ("Erneut versenden",
+    also of the Unklar worklist). The number is checked again: a copy to a number no longer
+    allowed ends `failed` with its reason, as any new SMS would. Added, not flushed; the
+    caller checks `require_sms_service` first."""
+    copy = Message(
+        mandant_id=original.mandant_id,
+        recipient_raw=original.recipient_raw,
+        text=original.text,
+        encoding=original.encoding,
+        segments=original.segments,
+        source=MessageSource.RESEND,
+        source_ref=str(original.id),
+        resent_from_id=original.id,
+        created_by=created_by,
+        attempts=0,
+    )
+    _apply_number(copy, check_number(session, original.recipient_raw, default_region))
+    session.add(copy)
+    return copy
 
 
 def status_label(status: MessageStatus | str) -> str:

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, SQLColumnExpression, false
 from sqlalchemy.orm import Session
 
-from webapp.models import Company, Person, Ticket, WorkOrder
+from webapp.models import Company, Message, Person, Ticket, WorkOrder
 
 # The records a dialog opens by id; each belongs to one Mandant.
-Record = TypeVar("Record", Person, Company, WorkOrder, Ticket)
+Record = TypeVar("Record", Person, Company, WorkOrder, Ticket, Message)
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 
 

@@ -10,6 +10,7 @@ asks only for the messages it shows that may still change (`watch`, `live_update
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
@@ -18,10 +19,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import Select, SQLColumnExpression, and_, column, func, or_, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    column,
+    func,
+    or_,
+    select,
+    table,
+)
 from sqlalchemy.orm import Session, aliased
 
-from webapp.models import Message, MessageSource, MessageStatus
+from webapp.models import NEEDS_DECISION, Message, MessageSource, MessageStatus, UnclearDecision
 from webapp.models.base import utcnow
 from webapp.sms.paging import PAGE_SIZE, KeysetPage, capped_count, keyset_page, walk
 from webapp.sms.scope import scoped
@@ -38,6 +49,21 @@ PROBE_WINDOW = 5_000
 COMMON_SHARE = 0.05
 
 
+class UnclearFilter(enum.StrEnum):
+    """The criterion "Unklar" (the worklist, `webapp/sms/unclear.py`): still to decide, or
+    decided one way."""
+
+    OPEN = "open"
+    CONFIRMED_SENT = UnclearDecision.CONFIRMED_SENT.value
+    RESENT = UnclearDecision.RESENT.value
+
+    def condition(self) -> ColumnElement[bool]:
+        """The SMS this choice shows."""
+        if self is UnclearFilter.OPEN:
+            return NEEDS_DECISION
+        return Message.decision == UnclearDecision(self.value)
+
+
 @dataclass(frozen=True)
 class MessageFilter:
     """The search criteria of the list; empty fields do not filter."""
@@ -49,6 +75,7 @@ class MessageFilter:
     created_to: date | None = None
     mandant_id: int | None = None
     source: MessageSource | None = None
+    unclear: UnclearFilter | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
@@ -141,6 +168,8 @@ def filtered(
         stmt = stmt.where(Message.status == flt.status)
     if flt.source is not None:
         stmt = stmt.where(Message.source == flt.source)
+    if flt.unclear is not None:
+        stmt = stmt.where(flt.unclear.condition())
     prefix = number_prefix(flt.number, default_region) if flt.number else None
     if prefix:
         stmt = stmt.where(Message.recipient >= prefix, Message.recipient < next_prefix(prefix))

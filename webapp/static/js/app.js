@@ -175,13 +175,16 @@ document.addEventListener("dblclick", function (event) {
   if (row) window.location.href = row.dataset.openUrl;
 });
 
-// Forms that ask before they are sent: <form data-confirm="Rolle X wirklich löschen?">. Capture
-// phase: a "no" stops the submit before anything else (htmx, other handlers) sees it.
+// Forms that ask before they are sent: <form data-confirm="Rolle X wirklich löschen?">, or a
+// submit button of a form with several (its own question). Capture phase: a "no" stops the
+// submit before anything else (htmx, other handlers) sees it.
 document.addEventListener(
   "submit",
   function (event) {
     const form = event.target;
-    if (form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
+    const button = event.submitter;
+    const question = (button && button.dataset.confirm) || form.dataset.confirm;
+    if (question && !window.confirm(question)) {
       event.preventDefault();
       event.stopImmediatePropagation();
     }
