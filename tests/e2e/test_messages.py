@@ -96,7 +96,7 @@ def test_resend_two_rows(page: Page, login, live_app):
     expect(rows).to_have_count(2)
     rows.nth(0).get_by_role("checkbox").check()
     rows.nth(1).get_by_role("checkbox").check()
-    page.get_by_role("button", name="Erneut versenden").click()
+    page.get_by_role("button", name="Erneut versenden", exact=True).click()
     expect(page.get_by_text("2 SMS wurden kopiert")).to_be_visible()
     expect(rows).to_have_count(4)
     expect(rows.nth(0).locator(".status")).to_have_text("Wartet auf Versand")
