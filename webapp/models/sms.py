@@ -10,11 +10,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     and_,
 )
 from sqlalchemy import text as sql_text
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import Model
@@ -79,6 +81,28 @@ class MessageSource(enum.StrEnum):
     RESEND = "resend"  # Erneut versenden
 
 
+# The order in which a run's claim serves the SMS of one Mandant (issue 14, fair share): SMS a
+# user queued in a dialog (Neu, SMS senden, Auftrag, Ticket, Erneut versenden) before the bulk
+# of the API. Stored with the SMS (`priority`), so the claim walks one index range per Mandant.
+PRIORITY_DIALOG = 0
+PRIORITY_BULK = 1
+BULK_SOURCES = frozenset({MessageSource.API})
+
+
+def priority_of(source: MessageSource | str) -> int:
+    """The claim priority of an SMS of `source` (lower goes first)."""
+    return PRIORITY_BULK if MessageSource(source) in BULK_SOURCES else PRIORITY_DIALOG
+
+
+def _default_priority(context: DefaultExecutionContext) -> int:
+    """The column default of `priority`: from the row's source, however it is inserted."""
+    return priority_of(context.get_current_parameters()["source"])
+
+
+# The claim's rows: only queued SMS are in the index, so it stays small and cheap to keep.
+QUEUED_ONLY = sql_text("status = 'queued'")
+
+
 class Message(Model):
     __tablename__ = "sms_message"
 
@@ -106,6 +130,10 @@ class Message(Model):
     attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[MessageSource] = mapped_column(str_enum(MessageSource, "sms_message_source"))
     source_ref: Mapped[str | None] = mapped_column(String(64))  # id of the record it came from
+    # PRIORITY_DIALOG or PRIORITY_BULK, from the source (priority_of).
+    priority: Mapped[int] = mapped_column(
+        SmallInteger, default=_default_priority, server_default="0"
+    )
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     created_by_module: Mapped[str | None] = mapped_column(String(40))
     resent_from_id: Mapped[int | None] = mapped_column(
@@ -159,6 +187,15 @@ class Message(Model):
             "id",
             sqlite_where=sql_text("created_by_id IS NOT NULL"),
             postgresql_where=sql_text("created_by_id IS NOT NULL"),
+        ),
+        # The claim of a run (leases.claim): per Mandant, dialog before bulk, oldest first.
+        Index(
+            "ix_sms_message_claim",
+            "mandant_id",
+            "priority",
+            "id",
+            sqlite_where=QUEUED_ONLY,
+            postgresql_where=QUEUED_ONLY,
         ),
     )
 

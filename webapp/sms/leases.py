@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
+    ColumnClause,
     Connection,
     CursorResult,
     Result,
@@ -25,14 +26,17 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
+    literal_column,
     or_,
     select,
     text,
+    true,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
 
-from webapp.models import Job, JobRun, Message, MessageStatus, RunStatus
+from webapp.models import Job, JobRun, Mandant, Message, MessageStatus, RunStatus
 from webapp.sms.transports.base import (
     Outcome,
     OutcomeKind,
@@ -50,6 +54,9 @@ DEAD_RUN_AFTER = timedelta(minutes=2)
 # Declarative types __table__ as any FromClause; a mapped class with columns has a Table.
 _table = cast(Table, Message.__table__)
 _ACTIVE = (MessageStatus.SENDING, MessageStatus.UNKNOWN)
+# `queued` as a literal in the claim's SQL: a bound parameter would keep SQLite (and
+# PostgreSQL's generic plans) from using the partial index of queued SMS.
+_QUEUED: ColumnClause[str] = literal_column("'queued'")
 
 
 @dataclass(frozen=True)
@@ -160,45 +167,105 @@ def count_due(session: Session, mandant_ids: Sequence[int], now: datetime) -> in
 def claim(
     session: Session, mandant_ids: Sequence[int], run_key: str, now: datetime, limit: int
 ) -> list[Claimed]:
-    """Take up to `limit` due messages under this run's lease (committed), oldest first.
+    """Take up to `limit` due messages under this run's lease (committed), shared fairly.
 
-    One UPDATE of rows still `queued`: on PostgreSQL from a CTE that skips rows other runs have
-    locked (FOR UPDATE SKIP LOCKED); on SQLite the statement is one write transaction.
+    Fair share (issue 14): every Mandant with due SMS gets an equal part of the claim,
+    ceil(limit / Mandanten), its dialog SMS before its bulk (API) ones, oldest first — one
+    range of the partial index `ix_sms_message_claim` (queued SMS by mandant_id, priority, id)
+    per Mandant. The claimed SMS come back dialog first, then taking turns between the
+    Mandanten, so a single SMS of one Mandant goes out in the next window even while another
+    Mandant's 5,000 wait. A Mandant that needs less than its part leaves it unused; the run
+    claims again as soon as its claimed SMS run short.
+
+    One UPDATE of rows still `queued` (the compare-and-set that makes a claim exactly once):
+    on PostgreSQL from a CTE that skips rows other runs have locked (FOR UPDATE SKIP LOCKED);
+    on SQLite the statement is one write transaction.
     """
-    due = (
-        select(Message.id)
-        .where(
-            Message.status == MessageStatus.QUEUED,
-            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-            Message.created_at >= now - MAX_AGE,
-            _scope(mandant_ids),
-        )
-        .order_by(Message.id)
-        .limit(limit)
+    # The per-Mandant ranges test only what the claim index cannot tell (the backoff); the
+    # age is tested on the rows they picked: a test of created_at in a range, or in the
+    # UPDATE, tempts PostgreSQL's planner into the created_at index (it takes queued and
+    # recent SMS for independent) and then reads every SMS of the last week. An SMS that turns
+    # a week old during a run stays queued (taking a place of its Mandant's part) until the
+    # next run's start expires it.
+    due = and_(
+        Message.status == _QUEUED,
+        or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
     )
+    cutoff = now - MAX_AGE
+    waiting = list(
+        session.scalars(
+            select(Mandant.id)
+            .where(
+                Mandant.id.in_(mandant_ids) if mandant_ids else true(),
+                select(Message.id)
+                .where(Message.mandant_id == Mandant.id, due, Message.created_at >= cutoff)
+                .exists(),
+            )
+            .order_by(Mandant.id)
+        )
+    )
+    if not waiting or limit <= 0:
+        session.commit()
+        return []
+    share = -(-limit // len(waiting))  # ceil
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    parts = []
+    for mandant_id in waiting:
+        part = (
+            select(Message.id, Message.created_at)
+            .where(Message.mandant_id == mandant_id, due)
+            .order_by(Message.priority, Message.id)
+            .limit(share)
+        )
+        if postgresql:
+            part = part.with_for_update(skip_locked=True)
+        ranged = part.subquery()
+        parts.append(select(ranged.c.id, ranged.c.created_at))
+    picked = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    young = select(picked.c.id).where(picked.c.created_at >= cutoff)
     claiming = dict(status=MessageStatus.SENDING, run_key=run_key, claimed_at=now, updated_at=now)
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         # A materialized CTE: an IN (… LIMIT … FOR UPDATE SKIP LOCKED) subquery may be run
         # again by the planner and then lock and claim more than `limit` rows.
-        picked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        chosen = young.cte("due").prefix_with("MATERIALIZED")
         statement = (
             update(Message)
-            .where(Message.id == picked.c.id, Message.status == MessageStatus.QUEUED)
+            .where(Message.id == chosen.c.id, Message.status == MessageStatus.QUEUED)
             .values(**claiming)
         )
     else:
         statement = (
             update(Message)
-            .where(Message.id.in_(due.scalar_subquery()), Message.status == MessageStatus.QUEUED)
+            .where(Message.id.in_(young), Message.status == MessageStatus.QUEUED)
             .values(**claiming)
         )
     rows = session.execute(
         statement.returning(
-            Message.id, Message.recipient_raw, Message.recipient, Message.text, Message.attempts
+            Message.id,
+            Message.recipient_raw,
+            Message.recipient,
+            Message.text,
+            Message.attempts,
+            Message.mandant_id,
+            Message.priority,
         ).execution_options(synchronize_session=False)
     ).all()
     session.commit()
-    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+    return _fair_order(rows)
+
+
+def _fair_order(rows: Sequence[Any]) -> list[Claimed]:
+    """Claimed rows (Claimed's columns, then mandant_id and priority) in the order they are
+    sent: dialog before bulk, and within each the Mandanten taking turns, oldest first."""
+    rows = sorted(rows, key=lambda row: (row.priority, row.mandant_id, row.id))
+    turn: dict[tuple[int, int], int] = {}
+    keyed = []
+    for row in rows:
+        group = (row.priority, row.mandant_id)
+        position = turn[group] = turn.get(group, -1) + 1
+        keyed.append(((row.priority, position, row.mandant_id), Claimed(*row[:5])))
+    keyed.sort(key=lambda pair: pair[0])
+    return [claimed for _key, claimed in keyed]
 
 
 def _backoff(attempts: int) -> timedelta:
