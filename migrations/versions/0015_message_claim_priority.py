@@ -1,16 +1,16 @@
 """Fair share in the claim: each SMS's priority (dialog 0, API 1) and the partial index of
 queued SMS per Mandant, dialog before bulk, oldest first (mandant_id, priority, id).
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04 10:00:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
