@@ -14,6 +14,7 @@ from webapp.blueprints.lists import (
     FilterForm,
     KeptFilter,
     MandantFilter,
+    SortFilter,
     cursor,
     render_list,
     text_filter,
@@ -21,7 +22,12 @@ from webapp.blueprints.lists import (
 from webapp.extensions import db
 from webapp.permissions import Permission, requires
 from webapp.sms.export import received_export
-from webapp.sms.inbox import InboxFilter, search_received
+from webapp.sms.inbox import (
+    RECEIVED_DEFAULT_SORT,
+    RECEIVED_SORTS,
+    InboxFilter,
+    search_received,
+)
 
 bp = Blueprint("inbox", __name__, url_prefix="/admin/sms")
 
@@ -35,6 +41,7 @@ class InboxFilterForm(FilterForm):
     received_to = DateFilter(_l("Empfangen bis"))
     mandant_id = MandantFilter(name="mandant")
     id = KeptFilter()
+    sort = SortFilter(RECEIVED_SORTS, RECEIVED_DEFAULT_SORT)
 
 
 @bp.route("/inbox")
@@ -50,6 +57,7 @@ def index() -> ResponseReturnValue:
         after=after,
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
+        sort=form.sort.data,
     )
     return render_list("inbox/index.html", "inbox/_results.html", "inbox-results", form, page)
 
@@ -67,6 +75,7 @@ def export(fmt: str) -> ResponseReturnValue:
             mandant_ids=visible_mandant_ids(current_user),
             default_region=current_app.config["DEFAULT_PHONE_REGION"],
             timezone=current_app.config["TIMEZONE"],
+            sort=form.sort.data,
         ),
         fmt,
     )

@@ -25,7 +25,7 @@ from wtforms.widgets import DateInput
 
 from webapp.blueprints.forms import is_partial, parse_filter_date
 from webapp.models import Mandant
-from webapp.sms.paging import KeysetPage
+from webapp.sms.paging import KeysetPage, ListSort
 from webapp.validation import optional_id, parse_id
 
 MAX_QUERY = 160  # longer search input is cut (nothing stored is longer)
@@ -71,8 +71,13 @@ class FilterForm(Form):
         }
 
     def values(self) -> dict[str, Any]:
-        """{field: value}: the keyword arguments of the core's filter class."""
-        return {name: field.data for name, field in self._fields.items()}
+        """{field: value}: the keyword arguments of the core's filter class (the sort is not
+        a criterion: `SortFilter.data`)."""
+        return {
+            name: field.data
+            for name, field in self._fields.items()
+            if not isinstance(field, SortFilter)
+        }
 
 
 def _param(value: object) -> str:
@@ -146,6 +151,27 @@ class KeptFilter(HiddenField):
 
     def __init__(self, label: Any = None, **kwargs: Any) -> None:
         super().__init__(label, filters=[optional_id], **kwargs)
+
+
+class SortFilter(Field):
+    """The column the list is sorted by (`?sort=empfaenger`, `?sort=-versendet` descending):
+    a `ListSort`, the list's default for a missing or unknown value. Not shown in the search
+    bar: the results carry it as a hidden input of the search form (`sort_input` in
+    _macros.html), so a new search keeps it; the pager, the live poll, the export links and
+    the bulk actions get it with `params`."""
+
+    shown = False
+
+    def __init__(self, keys: Sequence[str], default: ListSort, **kwargs: Any) -> None:
+        super().__init__(_l("Sortierung"), default=default, **kwargs)
+        self.keys = tuple(keys)
+        self.fallback = default
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        self.data = ListSort.parse(valuelist[0] if valuelist else None, self.keys, self.fallback)
+
+    def _value(self) -> str:
+        return str(self.data.param) if self.data else ""
 
 
 class DateFilter(Field):

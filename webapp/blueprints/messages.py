@@ -40,6 +40,7 @@ from webapp.blueprints.lists import (
     DateFilter,
     FilterForm,
     MandantFilter,
+    SortFilter,
     choice_filter,
     cursor,
     member_of,
@@ -56,6 +57,8 @@ from webapp.sms.inbox import reply_counts
 from webapp.sms.paging import KeysetPage
 from webapp.sms.scope import get_visible
 from webapp.sms.search import (
+    MESSAGE_DEFAULT_SORT,
+    MESSAGE_SORTS,
     MessageFilter,
     UnclearFilter,
     count_messages,
@@ -91,6 +94,7 @@ class MessageFilterForm(FilterForm):
     unclear = choice_filter(
         _l("Unklar"), lambda: unclear_labels().items(), member_of(UnclearFilter)
     )
+    sort = SortFilter(MESSAGE_SORTS, MESSAGE_DEFAULT_SORT)
 
 
 def unclear_labels() -> dict[str, str]:
@@ -130,6 +134,7 @@ def search_page(created_by_id: int | None = None) -> tuple[MessageFilterForm, Ke
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
         created_by_id=created_by_id,
+        sort=form.sort.data,
     )
     return form, page
 
@@ -224,6 +229,7 @@ def export_answer(fmt: str, created_by_id: int | None = None) -> Response:
         default_region=current_app.config["DEFAULT_PHONE_REGION"],
         timezone=current_app.config["TIMEZONE"],
         created_by_id=created_by_id,
+        sort=form.sort.data,
     )
     if created_by_id is not None:
         export = replace(export, title=_("Meine SMS"), stem="meine-sms")

@@ -53,10 +53,15 @@ from webapp.models import (
     ReceivedMessage,
     User,
 )
-from webapp.sms.inbox import RECEIVED_ORDER, InboxFilter, received_query
+from webapp.sms.inbox import (
+    RECEIVED_DEFAULT_SORT,
+    InboxFilter,
+    received_order,
+    received_query,
+)
 from webapp.sms.outbox import status_label
-from webapp.sms.paging import every_row
-from webapp.sms.search import MessageFilter, list_query
+from webapp.sms.paging import ListSort, every_row
+from webapp.sms.search import MESSAGE_DEFAULT_SORT, MessageFilter, list_query, message_order
 
 Cell = str | int | datetime | None
 Row = tuple[Cell, ...]
@@ -117,9 +122,10 @@ def message_export(
     timezone: str = "Europe/Vienna",
     created_by_id: int | None = None,
     chunk_size: int | None = None,
+    sort: ListSort = MESSAGE_DEFAULT_SORT,
 ) -> Export:
-    """SMS Nachrichten with the filter `flt`, newest first, as the list shows them; Meine SMS
-    (one author's) with `created_by_id`."""
+    """SMS Nachrichten with the filter `flt` in the order of `sort` (newest first by
+    default), as the list shows them; Meine SMS (one author's) with `created_by_id`."""
     query = list_query(
         session,
         flt,
@@ -128,6 +134,7 @@ def message_export(
         timezone=timezone,
         created_by_id=created_by_id,
     )
+    order = message_order(session, sort, flt, mandant_ids, query.order)
     read = (
         Message.id,
         Message.created_at,
@@ -148,7 +155,7 @@ def message_export(
         labels = {status: status_label(status) for status in MessageStatus}
         users = _user_labels(session)
         mandanten = _mandant_names(session)
-        for chunk in every_row(session, query.stmt, query.order, read, chunk_size=chunk_size):
+        for chunk in every_row(session, query.stmt, order, read, chunk_size=chunk_size):
             users.load(row[10] for row in chunk)
             mandanten.load(row[12] for row in chunk)
             for (
@@ -202,8 +209,10 @@ def received_export(
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
     chunk_size: int | None = None,
+    sort: ListSort = RECEIVED_DEFAULT_SORT,
 ) -> Export:
-    """Empfangene SMS with the filter `flt`, newest first, as the list shows them."""
+    """Empfangene SMS with the filter `flt` in the order of `sort` (newest first by
+    default), as the list shows them."""
     stmt = received_query(
         flt, mandant_ids=mandant_ids, default_region=default_region, timezone=timezone
     )
@@ -222,7 +231,8 @@ def received_export(
     def rows() -> Iterator[Row]:
         mandanten = _mandant_names(session)
         retrying, pending = _("Fehler – wird erneut versucht"), _("ausstehend")
-        for chunk in every_row(session, stmt, RECEIVED_ORDER, read, chunk_size=chunk_size):
+        order = received_order(session, sort, flt, mandant_ids)
+        for chunk in every_row(session, stmt, order, read, chunk_size=chunk_size):
             mandanten.load(row[8] for row in chunk)
             for (
                 received_id,

@@ -1,4 +1,5 @@
-"""Empfangene SMS: searching the received SMS (newest first, keyset pagination by id)."""
+"""Empfangene SMS: searching the received SMS (newest first, keyset pagination by id, or
+sorted by a column the user chose)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,17 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from webapp.models import ReceivedMessage
-from webapp.sms.paging import PAGE_SIZE, KeysetPage, paginate
-from webapp.sms.scope import scoped
+from webapp.sms.paging import (
+    PAGE_SIZE,
+    KeysetPage,
+    ListSort,
+    Order,
+    SortKey,
+    grouped,
+    nulls_last,
+    paginate,
+)
+from webapp.sms.scope import mandanten_by_name, scoped
 from webapp.sms.search import escape_like, local_midnight_utc, next_prefix, number_prefix
 
 
@@ -26,6 +36,35 @@ class InboxFilter:
 
 InboxPage = KeysetPage
 RECEIVED_ORDER = ReceivedMessage.id  # newest first
+# The columns the list sorts by (`?sort=`): Empfangen is the order the SMS were stored in
+# (the id; received_at is stamped at that moment), the default newest first.
+RECEIVED_SORTS = ("empfangen", "absender", "weitergeleitet", "mandant")
+RECEIVED_DEFAULT_SORT = ListSort("empfangen", descending=True)
+
+
+def received_order(
+    session: Session, sort: ListSort, flt: InboxFilter, mandant_ids: set[int] | None
+) -> Order:
+    """The order of the list for `sort`, ties by id in the same direction: Absender as the
+    network gave it, Weitergeleitet by the time (not yet forwarded last), Mandant by name
+    (SMS not matched to a Mandant last)."""
+    descending = sort.descending
+    if sort.key == "absender":
+        return SortKey((ReceivedMessage.sender, ReceivedMessage.id), descending)
+    if sort.key == "weitergeleitet":
+        return nulls_last(ReceivedMessage.forwarded_at, ReceivedMessage.id, descending)
+    if sort.key == "mandant":
+        mandanten = mandanten_by_name(session, mandant_ids, flt.mandant_id)
+        # Users limited to Mandanten see only SMS matched to one of them.
+        unmatched = mandant_ids is None and flt.mandant_id is None
+        return grouped(
+            ReceivedMessage.mandant_id,
+            mandanten,
+            ReceivedMessage.id,
+            descending,
+            nullable=unmatched,
+        )
+    return SortKey((RECEIVED_ORDER,), descending)
 
 
 def received_query(
@@ -70,8 +109,9 @@ def search_received(
     page_size: int = PAGE_SIZE,
     default_region: str = "AT",
     timezone: str = "Europe/Vienna",
+    sort: ListSort = RECEIVED_DEFAULT_SORT,
 ) -> InboxPage:
-    """One page, newest first (ids, `RECEIVED_ORDER`)."""
+    """One page in the order of `sort` (`received_order`; newest first by default)."""
     stmt = received_query(
         flt, mandant_ids=mandant_ids, default_region=default_region, timezone=timezone
     )
@@ -81,7 +121,7 @@ def search_received(
     return paginate(
         session,
         loading,
-        RECEIVED_ORDER,
+        received_order(session, sort, flt, mandant_ids),
         before=before,
         after=after,
         page_size=page_size,

@@ -34,8 +34,19 @@ from sqlalchemy.orm import Session, aliased
 
 from webapp.models import NEEDS_DECISION, Message, MessageSource, MessageStatus, UnclearDecision
 from webapp.models.base import utcnow
-from webapp.sms.paging import PAGE_SIZE, KeysetPage, capped_count, keyset_page, walk
-from webapp.sms.scope import scoped
+from webapp.sms.paging import (
+    PAGE_SIZE,
+    KeysetPage,
+    ListSort,
+    Order,
+    SortKey,
+    capped_count,
+    grouped,
+    keyset_page,
+    nulls_last,
+    walk,
+)
+from webapp.sms.scope import mandanten_by_name, scoped
 from webapp.validation import optional_id
 
 # SQLite: the FTS5 trigram index of migration 0003. It finds terms of 3+ characters; driving
@@ -82,6 +93,47 @@ class MessageFilter:
 
 
 MessagePage = KeysetPage
+
+# The columns the list sorts by (`?sort=`): Erstellt is the order the SMS were stored in (the
+# id; created_at is stamped at that moment), the default newest first.
+MESSAGE_SORTS = ("erstellt", "empfaenger", "status", "versendet", "mandant")
+MESSAGE_DEFAULT_SORT = ListSort("erstellt", descending=True)
+# Status sorts in the order of the process, not by label.
+STATUS_ORDER = (
+    MessageStatus.QUEUED,
+    MessageStatus.SENDING,
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.FAILED,
+    MessageStatus.EXPIRED,
+    MessageStatus.UNKNOWN,
+)
+
+
+def message_order(
+    session: Session,
+    sort: ListSort,
+    flt: MessageFilter,
+    mandant_ids: set[int] | None,
+    id_column: SQLColumnExpression[int],
+) -> Order:
+    """The order of the list for `sort`, ties by id in the same direction (`id_column`: the
+    id the list walks, see `_Query.order`). Empfänger and Versendet without a value come last
+    in both directions; Status in the order of the process; Mandant by name, only the
+    Mandanten of the scope (and of the filter) as parts."""
+    descending = sort.descending
+    if sort.key == "empfaenger":
+        return nulls_last(Message.recipient, id_column, descending)
+    if sort.key == "versendet":
+        return nulls_last(Message.sent_at, id_column, descending)
+    if sort.key == "status":
+        statuses = [s for s in STATUS_ORDER if flt.status in (None, s)]
+        return grouped(Message.status, statuses, id_column, descending)
+    if sort.key == "mandant":
+        mandanten = mandanten_by_name(session, mandant_ids, flt.mandant_id)
+        return grouped(Message.mandant_id, mandanten, id_column, descending)
+    return SortKey((id_column,), descending)
 
 
 @dataclass(frozen=True)
@@ -208,9 +260,10 @@ def search_messages(
     timezone: str = "Europe/Vienna",
     probe_window: int = PROBE_WINDOW,
     created_by_id: int | None = None,
+    sort: ListSort = MESSAGE_DEFAULT_SORT,
 ) -> MessagePage:
-    """One page of the list, newest first, with a capped total; of one author's messages
-    when `created_by_id` is given."""
+    """One page of the list in the order of `sort` (newest first by default), with a capped
+    total; of one author's messages when `created_by_id` is given."""
     dialect = session.get_bind().dialect.name
     options: dict[str, Any] = {
         "dialect": dialect,
@@ -221,16 +274,24 @@ def search_messages(
     rows: list[Message] | None = None
     common = False
     if dialect == "postgresql" and flt.text.strip():
-        rows, common = _search_window(
-            session, flt, mandant_ids, options, before, after, page_size, probe_window
-        )
+        if sort == MESSAGE_DEFAULT_SORT:
+            rows, common = _search_window(
+                session, flt, mandant_ids, options, before, after, page_size, probe_window
+            )
+        else:
+            # The window is in id order: for another order it only tells whether the term
+            # is common (as the export decides it, `list_query`).
+            _rows, common = _search_window(
+                session, flt, mandant_ids, options, None, None, page_size, probe_window
+            )
     query = filtered(flt, mandant_ids, scan_text=common, **options)
-    base, order = query.stmt, query.order
+    base = query.stmt
+    order = message_order(session, sort, flt, mandant_ids, query.order)
     if rows is None:
         rows = walk(session, base, order, before=before, after=after, page_size=page_size)
-    return keyset_page(
-        session, rows, base, Message.id, before=before, after=after, page_size=page_size
-    )
+    # The cursor of the default order is the id itself (no lookup of the cursor row).
+    paged = Message.id if sort == MESSAGE_DEFAULT_SORT else order
+    return keyset_page(session, rows, base, paged, before=before, after=after, page_size=page_size)
 
 
 def _search_window(
@@ -305,8 +366,9 @@ def list_query(
 ) -> _Query:
     """The whole list for `flt` within `mandant_ids` (of one author's messages when
     `created_by_id` is given), as `search_messages` pages it: what the count and the export
-    read. On PostgreSQL a common search term is scanned along the ids rather than looked up
-    in the trigram index (as the first page decides)."""
+    read (in the order `message_order` gives for `_Query.order`). On PostgreSQL a common
+    search term is scanned along the ids rather than looked up in the trigram index (as the
+    first page decides)."""
     dialect = session.get_bind().dialect.name
     options: dict[str, Any] = {
         "dialect": dialect,
