@@ -113,6 +113,7 @@ def register_blueprints(app: Flask) -> None:
         metrics,
         my_messages,
         orders,
+        overview,
         quicksend,
         texts,
         tickets,
@@ -139,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
         inbox,
         webhooks,
         metrics,
+        overview,
     ):
         app.register_blueprint(module.bp)
 
@@ -223,6 +225,8 @@ def register_template_helpers(app: Flask) -> None:
 
     app.jinja_env.filters["datetime"] = formatting.format_datetime
     app.jinja_env.filters["number"] = formatting.format_number
+    app.jinja_env.filters["date"] = formatting.format_date
+    app.jinja_env.filters["duration"] = formatting.format_duration
     app.jinja_env.filters["phone"] = format_display
     app.jinja_env.filters["explained"] = explained
     app.jinja_env.filters["sentence_of"] = sentence_of

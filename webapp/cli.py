@@ -127,6 +127,17 @@ sim.add_command(websms_command)
 sim.add_command(mail_command)
 
 
+@bp.cli.command("rebuild-overview")
+def rebuild_overview_command() -> None:
+    """Recompute the Übersicht's daily roll-up from all SMS and runs (after a restore, or to
+    fill days before the upgrade; the runs of "Service SMS" keep the last 30 days current)."""
+    from webapp.models.base import utcnow
+    from webapp.sms.overview import rebuild
+
+    days = rebuild(db.session(), utcnow(), current_app.config["TIMEZONE"])
+    click.echo(f"Übersicht neu berechnet: {days} Tage.")
+
+
 @bp.cli.command("run-job")
 @click.argument("job_id", type=int, default=0)
 def run_job_command(job_id: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy.orm import Session
 
@@ -14,7 +16,7 @@ MANDANT = "Hausverwaltung Wien"
 CLERK_ROLE = "Sachbearbeitung"
 PREFIX_ROLE = "Vorwahlenpflege"
 
-# username -> display name (what "Willkommen, …" and the user menu show)
+# username -> display name (what the user menu shows)
 DISPLAY_NAMES = {
     "admin": "Anna Admin",
     "sachbearbeiter": "Sepp Sachbearbeiter",
@@ -60,13 +62,22 @@ def submit_login(page: Page, username: str, password: str = PASSWORD) -> None:
 def log_in(page: Page, username: str, password: str = PASSWORD) -> Page:
     """Log in through the form and wait for the start page."""
     submit_login(page, username, password)
-    expect(
-        page.get_by_role("heading", name=f"Willkommen, {DISPLAY_NAMES[username]}")
-    ).to_be_visible()
+    expect_start_page(page, DISPLAY_NAMES[username])
     # The heading shows before htmx has taken over the links: a click then would be a plain
     # page load (seen under load), not the dialog the tests expect.
     page.wait_for_load_state("load")
     return page
+
+
+# The start page: the Übersicht with permission 1669, else Meine SMS (either language).
+START_HEADING = re.compile(r"^(Übersicht|Overview|Meine SMS|My SMS)$")
+
+
+def expect_start_page(page: Page, display_name: str | None = None) -> None:
+    """The start page is shown (to the user `display_name`, when given)."""
+    expect(page.locator("h1").first).to_have_text(START_HEADING)
+    if display_name is not None:
+        expect(dropdown(page, "user").locator("summary")).to_have_text(display_name)
 
 
 def header_nav(page: Page) -> Locator:

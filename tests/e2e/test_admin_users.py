@@ -8,7 +8,7 @@ import uuid
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import PASSWORD
-from tests.e2e.support import CLERK_ROLE, MANDANT, header_nav, submit_login
+from tests.e2e.support import CLERK_ROLE, MANDANT, expect_start_page, header_nav, submit_login
 
 
 def unique(prefix: str) -> str:
@@ -46,7 +46,7 @@ def test_admin_creates_user_with_role_and_mandant(
     try:
         other = context.new_page()
         submit_login(other, username)
-        expect(other.get_by_role("heading", name="Willkommen, Berta Beispiel")).to_be_visible()
+        expect_start_page(other, "Berta Beispiel")
         expect(header_nav(other).get_by_role("link", name="SMS senden")).to_be_visible()
         expect(header_nav(other).locator(".mandanten")).to_have_text(MANDANT)
     finally:

@@ -14,7 +14,14 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD
-from tests.e2e.support import MANDANT, assert_not_reloaded, header_nav, mark_page, submit_login
+from tests.e2e.support import (
+    MANDANT,
+    assert_not_reloaded,
+    expect_start_page,
+    header_nav,
+    mark_page,
+    submit_login,
+)
 from tests.e2e.test_phone_layout import PHONE, assert_fits, assert_in_viewport
 from webapp.extensions import db
 from webapp.models import Mandant, Message, MessageSource, MessageStatus, Role, User
@@ -99,7 +106,8 @@ def test_a_sender_with_only_298004_follows_their_sms_in_meine_sms(
     tag = uuid.uuid4().hex[:8]
     username, display_name = _sender(live_app, tag)
     submit_login(page, username)
-    expect(page.get_by_role("heading", name=f"Willkommen, {display_name}")).to_be_visible()
+    expect_start_page(page, display_name)  # without 1669: Meine SMS itself
+    page.goto("/persons")  # SMS senden from another page shows its confirmation
     page.wait_for_load_state("load")
     nav = header_nav(page)
     expect(nav.get_by_role("link", name="Meine SMS")).to_be_visible()
@@ -171,7 +179,8 @@ def test_meine_sms_in_english_writes_times_the_english_way(page: Page, live_app)
     tag = uuid.uuid4().hex[:8]
     username, display_name = _sender(live_app, tag)
     submit_login(page, username)
-    expect(page.get_by_role("heading", name=f"Willkommen, {display_name}")).to_be_visible()
+    expect_start_page(page, display_name)  # without 1669: Meine SMS itself
+    page.goto("/persons")  # SMS senden from another page shows its confirmation
     page.wait_for_load_state("load")
     _send(page, "0664 1234567", f"Englisch {tag}")
     message_id = _message(live_app, f"Englisch {tag}")
@@ -214,7 +223,7 @@ def test_meine_sms_and_one_sms_fit_a_phone(page: Page, live_app) -> None:
         db.session.remove()
     page.set_viewport_size(PHONE)
     submit_login(page, username)
-    expect(page.get_by_role("heading", name=f"Willkommen, {display_name}")).to_be_visible()
+    expect_start_page(page, display_name)
     page.goto("/sms/meine/")
     rows = page.locator("#messages tbody tr")
     expect(rows).to_have_count(3)

@@ -22,8 +22,8 @@ def test_login_with_right_password_opens_start_page(client, make_user):
     response = client.post("/login", data={"username": "Maria", "password": PASSWORD})
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
-    page = client.get("/")
-    assert "Willkommen, Maria" in page.text
+    page = client.get("/", follow_redirects=True)  # without 1669: Meine SMS
+    assert "Meine SMS" in page.text and "Maria" in page.text
 
 
 def test_login_with_wrong_password_says_so_and_stays_logged_out(client, make_user):
@@ -31,7 +31,7 @@ def test_login_with_wrong_password_says_so_and_stays_logged_out(client, make_use
     response = client.post("/login", data={"username": "maria", "password": "falsch"})
     assert response.status_code == 200
     assert "Benutzername oder Passwort ist falsch." in response.text
-    assert client.get("/").status_code == 302
+    assert client.get("/sms/meine/").status_code == 302
 
 
 def test_inactive_user_cannot_log_in(client, make_user):
@@ -56,10 +56,10 @@ def test_login_redirects_only_to_local_next(client, make_user):
 def test_logout_ends_the_session(client, make_user):
     user = make_user("maria")
     login_as(client, user)
-    assert client.get("/").status_code == 200
+    assert client.get("/sms/meine/").status_code == 200
     response = client.post("/logout")
     assert response.status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.get("/sms/meine/").status_code == 302
 
 
 def test_session_cookie_is_httponly_and_samesite_lax(client, make_user):
@@ -132,7 +132,7 @@ def test_post_without_csrf_token_is_rejected(client, make_user, app_config):
     response = client.post("/login", data={"username": "maria", "password": PASSWORD})
     assert response.status_code == 400
     assert "CSRF" in response.text
-    assert client.get("/").status_code == 302  # not logged in
+    assert client.get("/sms/meine/").status_code == 302  # not logged in
 
 
 @pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])

@@ -10,7 +10,7 @@ from webapp.sms.settings import set_global
 
 
 def _menu(client) -> set[str]:
-    page = client.get("/").text
+    page = client.get("/", follow_redirects=True).text
     header = page.split("<header", 1)[1].split("</header>", 1)[0]
     return set(re.findall(r"<a href=\"[^\"]*\"[^>]*>([^<]+)</a>", header)) - {"SMS-Modul"}
 

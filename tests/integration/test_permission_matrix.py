@@ -166,11 +166,11 @@ def test_sms_senden_needs_global_1400_as_well(app, db, make_user):
     refused = client.get("/sms/senden")
     assert refused.status_code == 403
     assert "1400" in refused.text
-    assert "SMS senden" not in client.get("/").text
+    assert "SMS senden" not in client.get("/persons").text
     set_global(db, 1400, "1", "test")
     db.commit()
     assert client.get("/sms/senden").status_code == 200
-    assert "SMS senden" in client.get("/").text
+    assert "SMS senden" in client.get("/persons").text
 
 
 def test_while_1400_is_off_administrators_are_told_where_to_switch_it_on(app, db, make_user):
@@ -188,7 +188,7 @@ def test_while_1400_is_off_administrators_are_told_where_to_switch_it_on(app, db
     assert 'id="service-off-hint"' in globals_page and switch in globals_page
     # A sender learns that the service is off, not where administrators switch it on.
     sender = login_as(app.test_client(), make_user("sender", Permission.SMS_SEND))
-    page = sender.get("/").text
+    page = sender.get("/sms/meine/").text
     assert 'id="nav-service-off"' in page and switch not in page
     refused = sender.get("/sms/senden").text
     assert switch not in refused and "wenden Sie sich" in refused

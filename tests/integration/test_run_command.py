@@ -142,7 +142,7 @@ def _login(base: str, password: str) -> requests.Session:
         data={"csrf_token": token.group(1), "username": "admin", "password": password},
         timeout=5,
     )
-    assert "Willkommen, Administrator" in response.text
+    assert "Übersicht" in response.text  # the home page of administrators
     return session
 
 

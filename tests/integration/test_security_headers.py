@@ -185,7 +185,8 @@ class InlineCode(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         names = {name for name, _value in attrs}
-        if tag == "script" and "src" not in names:
+        # A JSON data block (<script type="application/json">) is data, never run.
+        if tag == "script" and "src" not in names and dict(attrs).get("type") != "application/json":
             self.found.append("inline <script>")
         if tag == "style":
             self.found.append("<style>")

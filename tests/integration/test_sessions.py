@@ -28,9 +28,9 @@ def test_logout_ends_a_copied_session_cookie(app, client, make_user):
     make_user("maria")
     _log_in(client)
     thief = _copy(app, client)
-    assert thief.get("/").status_code == 200
+    assert thief.get("/sms/meine/").status_code == 200
     client.post("/logout")
-    assert thief.get("/").status_code == 302
+    assert thief.get("/sms/meine/").status_code == 302
 
 
 def test_logout_ends_the_sessions_on_other_devices_and_remember_cookies(app, client, make_user):
@@ -41,26 +41,26 @@ def test_logout_ends_the_sessions_on_other_devices_and_remember_cookies(app, cli
         remember = encode_cookie(user.get_id())  # what "remember me" would have stored
     remembered = app.test_client()
     remembered.set_cookie("remember_token", remember)
-    assert remembered.get("/").status_code == 200
+    assert remembered.get("/sms/meine/").status_code == 200
     client.post("/logout")
-    assert laptop.get("/").status_code == 302
+    assert laptop.get("/sms/meine/").status_code == 302
     fresh = app.test_client()
     fresh.set_cookie("remember_token", remember)
-    assert fresh.get("/").status_code == 302
+    assert fresh.get("/sms/meine/").status_code == 302
 
 
 def test_a_password_set_by_an_admin_ends_the_users_sessions(app, admin_client, make_user, db):
     user = make_user("karl")
     karl = login_as(app.test_client(), user)
-    assert karl.get("/").status_code == 200
+    assert karl.get("/sms/meine/").status_code == 200
     response = admin_client.post(
         f"/admin/users/{user.id}",
         data={"username": "karl", "password": "ein-ganz-neues-passwort", "active": "y"},
     )
     assert response.status_code == 302
-    page = karl.get("/", follow_redirects=True)
+    page = karl.get("/sms/meine/", follow_redirects=True)
     assert "Ihre Sitzung wurde beendet" in page.text
-    assert karl.get("/").status_code == 302
+    assert karl.get("/sms/meine/").status_code == 302
 
 
 def test_saving_a_user_without_a_new_password_keeps_the_sessions(app, admin_client, make_user):
@@ -70,7 +70,7 @@ def test_saving_a_user_without_a_new_password_keeps_the_sessions(app, admin_clie
         f"/admin/users/{user.id}",
         data={"username": "karl", "display_name": "Karl K.", "password": "", "active": "y"},
     )
-    assert karl.get("/").status_code == 200
+    assert karl.get("/sms/meine/").status_code == 200
 
 
 def test_own_password_change_keeps_this_session_and_ends_the_others(app, make_user):
@@ -87,8 +87,8 @@ def test_own_password_change_keeps_this_session_and_ends_the_others(app, make_us
         },
     )
     assert response.status_code == 302
-    assert here.get("/").status_code == 200
-    assert elsewhere.get("/").status_code == 302
+    assert here.get("/sms/meine/").status_code == 200
+    assert elsewhere.get("/sms/meine/").status_code == 302
 
 
 def test_create_admin_with_a_new_password_ends_the_sessions(app, make_user):
@@ -98,16 +98,16 @@ def test_create_admin_with_a_new_password_ends_the_sessions(app, make_user):
         args=["create-admin", "karl"], env={"ADMIN_PASSWORD": "ein-ganz-neues-passwort"}
     )
     assert result.exit_code == 0, result.output
-    assert karl.get("/").status_code == 302
+    assert karl.get("/sms/meine/").status_code == 302
 
 
 def test_a_deactivated_users_sessions_stay_ended_after_reactivation(app, admin_client, make_user):
     user = make_user("karl")
     karl = login_as(app.test_client(), user)
     admin_client.post(f"/admin/users/{user.id}/active", data={"active": "0"})
-    assert karl.get("/").status_code == 302
+    assert karl.get("/sms/meine/").status_code == 302
     admin_client.post(f"/admin/users/{user.id}/active", data={"active": "1"})
-    assert karl.get("/").status_code == 302
+    assert karl.get("/sms/meine/").status_code == 302
 
 
 def _stamp(client, minutes_ago: float) -> None:
@@ -126,10 +126,10 @@ def test_an_idle_session_ends_with_a_clear_message(client, make_user):
     response = client.get("/admin/sms/", follow_redirects=True)
     assert "Sie waren länger als 480 Minuten nicht aktiv" in response.text
     assert "Bitte melden Sie sich erneut an." in response.text
-    assert client.get("/").status_code == 302
+    assert client.get("/sms/meine/").status_code == 302
     # Logging in again works as usual.
     _log_in(client)
-    assert client.get("/").status_code == 200
+    assert client.get("/sms/meine/").status_code == 200
 
 
 def test_an_idle_htmx_request_sends_the_page_to_the_login(client, make_user):
@@ -143,9 +143,9 @@ def test_an_idle_htmx_request_sends_the_page_to_the_login(client, make_user):
 def test_activity_keeps_the_session_alive_but_background_polls_do_not(client, make_user):
     login_as(client, make_user("maria"))
     _stamp(client, minutes_ago=479)
-    assert client.get("/", headers={"X-Background-Poll": "1"}).status_code == 200
+    assert client.get("/sms/meine/", headers={"X-Background-Poll": "1"}).status_code == 200
     assert _stamped(client) < time.time() - 470 * 60  # a poll is no sign of a person
-    assert client.get("/").status_code == 200
+    assert client.get("/sms/meine/").status_code == 200
     assert _stamped(client) >= time.time() - 60
 
 
@@ -153,9 +153,9 @@ def test_activity_keeps_the_session_alive_but_background_polls_do_not(client, ma
 def test_the_idle_time_is_configurable(client, make_user, app_config):
     login_as(client, make_user("maria"))
     _stamp(client, minutes_ago=4)
-    assert client.get("/").status_code == 200
+    assert client.get("/sms/meine/").status_code == 200
     _stamp(client, minutes_ago=6)
-    assert client.get("/").status_code == 302
+    assert client.get("/sms/meine/").status_code == 302
 
 
 def test_a_session_stamped_at_login_expires_even_if_never_used(app, client, make_user):
@@ -167,7 +167,7 @@ def test_a_session_stamped_at_login_expires_even_if_never_used(app, client, make
 def test_forged_forwarded_for_does_not_carry_a_session_to_another_address(app, make_user):
     make_user("maria")
     victim = _log_in(app.test_client(), environ_base={"REMOTE_ADDR": "10.0.0.1"})
-    assert victim.get("/", environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 200
+    assert victim.get("/sms/meine/", environ_base={"REMOTE_ADDR": "10.0.0.1"}).status_code == 200
     thief = _copy(app, victim)
     response = thief.get(
         "/", environ_base={"REMOTE_ADDR": "10.6.6.6"}, headers={"X-Forwarded-For": "10.0.0.1"}
@@ -183,10 +183,12 @@ def test_behind_a_trusted_proxy_the_forwarded_address_counts(app, make_user, app
         app.test_client(), environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.5"}
     )
     assert (
-        user.get("/", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.5"}).status_code
+        user.get(
+            "/sms/meine/", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.5"}
+        ).status_code
         == 200
     )
-    moved = user.get("/", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"})
+    moved = user.get("/sms/meine/", environ_base=proxy, headers={"X-Forwarded-For": "203.0.113.9"})
     assert moved.status_code == 302
 
 

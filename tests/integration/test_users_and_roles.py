@@ -87,10 +87,10 @@ def test_edit_keeps_password_when_left_empty(admin_client, db, make_user):
 def test_deactivated_user_is_logged_out_and_cannot_log_in(app, admin_client, db, make_user):
     user = make_user("karl")
     karl = login_as(app.test_client(), user)
-    assert karl.get("/").status_code == 200
+    assert karl.get("/sms/meine/").status_code == 200
     response = admin_client.post(f"/admin/users/{user.id}/active", data={"active": "0"})
     assert response.status_code == 302
-    assert karl.get("/").status_code == 302
+    assert karl.get("/sms/meine/").status_code == 302
     fresh = app.test_client()
     refused = fresh.post("/login", data={"username": "karl", "password": PASSWORD})
     assert "Benutzername oder Passwort ist falsch." in refused.text

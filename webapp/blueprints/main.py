@@ -9,7 +9,6 @@ from flask import (
     current_app,
     jsonify,
     redirect,
-    render_template,
     request,
     session,
     url_for,
@@ -17,10 +16,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 
+from webapp.blueprints import overview
 from webapp.extensions import db
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.tick import last_tick
-from webapp.permissions import public, requires
+from webapp.permissions import may_access, public, requires
 
 bp = Blueprint("main", __name__)
 
@@ -28,7 +28,10 @@ bp = Blueprint("main", __name__)
 @bp.route("/")
 @requires()
 def index() -> ResponseReturnValue:
-    return render_template("main/index.html")
+    """The Übersicht for users with 1669; everybody else starts at Meine SMS."""
+    if not may_access("overview.live"):
+        return redirect(url_for("my_messages.index"))
+    return overview.page()
 
 
 @bp.route("/sprache/<lang>", methods=["POST"])

@@ -6,7 +6,7 @@ from typing import cast
 
 from flask import Flask
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 
 from webapp.extensions import app_object
 
@@ -37,3 +37,9 @@ def redis_get(redis: Redis, key: str) -> bytes | None:
 
 def get_queue(name: str = DEFAULT_QUEUE, app: Flask | None = None) -> Queue:
     return Queue(name, connection=redis_connection(app))
+
+
+def live_workers(redis: Redis) -> int:
+    """How many RQ workers are registered: a worker's key expires when it stops beating (its
+    worker_ttl), so a crashed worker drops out within minutes."""
+    return Worker.count(connection=redis)

@@ -14,6 +14,7 @@ from webapp.models.jobs import (
 )
 from webapp.models.mandanten import Mandant
 from webapp.models.orders import Ticket, WorkOrder
+from webapp.models.overview import DailyCount, DailySignal
 from webapp.models.settings import GlobalVariable, GlobalVariableType, MobilePrefix
 from webapp.models.sms import (
     NEEDS_DECISION,
@@ -35,6 +36,8 @@ __all__ = [
     "ApiIdempotencyKey",
     "ApiToken",
     "Company",
+    "DailyCount",
+    "DailySignal",
     "EntryLevel",
     "GlobalVariable",
     "GlobalVariableType",

@@ -187,8 +187,16 @@ class JobRun(Model):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     retried: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
+    # Variante 1: the modem's signal (AT+CSQ, 0–31; None: unknown) and network registration
+    # (ModemStatus.registration: home, roaming, searching, …) as read by this run.
+    signal_rssi: Mapped[int | None] = mapped_column(Integer)
+    registration: Mapped[str | None] = mapped_column(String(16))
 
-    __table_args__ = (Index("ix_job_run_job_id_id", "job_id", "id"),)
+    __table_args__ = (
+        Index("ix_job_run_job_id_id", "job_id", "id"),
+        # The Übersicht's signal per day reads one day of runs.
+        Index("ix_job_run_started_at", "started_at"),
+    )
 
 
 class JobLogEntry(Model):

@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.jobs.mail import send_mail
@@ -64,8 +64,9 @@ from webapp.sms.leases import (
     recover_dead_leases,
 )
 from webapp.sms.metrics import NOT_TRIED, TransportTally
-from webapp.sms.modem_inbox import collect_received, collect_status_reports
+from webapp.sms.modem_inbox import collect_received, collect_status_reports, record_signal
 from webapp.sms.numbers import check_number
+from webapp.sms.overview import keep_current
 from webapp.sms.prefixes import active_prefixes
 from webapp.sms.settings import GlobalNumber, get_global, sms_service_refusal
 from webapp.sms.transports.base import (
@@ -556,6 +557,7 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
     if refusal is not None:  # SPEC R60: the queue is kept (and still expires), nothing is sent
         log.error(f"{refusal} Der Lauf versendet nichts; die wartenden SMS bleiben erhalten.")
         session.commit()
+        keep_overview_current(session, app)
         if transport is not None:
             transport.close()
         return totals
@@ -568,6 +570,8 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
             if receives(job):
                 collect_received(session, transport, log, region)
             collect_status_reports(session, job, transport, log, region)
+        if sender.unavailable is None and sender.failure is None and not totals.stopped:
+            record_signal(run, transport)
     except TransportUnavailable as error:
         if getattr(error, "pin_rejected", False):
             remember_rejected_pin(session, job)
@@ -581,6 +585,7 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
         notify_number_problems(app, session, utcnow())
     _log_end(session, job, log, totals, sender)
     session.commit()
+    keep_overview_current(session, app)
     if sender.unavailable is not None:
         raise sender.unavailable
     if sender.failure is not None:
@@ -588,6 +593,17 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
     if sender.lock_lost:
         raise RunAborted(sender.stop_reason or "")
     return totals
+
+
+def keep_overview_current(session: Session, app: Flask) -> None:
+    """Recompute the Übersicht's roll-up of the last days (`overview.keep_current`). It is
+    derived data: a failure is logged and never fails the run (the next run recomputes)."""
+    try:
+        keep_current(session, utcnow(), app.config["TIMEZONE"])
+        session.commit()
+    except SQLAlchemyError as error:
+        session.rollback()
+        logger.warning("Übersicht: roll-up not recomputed (%s)", error)
 
 
 def report_unknown(app: Flask, job: Job, log: Any, ids: Sequence[int]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from webapp.jobs.runlog import RunLog
-from webapp.models import Job
+from webapp.models import Job, JobRun
 from webapp.sms.inbound import (
     apply_status_reports,
     store_from_modem,
@@ -73,3 +73,21 @@ def collect_status_reports(
     if applied:
         log.info(f"{applied} Statusberichte des Modems verarbeitet.")
     return applied
+
+
+def record_signal(run: JobRun, transport: Transport) -> bool:
+    """Variante 1: store the modem's signal (AT+CSQ) and registration (AT+CREG?) with the run,
+    for the Übersicht. Read on every run, also one that found nothing to send (then the run
+    opens the connection for it: a TCP connect and the modem's setup, well under a second,
+    once a minute — and a modem that stopped answering shows although nobody sends). A modem
+    that does not answer leaves the run's reading empty and never fails the run."""
+    status = getattr(transport, "status", None)
+    if status is None:
+        return False
+    try:
+        reading = status()
+    except TransportUnavailable:
+        return False
+    run.signal_rssi = reading.rssi
+    run.registration = reading.registration
+    return True

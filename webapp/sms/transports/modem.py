@@ -277,7 +277,8 @@ def _refusal(err: ErrorResult) -> ModemUnavailable:
     return ModemUnavailable(verdict.reason, verdict, code)
 
 
-def _signal_text(rssi: int | None) -> str:
+def signal_text(rssi: int | None) -> str:
+    """The signal of AT+CSQ (0–31; None: unknown) in German words."""
     if rssi is None:
         return str(_l("unbekannt"))
     if rssi <= 1:
@@ -299,6 +300,14 @@ _REGISTRATION = {
     4: ("unknown", _l("Netzstatus unbekannt")),
     5: ("roaming", _l("angemeldet (Roaming)")),
 }
+
+
+def registration_text(registration: str | None) -> str:
+    """A `ModemStatus.registration` in German words."""
+    for key, text in _REGISTRATION.values():
+        if key == registration:
+            return str(text)
+    return str(_l("Netzstatus unbekannt"))
 
 
 class ModemTransport:
@@ -697,7 +706,7 @@ class ModemTransport:
                 rssi=rssi,
                 ber=ber,
                 dbm=None if rssi is None else -113 + 2 * rssi,
-                signal=_signal_text(rssi),
+                signal=signal_text(rssi),
                 registration=registration,
                 registration_text=str(text),
             )

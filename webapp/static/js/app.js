@@ -12,9 +12,13 @@ document.addEventListener("DOMContentLoaded", function () {
 
 // Requests htmx makes by itself (hx-trigger "every …": live status, job progress) are no sign
 // of a person at the screen: they must not keep an idle session alive (SESSION_IDLE_MINUTES).
+// An element whose refresh a script of its own triggers says so with data-background-poll.
 document.addEventListener("htmx:configRequest", function (event) {
-  const trigger = event.detail.elt.getAttribute("hx-trigger") || "";
-  if (/^\s*every\s/.test(trigger)) event.detail.headers["X-Background-Poll"] = "1";
+  const elt = event.detail.elt;
+  const trigger = elt.getAttribute("hx-trigger") || "";
+  if (/^\s*every\s/.test(trigger) || elt.hasAttribute("data-background-poll")) {
+    event.detail.headers["X-Background-Poll"] = "1";
+  }
 });
 
 // Template picker of the SMS editor: fill the text area with the chosen SMS text. The server
