@@ -219,7 +219,7 @@ def register_template_helpers(app: Flask) -> None:
     from webapp import formatting
     from webapp.navigation import build_menu, service_notice
     from webapp.permissions import Permission, may_access
-    from webapp.sms import unclear
+    from webapp.sms import mandant_limits, unclear
     from webapp.sms.numbers import format_display
     from webapp.technical import explained, sentence_of
 
@@ -231,6 +231,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["explained"] = explained
     app.jinja_env.filters["sentence_of"] = sentence_of
     app.jinja_env.filters["unclear_record"] = unclear.record
+    app.jinja_env.filters["held_reason"] = mandant_limits.held_reason
 
     @app.context_processor
     def inject() -> dict[str, Any]:

@@ -17,6 +17,7 @@ from webapp.extensions import db
 from webapp.login_sessions import start_session
 from webapp.models import Mandant, Role, User
 from webapp.permissions import ROLE_PERMISSIONS, Permission, requires
+from webapp.sms import mandant_limits
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin")
 
@@ -187,9 +188,17 @@ def mandanten() -> ResponseReturnValue:
 @bp.route("/mandanten/<int:mandant_id>", methods=["POST"])
 @admin_only
 def mandant_rename(mandant_id: int) -> ResponseReturnValue:
+    """Save a Mandant's row: its name and its limits of SMS per hour and per day."""
     mandant = db.get_or_404(Mandant, mandant_id)
     with save_or_show_errors() as saving:
         accounts.save_mandant(db.session(), request.form.get("name", ""), mandant)
+        if "sms_per_hour" in request.form or "sms_per_day" in request.form:
+            mandant_limits.save_limits(
+                db.session(),
+                mandant,
+                request.form.get("sms_per_hour", ""),
+                request.form.get("sms_per_day", ""),
+            )
     if saving.ok:
         flash(_("Mandant %(n)s wurde gespeichert.", n=mandant.name), "success")
     return redirect(url_for("admin_users.mandanten"))

@@ -188,6 +188,8 @@ class Message(Model):
             sqlite_where=sql_text("created_by_id IS NOT NULL"),
             postgresql_where=sql_text("created_by_id IS NOT NULL"),
         ),
+        # The limits of a Mandant: how many of its SMS runs took since an hour or day began.
+        Index("ix_sms_message_mandant_claimed_at", "mandant_id", "claimed_at"),
         # The claim of a run (leases.claim): per Mandant, dialog before bulk, oldest first.
         Index(
             "ix_sms_message_claim",

@@ -125,6 +125,7 @@ class SendRun:
         self.run_key: str = ctx.run.run_key
         self.mandant_ids = job_mandant_ids(ctx.job)
         self.region: str = app.config["DEFAULT_PHONE_REGION"]
+        self.timezone: str = app.config["TIMEZONE"]
         self.max_claim: int = max(1, int(app.config.get("SMS_DISPATCH_BATCH", BATCH_SIZE)))
         self.heartbeat_every = ctx.heartbeat_seconds
         budget = ctx.budget_seconds
@@ -236,7 +237,14 @@ class SendRun:
         room = self._room()
         if room > 0 and len(self.claimed) < room and not self.queue_empty:
             self._flush()  # a claim is a transaction of its own
-            more = claim(session, self.mandant_ids, self.run_key, utcnow(), self._claim_size())
+            more = claim(
+                session,
+                self.mandant_ids,
+                self.run_key,
+                utcnow(),
+                self._claim_size(),
+                self.timezone,  # the hour and day of the Mandanten's limits
+            )
             if not more:
                 self.queue_empty = True
             self.claimed.extend(more)

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from webapp.models import Job, JobRun, Mandant, Message, MessageStatus, RunStatus
+from webapp.sms.mandant_limits import DEFAULT_TIMEZONE, LimitedMandant, allowances
 from webapp.sms.transports.base import (
     Outcome,
     OutcomeKind,
@@ -165,7 +166,12 @@ def count_due(session: Session, mandant_ids: Sequence[int], now: datetime) -> in
 
 
 def claim(
-    session: Session, mandant_ids: Sequence[int], run_key: str, now: datetime, limit: int
+    session: Session,
+    mandant_ids: Sequence[int],
+    run_key: str,
+    now: datetime,
+    limit: int,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> list[Claimed]:
     """Take up to `limit` due messages under this run's lease (committed), shared fairly.
 
@@ -175,7 +181,9 @@ def claim(
     per Mandant. The claimed SMS come back dialog first, then taking turns between the
     Mandanten, so a single SMS of one Mandant goes out in the next window even while another
     Mandant's 5,000 wait. A Mandant that needs less than its part leaves it unused; the run
-    claims again as soon as its claimed SMS run short.
+    claims again as soon as its claimed SMS run short. A Mandant with limits
+    (`mandant_limits`) gets no more than they leave in the hour and day (`timezone`); one at
+    its limit gets nothing and is marked held back (its SMS stay queued).
 
     One UPDATE of rows still `queued` (the compare-and-set that makes a claim exactly once):
     on PostgreSQL from a CTE that skips rows other runs have locked (FOR UPDATE SKIP LOCKED);
@@ -192,9 +200,10 @@ def claim(
         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
     )
     cutoff = now - MAX_AGE
-    waiting = list(
-        session.scalars(
-            select(Mandant.id)
+    waiting = [
+        LimitedMandant(*row)
+        for row in session.execute(
+            select(Mandant.id, Mandant.sms_per_hour, Mandant.sms_per_day, Mandant.held_until)
             .where(
                 Mandant.id.in_(mandant_ids) if mandant_ids else true(),
                 select(Message.id)
@@ -203,19 +212,32 @@ def claim(
             )
             .order_by(Mandant.id)
         )
-    )
-    if not waiting or limit <= 0:
+    ]
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    limited = [
+        m
+        for m in waiting
+        if m.sms_per_hour is not None or m.sms_per_day is not None or m.held_until is not None
+    ]
+    if limited and postgresql:
+        # Concurrent claims of a limited Mandant one after the other: each counts what the
+        # one before took (on SQLite one run claims at a time on its host anyway).
+        session.execute(
+            select(Mandant.id).where(Mandant.id.in_([m.id for m in limited])).with_for_update()
+        )
+    allowed = allowances(session, limited, now, timezone)
+    takers = [(m.id, allowed.get(m.id)) for m in waiting if allowed.get(m.id) != 0]
+    if not takers or limit <= 0:
         session.commit()
         return []
-    share = -(-limit // len(waiting))  # ceil
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    share = -(-limit // len(takers))  # ceil
     parts = []
-    for mandant_id in waiting:
+    for mandant_id, left in takers:
         part = (
             select(Message.id, Message.created_at)
             .where(Message.mandant_id == mandant_id, due)
             .order_by(Message.priority, Message.id)
-            .limit(share)
+            .limit(share if left is None else min(share, left))
         )
         if postgresql:
             part = part.with_for_update(skip_locked=True)
