@@ -19,7 +19,16 @@ from webapp import accounts
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
 from webapp.jobs.settings_tab import SettingsInput, save_settings
-from webapp.models import DailyCount, DailySignal, Job, JobRun, Message, MessageStatus, RunStatus
+from webapp.models import (
+    DailyCount,
+    DailySignal,
+    Job,
+    JobRun,
+    Message,
+    MessageStatus,
+    RunStatus,
+    UnclearDecision,
+)
 from webapp.models.base import utcnow
 from webapp.permissions import Permission
 from webapp.simulators.modem import ModemSimulator
@@ -172,7 +181,7 @@ def test_the_page_links_each_tile_to_the_filtered_list(db, client, make_user, se
     html = page.get_data(as_text=True)
     assert "Übersicht" in html and 'id="overview-data"' in html
     assert 'href="/admin/sms/?status=queued"' in html
-    assert 'href="/admin/sms/?status=unknown"' in html
+    assert 'href="/admin/sms/?unclear=open"' in html  # the Unklar worklist
     failed_today = f"status=failed&amp;created_from={today}&amp;created_to={today}"
     assert f'href="/admin/sms/?{failed_today}"' in html
     assert "Wartet auf Versand" in html and "Unklar – bitte prüfen" in html
@@ -194,6 +203,17 @@ def test_a_user_sees_only_the_figures_of_their_mandanten(db, client, make_user, 
     assert figures["now"]["waiting"] == 1 and figures["now"]["unknown"] == 1
     assert figures["now"]["undelivered_today"] == 0
     assert [r["reason"] for r in figures["reasons"]] == ["Nummer ungültig."]
+
+
+def test_the_unklar_tile_counts_only_sms_still_needing_a_decision(db, client, make_user, seeded):
+    """An Unklar SMS that was resent (it stays Unklar, pointing to its copy) or confirmed is
+    decided: the tile counts what the worklist's banner counts."""
+    client = login_as(client, make_user("admin", admin=True))
+    assert figures_of(client)["now"]["unknown"] == 2
+    first = db.scalar(select(Message.id).where(Message.status == MessageStatus.UNKNOWN))
+    db.execute(update(Message).where(Message.id == first).values(decision=UnclearDecision.RESENT))
+    db.commit()
+    assert figures_of(client)["now"]["unknown"] == 1
 
 
 def test_without_1669_the_home_page_is_meine_sms(client, make_user):

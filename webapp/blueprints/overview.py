@@ -24,6 +24,7 @@ from webapp.models.base import utcnow
 from webapp.permissions import Permission, may_access, requires
 from webapp.sms import overview as figures
 from webapp.sms.outbox import status_label
+from webapp.sms.search import UnclearFilter
 from webapp.sms.transports.modem import registration_text, signal_text
 
 bp = Blueprint("overview", __name__, url_prefix="/uebersicht")
@@ -54,11 +55,14 @@ def list_url(
     first: date | None = None,
     last: date | None = None,
     mandant_id: int | None = None,
+    unclear: UnclearFilter | None = None,
 ) -> str:
     """SMS Nachrichten with the filter of a tile or a plot."""
     params: dict[str, Any] = {}
     if status is not None:
         params["status"] = status.value
+    if unclear is not None:
+        params["unclear"] = unclear.value
     if first is not None:
         params["created_from"] = first.isoformat()
     if last is not None:
@@ -117,6 +121,7 @@ def _context() -> dict[str, Any]:
         "list_url": list_url,
         "may_open_jobs": may_access("jobs.index"),
         "Status": MessageStatus,
+        "Unclear": UnclearFilter,
         "modem_signal": signal_text,
         "modem_registration": registration_text,
         "now": now,

@@ -42,6 +42,7 @@ from webapp.models import (
     MessageStatus,
     RunStatus,
 )
+from webapp.sms import unclear
 from webapp.sms.scope import scoped
 from webapp.sms.search import local_midnight_utc
 from webapp.technical import sentence_of
@@ -265,7 +266,7 @@ class NowFigures:
     waiting: int  # Wartet auf Versand
     oldest_waiting_at: datetime | None
     sending: int  # Wird versendet
-    unknown: int  # Unklar – bitte prüfen
+    unknown: int  # Unklar – bitte prüfen, still without a decision (the worklist's count)
     failed_today: int  # Fehler, created today
     undelivered_today: int  # Nicht zugestellt, created today
     today: date
@@ -297,7 +298,7 @@ def now_figures(
         waiting=_count(session, MessageStatus.QUEUED, mandant_ids),
         oldest_waiting_at=session.scalar(oldest),
         sending=_count(session, MessageStatus.SENDING, mandant_ids),
-        unknown=_count(session, MessageStatus.UNKNOWN, mandant_ids),
+        unknown=unclear.count_open(session, mandant_ids),
         failed_today=today_count(MessageStatus.FAILED),
         undelivered_today=today_count(MessageStatus.UNDELIVERED),
         today=today,
