@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from tests.conftest import login_as
 from webapp import accounts
@@ -214,6 +214,29 @@ def test_the_unklar_tile_counts_only_sms_still_needing_a_decision(db, client, ma
     db.execute(update(Message).where(Message.id == first).values(decision=UnclearDecision.RESENT))
     db.commit()
     assert figures_of(client)["now"]["unknown"] == 1
+
+
+def test_a_failure_reason_links_to_the_sms_with_that_reason(db, client, make_user, seeded):
+    """The bar of a reason opens the list filtered by status, the 30 days and the reason (its
+    sentence: the details after it differ from SMS to SMS)."""
+    overview.rebuild(db, utcnow(), "Europe/Vienna")
+    client = login_as(client, make_user("admin", admin=True))
+    html = client.get("/").get_data(as_text=True)
+    first = (seeded - timedelta(days=29)).isoformat()
+    links = re.findall(r'href="(/admin/sms/\?status=undelivered[^"]*reason=[^"]*)"', html)
+    assert len(links) == 1 and f"created_from={first}" in links[0]
+    listed = client.get(links[0].replace("&amp;", "&")).get_data(as_text=True)
+    expected = db.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.status == MessageStatus.UNDELIVERED,
+            Message.created_at >= local(seeded - timedelta(days=29), 0),
+        )
+    )
+    assert expected and listed.count("<tr data-id=") == expected
+    none = client.get("/admin/sms/?reason=Nummer+g%C3%BCltig").get_data(as_text=True)
+    assert "<tr data-id=" not in none and "Keine SMS gefunden." in none
 
 
 def test_without_1669_the_home_page_is_meine_sms(client, make_user):

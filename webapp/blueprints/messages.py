@@ -85,6 +85,7 @@ class MessageFilterForm(FilterForm):
     )
     number = text_filter(_l("Nummer"), limit=40, placeholder="0664 123", inputmode="tel")
     text = text_filter(_l("Text enthält"), limit=200)
+    reason = text_filter(_l("Grund beginnt mit"), limit=200)
     created_from = DateFilter(_l("Erstellt ab"))
     created_to = DateFilter(_l("Erstellt bis"))
     mandant_id = MandantFilter(name="mandant")

@@ -56,6 +56,7 @@ def list_url(
     last: date | None = None,
     mandant_id: int | None = None,
     unclear: UnclearFilter | None = None,
+    reason: str = "",
 ) -> str:
     """SMS Nachrichten with the filter of a tile or a plot."""
     params: dict[str, Any] = {}
@@ -63,6 +64,8 @@ def list_url(
         params["status"] = status.value
     if unclear is not None:
         params["unclear"] = unclear.value
+    if reason:
+        params["reason"] = reason
     if first is not None:
         params["created_from"] = first.isoformat()
     if last is not None:

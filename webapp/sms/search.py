@@ -87,6 +87,7 @@ class MessageFilter:
     mandant_id: int | None = None
     source: MessageSource | None = None
     unclear: UnclearFilter | None = None
+    reason: str = ""  # the reason of Fehler/Nicht zugestellt begins with it
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
@@ -222,6 +223,9 @@ def filtered(
         stmt = stmt.where(Message.source == flt.source)
     if flt.unclear is not None:
         stmt = stmt.where(flt.unclear.condition())
+    reason = flt.reason.strip()
+    if reason:
+        stmt = stmt.where(Message.reason.like(f"{escape_like(reason)}%", escape="\\"))
     prefix = number_prefix(flt.number, default_region) if flt.number else None
     if prefix:
         stmt = stmt.where(Message.recipient >= prefix, Message.recipient < next_prefix(prefix))
