@@ -217,6 +217,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_template_helpers(app: Flask) -> None:
     from webapp import formatting
+    from webapp.jobs.channels import attempt_label
     from webapp.navigation import build_menu, service_notice
     from webapp.permissions import Permission, may_access
     from webapp.sms import mandant_limits, unclear
@@ -240,7 +241,31 @@ def register_template_helpers(app: Flask) -> None:
             "may_access": may_access,
             "Permission": Permission,
             "sms_service_notice": service_notice,
+            "channel_label": _channel_label,
+            "attempts_of": _attempts_of,
+            "attempt_label": attempt_label,
         }
+
+
+def _channel_label(channel_id: int | None) -> str:
+    """The label of a channel in the SMS detail ("Kanal 2 – GSM-Modem"), read once a request."""
+    from flask import g
+
+    from webapp.jobs.channels import channel_labels
+
+    if channel_id is None:
+        return ""
+    labels = g.get("channel_labels")
+    if labels is None:
+        labels = g.channel_labels = channel_labels(db.session())
+    return labels.get(channel_id, "")
+
+
+def _attempts_of(message_id: int) -> list[Any]:
+    """The attempts of one SMS, oldest first (the SMS detail, only for SMS tried more than once)."""
+    from webapp.jobs.channels import attempts_of
+
+    return list(attempts_of(db.session(), message_id))
 
 
 def register_commands(app: Flask) -> None:

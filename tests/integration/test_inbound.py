@@ -410,10 +410,8 @@ def test_webhook_secret_is_stored_encrypted_and_compared_with_the_decrypted_one(
     # The other secrets of the job stay as they were.
     save_settings(db, job, SettingsInput(variant="2", websms_access_token="tok"), "test", key)
     db.commit()
-    assert decrypt_secrets(job.secrets, key) == {
-        "websms_access_token": "tok",
-        "webhook_secret": SECRET,
-    }
+    assert decrypt_secrets(job.secrets, key) == {"webhook_secret": SECRET}
+    assert decrypt_secrets(job.channels[0].secrets, key) == {"websms_access_token": "tok"}
     # With another SMS_SECRET_KEY the secret cannot be read: every call is refused.
     app.config["SMS_SECRET_KEY"] = Fernet.generate_key().decode()
     assert client.post(f"/webhooks/websms/{SECRET}", json=_inbound("2" * 20)).status_code == 401

@@ -398,13 +398,17 @@ def test_websms_settings_store_secrets_encrypted_and_never_show_them(admin_clien
     assert response.status_code == 302, _errors(response.text)
     db.expire_all()
     job = db.get(Job, SERVICE_SMS)
-    assert "geheimes-token-123" not in str(job.settings) and "geheimes-token-123" not in job.secrets
+    channel = job.channels[0]  # the main form edits channel 1
+    for stored_text in (str(job.settings), job.secrets, str(channel.settings), channel.secrets):
+        assert "geheimes-token-123" not in stored_text
     stored = decrypt_secrets(job.secrets, secret_key)
     stored_hook = stored.pop("webhook_secret")  # generated with the first Einstellungen
-    assert stored_hook
-    assert stored == {"websms_access_token": "geheimes-token-123"}
+    assert stored_hook and stored == {}
+    assert decrypt_secrets(channel.secrets, secret_key) == {
+        "websms_access_token": "geheimes-token-123"
+    }
     assert job.settings["websms"]["signature"] == "Ihre Hausverwaltung"
-    assert job.settings["stored_secrets"] == ["websms_access_token"]
+    assert channel.settings["stored_secrets"] == ["websms_access_token"]
 
     view = admin_client.get("/admin/jobs/1/settings").text
     edit = admin_client.get("/admin/jobs/1/settings/edit").text
@@ -419,10 +423,11 @@ def test_websms_settings_store_secrets_encrypted_and_never_show_them(admin_clien
     )
     assert kept.status_code == 302
     db.expire_all()
-    assert decrypt_secrets(db.get(Job, SERVICE_SMS).secrets, secret_key) == {
-        "websms_access_token": "geheimes-token-123",
-        "webhook_secret": stored_hook,
+    job = db.get(Job, SERVICE_SMS)
+    assert decrypt_secrets(job.channels[0].secrets, secret_key) == {
+        "websms_access_token": "geheimes-token-123"
     }
+    assert decrypt_secrets(job.secrets, secret_key) == {"webhook_secret": stored_hook}
     removed = admin_client.post(
         "/admin/jobs/1/settings/edit",
         data=_websms_form(websms_access_token="", websms_access_token_clear="y"),
@@ -498,7 +503,7 @@ def test_modem_settings_need_an_address_and_build_modem_settings(admin_client, d
         "4711",
         90.0,
     )
-    assert job.settings["modem"]["receive"] is True
+    assert job.channels[0].settings["modem"]["receive"] is True
     assert signature(job) == ""
     view = admin_client.get("/admin/jobs/1/settings").text
     assert "4711" not in view and "1 – GSM-Modem" in view
@@ -524,7 +529,8 @@ def test_settings_errors_are_next_to_the_fields_and_keep_the_input(admin_client,
     assert "geheimes-token-123" not in response.text  # a secret is never sent back
     db.expire_all()
     job = db.get(Job, SERVICE_SMS)
-    assert job.secrets == "" and job.settings == {"variant": 2}
+    assert job.secrets == "" and job.settings == {"websms": {}}
+    assert job.channels[0].secrets == ""
 
 
 def _field_error(html: str, name: str) -> str | None:
@@ -551,7 +557,7 @@ def test_the_sender_is_stored_as_websms_expects_it(admin_client, db, address, ki
     response = admin_client.post("/admin/jobs/1/settings/edit", data=data)
     assert response.status_code == 302, _errors(response.text)
     db.expire_all()
-    assert db.get(Job, SERVICE_SMS).settings["websms"]["sender_address"] == stored
+    assert db.get(Job, SERVICE_SMS).channels[0].settings["websms"]["sender_address"] == stored
 
 
 @pytest.mark.parametrize(
@@ -575,7 +581,7 @@ def test_a_sender_websms_would_refuse_is_refused_next_to_the_field(
     message = _field_error(response.text, "websms_sender_address")
     assert message is not None and words in message, message
     db.expire_all()
-    assert db.get(Job, SERVICE_SMS).settings == {"variant": 2}
+    assert db.get(Job, SERVICE_SMS).settings == {"websms": {}}
 
 
 def test_a_sender_stored_before_the_check_is_reported_before_anything_is_sent(db, secret_key):
@@ -583,13 +589,14 @@ def test_a_sender_stored_before_the_check_is_reported_before_anything_is_sent(db
     # Verbindung testen and each run say so instead of getting 4003 from websms.
     job = db.get(Job, SERVICE_SMS)
     save_settings(db, job, SettingsInput(variant="2", websms_access_token="tok"), "t", secret_key)
-    settings = dict(job.settings)
+    channel = job.channels[0]
+    settings = dict(channel.settings)
     settings["websms"] = {
         **settings["websms"],
         "sender_address": "06641234567",
         "sender_address_type": "international",
     }
-    job.settings = settings
+    channel.settings = settings
     db.commit()
     ok, answer = connection_test.test_connection(job, secret_key)
     assert not ok

@@ -300,7 +300,7 @@ def test_the_variante_2_signature_is_part_of_every_new_sms(clerk, db, wien):
     from webapp.models import Job
 
     job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
-    job.settings = {"variant": 2, "websms": {"signature": "Mag. Huber, HV Wien"}}
+    job.settings = {"websms": {"signature": "Mag. Huber, HV Wien"}}  # channel 1: websms
     set_global(db, 1402, "Antworten nicht möglich", "test")
     db.commit()
     form = clerk.get("/admin/sms/new")
@@ -313,6 +313,6 @@ def test_the_variante_2_signature_is_part_of_every_new_sms(clerk, db, wien):
     )
     message = db.scalar(select(Message))
     assert message.text == "Hallo\nMag. Huber, HV Wien\nAntworten nicht möglich"
-    job.settings = {"variant": 1}
+    job.channels[0].kind = "modem"  # Variante 1 only: no signature
     db.commit()
     assert "Mag. Huber" not in clerk.get("/admin/sms/new").text

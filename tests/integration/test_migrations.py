@@ -100,4 +100,6 @@ def test_migration_creates_the_system_job_service_sms(db):
 
     job = db.scalar(select(Job).where(Job.job_type == "service_sms"))
     assert job.name == "Service SMS" and job.system is True and job.active is False
-    assert job.settings == {"variant": 2}
+    # Migration 0018 made its Variante 2 channel 1 (websms, nothing entered yet).
+    assert job.settings == {"websms": {}}
+    assert [(c.position, c.kind, c.enabled) for c in job.channels] == [(1, "websms", True)]

@@ -1,19 +1,25 @@
-"""Einstellungen of a job, typed: the one place that reads and writes `job.settings`.
+"""Einstellungen of a job, typed: the one place that reads and writes `job.settings` and the
+settings of its channels (webapp.models.channels.Channel).
 
-The plain settings are stored as JSON (`job.settings`), in the shape of `JobSettings`:
+A job sends through an ordered list of channels (README "Kanäle"); each channel stores the
+section of its kind as JSON (`channel.settings`):
 
-    {"variant": 1 | 2,
-     "modem":  {"url", "baudrate", "cmgs_timeout", "receive", "pin_rejected" (only when set)},
+    {"modem":  {"url", "baudrate", "cmgs_timeout", "receive", "pin_rejected" (only when set)},
      "websms": {"base_url", "auth" ("token" | "password"), "username", "sender_address",
-                "sender_address_type", "signature", "test_mode", "max_sms_per_message",
-                "notification_callback_url", "inbound_email"},
+                "sender_address_type", "test_mode", "max_sms_per_message"},
      "stored_secrets": [names of the secrets that are set]}
 
-and the secrets (SECRET_NAMES, plus the generated WEBHOOK_SECRET of the websms webhooks) as one
-Fernet token in `job.secrets` (webapp.jobs.secrets). `read_settings()` gives the stored
-settings with the defaults declared here; `job_settings()` turns them and the secrets into the
-transport's settings object. The SMS core (dispatch, outbox, inbound) reads a job's settings
-only through this module; the tab Einstellungen saves them (webapp.jobs.settings_tab).
+and its secrets (SECRET_NAMES) as one Fernet token in `channel.secrets`. What is the job's
+whatever the channel (the fields JOB_WIDE of the websms section: signature, delivery-report
+URL, forwarding address) is stored in `job.settings` as {"websms": {…}}, the generated
+WEBHOOK_SECRET of the websms webhooks in `job.secrets` (webapp.jobs.secrets).
+
+`channel_settings(job, channel)` gives one channel's settings with the job-wide fields as a
+`JobSettings`; `read_settings(job)` those of the first channel (one channel is the job as it
+was before channels: the tab's main form edits it). `transport_settings()` turns them and the
+secrets into the transport's settings object. The SMS core (dispatch, outbox, inbound) reads a
+job's settings only through this module; the tab Einstellungen saves them
+(webapp.jobs.settings_tab).
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ from sqlalchemy.orm import Session
 from webapp.errors import InputError
 from webapp.jobs.registry import service_job, service_jobs
 from webapp.jobs.secrets import SecretsUnreadable, decrypt_secrets, encrypt_secrets
-from webapp.models import Job
+from webapp.models import Channel, Job
+from webapp.models.channels import MODEM, WEBSMS
 from webapp.sms.transports.base import TransportUnavailable
 from webapp.sms.transports.modem import ModemSettings
 from webapp.sms.transports.websms import WebsmsSettings
@@ -76,6 +83,8 @@ WEBHOOK_SECRET = "webhook_secret"
 # The delivery-report URL is stored with this in place of the webhook secret and filled in when
 # it is used: the secret is never stored in plain text, and a new one applies at once.
 SECRET_IN_URL = "{webhook_secret}"
+# The fields of the websms section that are the job's, not a channel's.
+JOB_WIDE = ("signature", "notification_callback_url", "inbound_email")
 
 
 @dataclass(frozen=True)
@@ -148,41 +157,120 @@ def _section(defaults: Section, raw: Any) -> Section:
     return dataclasses.replace(defaults, **values)
 
 
-def read_settings(job: Job) -> JobSettings:
-    """The job's Einstellungen with defaults for everything not stored yet."""
+def variant_of(channel: Channel) -> Variant:
+    """The Variante of a channel's kind."""
+    return Variant.MODEM if channel.kind == MODEM else Variant.WEBSMS
+
+
+def kind_of(variant: Variant) -> str:
+    """The channel kind of a Variante."""
+    return MODEM if variant is Variant.MODEM else WEBSMS
+
+
+def first_channel(job: Job) -> Channel | None:
+    """The job's first channel (the one the tab's main form edits), None before the first save."""
+    return job.channels[0] if job.channels else None
+
+
+def channel_settings(job: Job, channel: Channel | None) -> JobSettings:
+    """The settings of `channel` with the job-wide fields, defaults for what is not stored.
+
+    Without a channel: the job's defaults (a job never configured).
+    """
     raw = job.settings if isinstance(job.settings, dict) else {}
-    variant = raw.get("variant")
+    job_wide = _dict(raw.get("websms"))
+    own = _dict(channel.settings) if channel is not None else {}
+    own_websms = _dict(own.get("websms"))
+    websms = {**own_websms, **{k: v for k, v in job_wide.items() if k in JOB_WIDE}}
     return JobSettings(
-        variant=Variant(variant) if variant in (Variant.MODEM, Variant.WEBSMS) else Variant.WEBSMS,
-        modem=_section(ModemSection(), raw.get("modem")),
-        websms=_section(WebsmsSection(), raw.get("websms")),
-        stored_secrets=tuple(n for n in raw.get("stored_secrets") or [] if n in SECRET_NAMES),
+        variant=variant_of(channel) if channel is not None else Variant.WEBSMS,
+        modem=_section(ModemSection(), own.get("modem")),
+        websms=_section(WebsmsSection(), websms),
+        stored_secrets=tuple(n for n in own.get("stored_secrets") or [] if n in SECRET_NAMES),
     )
 
 
-def write_settings(job: Job, settings: JobSettings) -> None:
-    """Store `settings` as the job's Einstellungen (the secrets are kept apart)."""
-    job.settings = settings.as_json()
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
-def mark_pin_rejected(job: Job) -> None:
-    """Store that the SIM refused the PIN (only a new PIN in the Einstellungen clears it)."""
-    raw = dict(job.settings) if isinstance(job.settings, dict) else {}
+def read_settings(job: Job) -> JobSettings:
+    """The job's Einstellungen: its first channel and the job-wide fields, with defaults."""
+    return channel_settings(job, first_channel(job))
+
+
+def add_channel(job: Job, variant: Variant) -> Channel:
+    """A new channel at the end of the job's list (its own rank: used when those before fail)."""
+    last = job.channels[-1] if job.channels else None
+    channel = Channel(
+        kind=kind_of(variant),
+        position=(last.position + 1) if last is not None else 1,
+        rank=(last.rank + 1) if last is not None else 1,
+        settings={},
+        secrets="",
+    )
+    job.channels.append(channel)
+    return channel
+
+
+def write_settings(
+    job: Job, settings: JobSettings, channel: Channel | None = None, job_wide: bool = True
+) -> Channel:
+    """Store `settings` as the settings of `channel` (default: the first one, created when
+    there is none) and, with `job_wide`, its job-wide fields as the job's. The secrets are
+    kept apart. Returns the channel."""
+    target = channel or first_channel(job) or add_channel(job, settings.variant)
+    stored = settings.as_json()
+    websms = stored["websms"]
+    if job_wide:
+        job.settings = {"websms": {name: websms[name] for name in JOB_WIDE}}
+    target.kind = kind_of(settings.variant)
+    target.settings = {
+        "modem": stored["modem"],
+        "websms": {k: v for k, v in websms.items() if k not in JOB_WIDE},
+        "stored_secrets": stored["stored_secrets"],
+    }
+    return target
+
+
+def mark_pin_rejected(job: Job, channel: Channel | None = None) -> None:
+    """Store that the SIM of `channel` (default: the first) refused the PIN (only a new PIN in
+    the Einstellungen clears it)."""
+    target = channel or first_channel(job)
+    if target is None:
+        return
+    raw = dict(target.settings) if isinstance(target.settings, dict) else {}
     raw["modem"] = {**(raw.get("modem") or {}), "pin_rejected": True}
-    job.settings = raw
+    target.settings = raw
+
+
+def channel_secrets(channel: Channel | None, secret_key: str) -> dict[str, str]:
+    """The decrypted secrets of a channel (SECRET_NAMES only). Raises SecretsUnreadable."""
+    if channel is None or not channel.secrets:
+        return {}
+    values = decrypt_secrets(channel.secrets, secret_key)
+    return {name: values[name] for name in SECRET_NAMES if values.get(name)}
 
 
 def job_settings(job: Job, secret_key: str) -> ModemSettings | WebsmsSettings:
-    """The transport settings of the job: WebsmsSettings (Variante 2) or ModemSettings (1).
+    """The transport settings of the job's first channel (see `transport_settings`)."""
+    return transport_settings(job, first_channel(job), secret_key)
+
+
+def transport_settings(
+    job: Job, channel: Channel | None, secret_key: str
+) -> ModemSettings | WebsmsSettings:
+    """The transport settings of a channel: WebsmsSettings (Variante 2) or ModemSettings (1).
 
     Raises TransportUnavailable (German reason) when the stored secrets cannot be decrypted
     or Variante 1 has no modem address.
     """
-    stored = read_settings(job)
+    stored = channel_settings(job, channel)
     callback_url = stored.websms.notification_callback_url
     try:
-        needed = stored.stored_secrets or SECRET_IN_URL in callback_url
-        secrets = decrypt_secrets(job.secrets, secret_key) if needed else {}
+        secrets = channel_secrets(channel, secret_key) if stored.stored_secrets else {}
+        if SECRET_IN_URL in callback_url:
+            secrets[WEBHOOK_SECRET] = webhook_secret(job, secret_key, strict=True)
     except SecretsUnreadable as error:
         raise TransportUnavailable(error.reason) from None
     if stored.variant is Variant.MODEM:
@@ -220,9 +308,14 @@ def job_settings(job: Job, secret_key: str) -> ModemSettings | WebsmsSettings:
 
 
 def signature(job: Job) -> str:
-    """The signature that Variante 2 appends to every SMS ('' for Variante 1)."""
+    """The signature appended to every SMS when the job sends through websms (Variante 2) on
+    any enabled channel ('' with modems only: an SMS is queued before its channel is known)."""
     stored = read_settings(job)
-    return stored.websms.signature if stored.variant is Variant.WEBSMS else ""
+    if job.channels:
+        websms = any(c.enabled and c.kind == WEBSMS for c in job.channels)
+    else:
+        websms = stored.variant is Variant.WEBSMS
+    return stored.websms.signature if websms else ""
 
 
 def service_signature(session: Session) -> str:
@@ -249,11 +342,14 @@ def new_webhook_secret() -> str:
     return token_urlsafe(24)
 
 
-def webhook_secret(job: Job, secret_key: str) -> str:
-    """The job's webhook secret, decrypted ('' when none is set or SMS_SECRET_KEY does not fit)."""
+def webhook_secret(job: Job, secret_key: str, strict: bool = False) -> str:
+    """The job's webhook secret, decrypted ('' when none is set or, unless `strict`, when
+    SMS_SECRET_KEY does not fit; `strict` raises SecretsUnreadable then)."""
     try:
         return decrypt_secrets(job.secrets, secret_key).get(WEBHOOK_SECRET, "")
     except SecretsUnreadable:
+        if strict:
+            raise
         return ""
 
 

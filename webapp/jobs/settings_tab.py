@@ -26,11 +26,12 @@ from webapp.jobs.settings import (
     WebsmsAuth,
     WebsmsSection,
     callback_url,
+    channel_settings,
+    first_channel,
     new_webhook_secret,
-    read_settings,
     write_settings,
 )
-from webapp.models import Job
+from webapp.models import Channel, Job
 from webapp.sms.transports.modem import forget_rejected_pin
 from webapp.sms.transports.websms import SENDER_ADDRESS_TYPES, InvalidSender, normalise_sender
 from webapp.validation import clean_email, text_field
@@ -69,9 +70,10 @@ class SettingsInput:
         return bool(getattr(self, f"{name}_clear", False))
 
 
-def settings_input(job: Job, secret_key: str) -> SettingsInput:
-    """The stored Einstellungen as the tab's form shows them (secrets are never shown)."""
-    stored = read_settings(job)
+def settings_input(job: Job, secret_key: str, channel: Channel | None = None) -> SettingsInput:
+    """The stored Einstellungen as the tab's form shows them (secrets are never shown): the
+    job-wide fields and `channel` (default: the first)."""
+    stored = channel_settings(job, channel or first_channel(job))
     modem, websms = stored.modem, stored.websms
     return SettingsInput(
         variant=str(stored.variant.value),
@@ -170,14 +172,23 @@ def _baudrate(raw: str) -> int:
 
 
 def save_settings(
-    session: Session, job: Job, data: SettingsInput, changed_by: str, secret_key: str
+    session: Session,
+    job: Job,
+    data: SettingsInput,
+    changed_by: str,
+    secret_key: str,
+    channel: Channel | None = None,
 ) -> Job:
     """Store the Einstellungen; secrets encrypted, the others as JSON. An InputError with every
     problem on bad input.
 
     Both sections (COM Einstellungen, WEB SMS) are checked and kept; what the chosen Variante
-    needs to send must be complete.
+    needs to send must be complete. Without `channel`: the tab's main form, the job-wide
+    fields and the first channel (created with the first save). With `channel`: that
+    channel's form; the job-wide fields of `data` are ignored (kept as stored).
     """
+    target = channel or first_channel(job)
+    job_wide = channel is None
     problems = ErrorCollector()
     variant = problems.run(
         bounded_int,
@@ -187,7 +198,14 @@ def save_settings(
         Variant.WEBSMS,
         _("Bitte eine Variante wählen: 1 (GSM-Modem) oder 2 (SMS-Web)."),
     )
-    old = read_settings(job)
+    old = channel_settings(job, target)
+    if not job_wide:  # the channel's form has no job-wide fields: keep them
+        data = dataclasses.replace(
+            data,
+            websms_signature=old.websms.signature,
+            websms_callback_url=callback_url(job, secret_key),
+            websms_inbound_email=old.websms.inbound_email,
+        )
     # Secrets: the new values, the stored ones kept, cleared ones removed.
     entered = {
         "modem_pin": problems.run(_pin, data.modem_pin) or "",
@@ -205,7 +223,8 @@ def save_settings(
     websms = _websms_section(data, variant, present, problems)
     problems.raise_if_any()
 
-    stored, hook = _store_secrets(job, data, entered, secret_key)
+    target = target or Channel(secrets="")  # saved below as the first channel
+    stored, hook = _store_secrets(job, target, data, entered, secret_key)
     pin_changed = bool(entered["modem_pin"]) or data.clears("modem_pin")
     if pin_changed:
         forget_rejected_pin(modem.url)  # the modem transport never repeats a refused PIN
@@ -215,7 +234,11 @@ def save_settings(
     # Only a new PIN may be tried again.
     modem = dataclasses.replace(modem, pin_rejected=old.modem.pin_rejected and not pin_changed)
     stored_secrets = tuple(present if stored is None else stored)
-    write_settings(job, JobSettings(Variant(variant), modem, websms, stored_secrets))
+    settings = JobSettings(Variant(variant), modem, websms, stored_secrets)
+    if target not in job.channels:
+        job.channels.append(target)
+        target.position, target.rank = 1, 1
+    write_settings(job, settings, target, job_wide)
     job.updated_by = changed_by
     session.flush()
     return job
@@ -302,20 +325,34 @@ def _websms_section(
 
 
 def _store_secrets(
-    job: Job, data: SettingsInput, entered: dict[str, str], secret_key: str
+    job: Job, channel: Channel, data: SettingsInput, entered: dict[str, str], secret_key: str
 ) -> tuple[set[str] | None, str]:
-    """Encrypt the entered secrets with the stored ones kept and the cleared ones removed, and
-    the webhook secret (generated with the first Einstellungen). Returns the names now set
-    (None when nothing had to be stored) and the webhook secret."""
+    """Encrypt the channel's entered secrets with the stored ones kept and the cleared ones
+    removed (into `channel.secrets`), and the job's webhook secret (generated with the first
+    Einstellungen, into `job.secrets`). Returns the names now set for the channel (None when
+    nothing had to be stored) and the webhook secret."""
     try:
-        current, readable = decrypt_secrets(job.secrets, secret_key), True
+        hook, hook_readable = decrypt_secrets(job.secrets, secret_key).get(WEBHOOK_SECRET, ""), True
     except SecretsUnreadable:
-        current, readable = {}, False  # unreadable with this key: what is entered replaces them
-    hook = current.get(WEBHOOK_SECRET, "")
+        hook, hook_readable = "", False  # unreadable with this key: a new one replaces it
+    if not hook:
+        hook = new_webhook_secret()
+        job.secrets = encrypt_secrets({WEBHOOK_SECRET: hook}, secret_key)
+    elif hook_readable and job.secrets and _holds_more(job.secrets, secret_key):
+        # Channel 1's secrets of before channels (migration 0018 copied the token): keep only
+        # the webhook secret here, the channel has its own.
+        job.secrets = encrypt_secrets({WEBHOOK_SECRET: hook}, secret_key)
+    try:
+        current = decrypt_secrets(channel.secrets, secret_key) if channel.secrets else {}
+    except SecretsUnreadable:
+        current = {}  # unreadable with this key: what is entered replaces them
     changed = any(entered.values()) or any(data.clears(n) for n in SECRET_NAMES)
-    if not changed and not (readable and not hook):
+    if not changed:
         return None, hook
-    hook = hook or new_webhook_secret()
     values = {n: entered[n] or ("" if data.clears(n) else current.get(n, "")) for n in SECRET_NAMES}
-    job.secrets = encrypt_secrets({**values, WEBHOOK_SECRET: hook}, secret_key)
+    channel.secrets = encrypt_secrets({n: v for n, v in values.items() if v}, secret_key)
     return {n for n, v in values.items() if v}, hook
+
+
+def _holds_more(token: str, secret_key: str) -> bool:
+    return any(name != WEBHOOK_SECRET for name in decrypt_secrets(token, secret_key))

@@ -1,6 +1,7 @@
 """The database models, one module per aggregate. Import from here."""
 
 from webapp.models.api import API_SCOPES, ApiIdempotencyKey, ApiToken
+from webapp.models.channels import Attempt, Channel
 from webapp.models.contacts import Company, Person
 from webapp.models.jobs import (
     EntryLevel,
@@ -35,6 +36,8 @@ __all__ = [
     "RESENDABLE",
     "ApiIdempotencyKey",
     "ApiToken",
+    "Attempt",
+    "Channel",
     "Company",
     "DailyCount",
     "DailySignal",

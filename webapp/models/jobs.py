@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_babel import gettext as _
 from sqlalchemy import (
@@ -22,6 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.extensions import Model, db
 from webapp.models.base import TimestampMixin, UTCDateTime, str_enum, utcnow
 from webapp.models.mandanten import Mandant
+
+if TYPE_CHECKING:
+    from webapp.models.channels import Channel
 
 
 class LogLevel(enum.StrEnum):
@@ -161,6 +164,12 @@ class Job(TimestampMixin, Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
     mandanten: Mapped[list[Mandant]] = relationship(secondary=job_mandant, lazy="selectin")
+    # Einstellungen – Kanäle (webapp.models.channels), in their order.
+    channels: Mapped[list[Channel]] = relationship(
+        order_by="Channel.position, Channel.id",
+        cascade="all, delete-orphan",
+        back_populates="job",
+    )
 
     __table_args__ = (Index("ix_job_next_run_at", "active", "next_run_at"),)
 

@@ -128,6 +128,11 @@ class Message(Model):
     run_key: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The channel of the current or last attempt (webapp.models.channels; set with the attempt
+    # start) and the passing errors in a row there: after SMS_CHANNEL_TRANSIENTS of them the
+    # SMS goes to the next channel. No foreign key: channels are never deleted.
+    channel_id: Mapped[int | None] = mapped_column(Integer)
+    channel_transients: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     source: Mapped[MessageSource] = mapped_column(str_enum(MessageSource, "sms_message_source"))
     source_ref: Mapped[str | None] = mapped_column(String(64))  # id of the record it came from
     # PRIORITY_DIALOG or PRIORITY_BULK, from the source (priority_of).

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -44,7 +44,14 @@ from sqlalchemy.orm import Session, scoped_session
 
 from webapp.jobs.mail import send_mail
 from webapp.jobs.queues import redis_connection
-from webapp.jobs.settings import Variant, job_settings, mark_pin_rejected, read_settings, receives
+from webapp.jobs.settings import (
+    Variant,
+    first_channel,
+    job_settings,
+    mark_pin_rejected,
+    read_settings,
+    receives,
+)
 from webapp.jobs.stopping import RunAborted, stop_requested
 from webapp.models import Job, JobRun, Message
 from webapp.models.base import utcnow
@@ -115,8 +122,15 @@ class RunTotals:
 class SendRun:
     """The sending part of one run: claims, keeps the window full, records outcomes."""
 
-    def __init__(self, ctx: RunContext, transport: Transport, totals: RunTotals) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        transport: Transport,
+        totals: RunTotals,
+        channel_id: int | None = None,
+    ) -> None:
         app = ctx.app
+        self.channel_id = channel_id  # recorded with each attempt
         self.ctx = ctx
         self.session: Session = ctx.session
         self.transport = transport
@@ -267,7 +281,7 @@ class SendRun:
             chosen.append(candidate)
             room -= 1
         self.starting = chosen
-        started = self._flush([c.id for c in chosen], now)
+        started = self._flush({self.channel_id: [c.id for c in chosen]}, now)
         self.starting = []
         for candidate in chosen:
             if candidate.id not in started:
@@ -309,7 +323,8 @@ class SendRun:
         self.tally.observe(self.transport.name, finished.seconds, outcome_class)
         if error is not None:  # certainly not sent: back to the queue as it was
             reason = _("Nicht versucht: %(reason)s", reason=error.reason)
-            self.writes.add_untried(claimed, reason, getattr(error, "code", None), now)
+            code = getattr(error, "code", None)
+            self.writes.add_untried(claimed, reason, code, now, self.channel_id)
             self.totals.handed_back += 1
             if error.fails_run:
                 self.unavailable = error
@@ -324,7 +339,7 @@ class SendRun:
         assert outcome is not None
         self.done += 1
         self.any_answer = True
-        self.writes.add(claimed, outcome, now)
+        self.writes.add(claimed, outcome, now, self.channel_id)
         kind = outcome.kind
         if kind is OutcomeKind.ACCEPTED:
             self.totals.sent += 1
@@ -349,7 +364,9 @@ class SendRun:
         if self.pace.halted():
             self._stop(reason, failure=True)
 
-    def _flush(self, start: Sequence[int] = (), now: datetime | None = None) -> set[int]:
+    def _flush(
+        self, start: Mapping[int | None, Sequence[int]] | None = None, now: datetime | None = None
+    ) -> set[int]:
         """Write the staged outcomes, the attempt start of `start`, the log lines and the
         progress; commit. What was staged is kept until the commit succeeded. Returns the ids
         of `start` this run may hand over."""
@@ -571,7 +588,8 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
         return totals
     session.commit()
     transport = transport or open_transport(app, job)
-    sender = SendRun(ctx, transport, totals)
+    channel = first_channel(job)
+    sender = SendRun(ctx, transport, totals, channel.id if channel is not None else None)
     try:
         sender.run()
         if sender.stop_reason is None or totals.budget_used:

@@ -11,7 +11,7 @@ to a transport.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnClause,
     Connection,
     CursorResult,
+    Integer,
     Result,
     Table,
     and_,
@@ -36,13 +37,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from webapp.models import Job, JobRun, Mandant, Message, MessageStatus, RunStatus
+from webapp.models import Attempt, Job, JobRun, Mandant, Message, MessageStatus, RunStatus
 from webapp.sms.mandant_limits import DEFAULT_TIMEZONE, LimitedMandant, allowances
 from webapp.sms.transports.base import (
     Outcome,
     OutcomeKind,
 )
 
+UNTRIED = "untried"  # the outcome of an attempt that certainly did not reach the provider
 MAX_AGE = timedelta(days=7)  # R4: never send what waited longer than a week
 BATCH_SIZE = 200  # the most SMS a run claims at once (SMS_DISPATCH_BATCH)
 BACKOFF_FIRST = timedelta(minutes=1)
@@ -54,6 +56,8 @@ DEAD_RUN_AFTER = timedelta(minutes=2)
 
 # Declarative types __table__ as any FromClause; a mapped class with columns has a Table.
 _table = cast(Table, Message.__table__)
+_attempts = cast(Table, Attempt.__table__)
+_INSERT_ATTEMPTS = _attempts.insert()
 _ACTIVE = (MessageStatus.SENDING, MessageStatus.UNKNOWN)
 # `queued` as a literal in the claim's SQL: a bound parameter would keep SQLite (and
 # PostgreSQL's generic plans) from using the partial index of queued SMS.
@@ -69,6 +73,8 @@ class Claimed:
     recipient: str | None
     text: str
     attempts: int  # before this attempt
+    channel_id: int | None = None  # the channel of the last attempt
+    channel_transients: int = 0  # passing errors in a row on that channel
 
 
 def _scope(mandant_ids: Sequence[int]) -> Any:
@@ -270,6 +276,8 @@ def claim(
             Message.attempts,
             Message.mandant_id,
             Message.priority,
+            Message.channel_id,
+            Message.channel_transients,
         ).execution_options(synchronize_session=False)
     ).all()
     session.commit()
@@ -285,7 +293,10 @@ def _fair_order(rows: Sequence[Any]) -> list[Claimed]:
     for row in rows:
         group = (row.priority, row.mandant_id)
         position = turn[group] = turn.get(group, -1) + 1
-        keyed.append(((row.priority, position, row.mandant_id), Claimed(*row[:5])))
+        claimed = Claimed(
+            *row[:5], channel_id=row.channel_id, channel_transients=row.channel_transients
+        )
+        keyed.append(((row.priority, position, row.mandant_id), claimed))
     keyed.sort(key=lambda pair: pair[0])
     return [claimed for _key, claimed in keyed]
 
@@ -317,6 +328,7 @@ class Writes:
         self.unknown: list[dict[str, Any]] = []
         self.untried: list[dict[str, Any]] = []  # attempt started, but certainly not sent
         self.refused: list[dict[str, Any]] = []  # number refused before any attempt
+        self.attempts: list[dict[str, Any]] = []  # rows of sms_attempt (channel, outcome)
         t = _table
         self._run_key = run_key
         owned, owned_unstarted = _owned(run_key), _owned(run_key, (MessageStatus.SENDING,))
@@ -347,6 +359,7 @@ class Writes:
                     owned,
                     MessageStatus.QUEUED,
                     next_attempt_at=bindparam("b_next"),
+                    channel_transients=t.c.channel_transients + 1,
                     **back_in_queue,
                 ),
             ),
@@ -365,55 +378,103 @@ class Writes:
     def __bool__(self) -> bool:
         return any((self.sent, self.retry, self.failed, self.unknown, self.untried, self.refused))
 
-    def add(self, claimed: Claimed, outcome: Outcome, now: datetime) -> None:
-        """Stage the outcome of one attempt (`claimed.attempts` + 1 is this attempt)."""
+    def add(
+        self,
+        claimed: Claimed,
+        outcome: Outcome,
+        now: datetime,
+        channel_id: int | None = None,
+        failover: bool = False,
+    ) -> None:
+        """Stage the outcome of one attempt (`claimed.attempts` + 1 is this attempt) on
+        `channel_id`. `failover`: a passing error after which the SMS goes to another channel
+        at once (no backoff)."""
         row = {"b_id": claimed.id, "b_at": now, "b_reason": outcome.reason, "b_code": outcome.code}
+        self._attempt(claimed, channel_id, outcome.kind.value, outcome.code, outcome.reason, now)
         if outcome.kind is OutcomeKind.ACCEPTED:
             row.update(b_ref=outcome.provider_ref, b_segments=outcome.segments)
             self.sent.append(row)
         elif outcome.kind is OutcomeKind.TRANSIENT:
-            row["b_next"] = now + _backoff(claimed.attempts + 1)
+            row["b_next"] = now if failover else now + _backoff(claimed.attempts + 1)
             self.retry.append(row)
         elif outcome.kind is OutcomeKind.PERMANENT:
             self.failed.append(row)
         else:
             self.unknown.append(row)
 
-    def add_untried(self, claimed: Claimed, reason: str, code: str | None, now: datetime) -> None:
+    def add_untried(
+        self,
+        claimed: Claimed,
+        reason: str,
+        code: str | None,
+        now: datetime,
+        channel_id: int | None = None,
+    ) -> None:
+        """Stage an attempt that certainly did not reach the provider (back to the queue)."""
+        self._attempt(claimed, channel_id, UNTRIED, code, reason, now)
         self.untried.append({"b_id": claimed.id, "b_at": now, "b_reason": reason, "b_code": code})
+
+    def _attempt(
+        self,
+        claimed: Claimed,
+        channel_id: int | None,
+        outcome: str,
+        code: str | None,
+        reason: str | None,
+        now: datetime,
+    ) -> None:
+        self.attempts.append(
+            {
+                "message_id": claimed.id,
+                "channel_id": channel_id,
+                "finished_at": now,
+                "outcome": outcome,
+                "code": code,
+                "reason": reason,
+            }
+        )
 
     def add_refused(self, claimed: Claimed, reason: str, code: str, now: datetime) -> None:
         self.refused.append({"b_id": claimed.id, "b_at": now, "b_reason": reason, "b_code": code})
 
     def execute(
-        self, connection: Connection, start: Sequence[int] = (), now: datetime | None = None
+        self,
+        connection: Connection,
+        start: Mapping[int | None, Sequence[int]] | None = None,
+        now: datetime | None = None,
     ) -> set[int]:
         """Run the staged statements in the connection's transaction, and mark the attempt of
-        `start` as started (the caller commits, then calls `clear`: if the commit fails, the
-        same rows are written again later). Returns the ids whose attempt this run started."""
+        the ids in `start` as started on their channel (the caller commits, then calls
+        `clear`: if the commit fails, the same rows are written again later). Returns the ids
+        whose attempt this run started."""
         started: set[int] = set()
-        if start and self.sent and connection.dialect.name == "postgresql":
+        groups = [(channel, list(ids)) for channel, ids in (start or {}).items() if ids]
+        sent_pending = bool(self.sent)
+        if groups and sent_pending and connection.dialect.name == "postgresql":
             # One round trip for both: the run's every commit waits for the database.
+            channel, ids = groups.pop(0)
             count = connection.execute(
                 _sent_and_start(len(self.sent)),
-                {**self._sent_params(), "ids": list(start), "now": now},
+                {**self._sent_params(), "ids": ids, "now": now, "channel": channel},
             ).rowcount
-            started = _started(connection, self._run_key, start, count)
-        else:
-            if self.sent:
-                connection.execute(_sent_statement(len(self.sent)), self._sent_params())
-            if start:
-                count = connection.execute(
-                    _START, {"ids": list(start), "now": now, "run": self._run_key}
-                ).rowcount
-                started = _started(connection, self._run_key, start, count)
+            started |= _started(connection, self._run_key, ids, count)
+            sent_pending = False
+        if sent_pending:
+            connection.execute(_sent_statement(len(self.sent)), self._sent_params())
+        for channel, ids in groups:
+            params = {"ids": ids, "now": now, "run": self._run_key, "channel": channel}
+            count = connection.execute(_START, params).rowcount
+            started |= _started(connection, self._run_key, ids, count)
         for rows, statement in self._statements:
             if rows:
                 connection.execute(statement, rows)
+        if self.attempts:
+            connection.execute(_INSERT_ATTEMPTS, self.attempts)
         return started
 
     def clear(self) -> None:
         self.sent.clear()
+        self.attempts.clear()
         for rows, _statement in self._statements:
             rows.clear()
 
@@ -429,14 +490,19 @@ class Writes:
 # The statements of every commit of a run, as plain SQL (the same on SQLite and PostgreSQL):
 # built once, not composed anew thousands of times per run. The accepted SMS of a commit are
 # one UPDATE (their provider references through CASE), not one statement per row.
+# The attempt start records its channel; the passing errors in a row count on that channel
+# only (SET reads the row as it was: the CASE sees the channel of the last attempt).
 _START_SQL = (
     "UPDATE sms_message SET attempts = attempts + 1, attempt_started_at = :now, "
-    "updated_at = :now WHERE id IN :ids AND run_key = :run AND status = 'sending' "
+    "updated_at = :now, channel_transients = CASE WHEN channel_id = :channel "
+    "THEN channel_transients ELSE 0 END, channel_id = :channel "
+    "WHERE id IN :ids AND run_key = :run AND status = 'sending' "
     "AND attempt_started_at IS NULL"
 )
 _START = text(_START_SQL).bindparams(
     bindparam("ids", expanding=True),
     bindparam("now", type_=_table.c.attempt_started_at.type),
+    bindparam("channel", type_=Integer()),
 )
 _SENT: dict[int, Any] = {}  # by the number of accepted SMS (a window: a handful)
 _SENT_AND_START: dict[int, Any] = {}
@@ -477,6 +543,7 @@ def _sent_and_start(count: int) -> Any:
             bindparam("b_at", type_=_table.c.sent_at.type),
             bindparam("ids", expanding=True),
             bindparam("now", type_=_table.c.attempt_started_at.type),
+            bindparam("channel", type_=Integer()),
         )
     return statement
 
@@ -501,13 +568,20 @@ def _started(connection: Connection, run_key: str, ids: Sequence[int], count: in
     )
 
 
-def start_attempts(session: Session, run_key: str, ids: Sequence[int], now: datetime) -> set[int]:
-    """Mark the attempt of `ids` as started (in the caller's transaction); the ids this run
-    may hand to the transport once it is committed."""
+def start_attempts(
+    session: Session,
+    run_key: str,
+    ids: Sequence[int],
+    now: datetime,
+    channel_id: int | None = None,
+) -> set[int]:
+    """Mark the attempt of `ids` on `channel_id` as started (in the caller's transaction); the
+    ids this run may hand to the transport once it is committed."""
     if not ids:
         return set()
     connection = session.connection()
-    count = connection.execute(_START, {"ids": list(ids), "now": now, "run": run_key}).rowcount
+    params = {"ids": list(ids), "now": now, "run": run_key, "channel": channel_id}
+    count = connection.execute(_START, params).rowcount
     return _started(connection, run_key, ids, count)
 
 

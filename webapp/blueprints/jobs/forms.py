@@ -4,7 +4,7 @@ input dataclasses (webapp.jobs.job_tab, schedule_tab, settings_tab)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import request
 from flask_babel import gettext as _
@@ -24,12 +24,13 @@ from webapp.blueprints.forms import MultiCheckboxField
 from webapp.blueprints.jobs.dialog import secret_key, timezone
 from webapp.extensions import db
 from webapp.jobs import schedule as zeitplan
+from webapp.jobs.channels import ChannelInput
 from webapp.jobs.inputs import local_input_value
 from webapp.jobs.job_tab import JobTabInput
 from webapp.jobs.schedule_tab import ScheduleInput, weekday_labels
 from webapp.jobs.settings import BAUD_RATES, Variant, WebsmsAuth
 from webapp.jobs.settings_tab import SettingsInput, settings_input
-from webapp.models import Job, LogLevel, Mandant, Priority, ScheduleKind
+from webapp.models import Channel, Job, LogLevel, Mandant, Priority, ScheduleKind
 from webapp.validation import optional_id
 
 
@@ -192,12 +193,49 @@ def schedule_input_from_form(form: ScheduleForm) -> ScheduleInput:
 # --- tab Einstellungen ----------------------------------------------------------------------------
 
 
+class ChannelForm(SettingsForm):
+    """A channel's own form: its name, parallel flag and routing rules, and its transport
+    settings (SettingsForm's fields; the job-wide ones are not shown)."""
+
+    name = StringField(_l("Name des Kanals"))
+    parallel = BooleanField(_l("Parallel zum vorigen Kanal (sendet gleichzeitig mit ihm)"))
+    routes = StringField(_l("Nur an diese Nummern"))
+
+
 def settings_form(job: Job) -> SettingsForm:
     """The submitted form, or on GET the stored Einstellungen (never a secret)."""
     if request.method == "POST":
         form = SettingsForm()
     else:
         form = SettingsForm(data=dataclasses.asdict(settings_input(job, secret_key())))
+    return _with_choices(form)
+
+
+def channel_form(job: Job, channel: Channel) -> ChannelForm:
+    """A channel's submitted form, or on GET its stored settings (never a secret)."""
+    if request.method == "POST":
+        form = ChannelForm()
+    else:
+        data = dataclasses.asdict(settings_input(job, secret_key(), channel))
+        parallel = channel.position > 1 and any(
+            c.rank == channel.rank and c.position == channel.position - 1 for c in job.channels
+        )
+        data.update(name=channel.name, parallel=parallel, routes=channel.routes.replace(",", ", "))
+        form = ChannelForm(data=data)
+    return _with_choices(form)
+
+
+def submitted_channel(form: ChannelForm) -> ChannelInput:
+    """The channel's own fields of its form."""
+    return ChannelInput(
+        name=form.name.data or "", parallel=bool(form.parallel.data), routes=form.routes.data or ""
+    )
+
+
+FormT = TypeVar("FormT", bound=SettingsForm)
+
+
+def _with_choices(form: FormT) -> FormT:
     form.variant.choices = [(str(v.value), v.label) for v in Variant]
     form.modem_baudrate.choices = [(str(b), str(b)) for b in BAUD_RATES]
     form.websms_auth.choices = [(a.value, a.label) for a in WebsmsAuth]

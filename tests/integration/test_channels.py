@@ -1,0 +1,145 @@
+"""Einstellungen – Kanäle (issue 14): the channel list, its rules, and the channel of each
+attempt."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from tests.service_job import send_through_websms
+from webapp import accounts
+from webapp.errors import InputError
+from webapp.jobs.channels import channel_states, parse_routes, serves
+from webapp.jobs.runlog import RunLog
+from webapp.jobs.runner import RunContext
+from webapp.jobs.secrets import decrypt_secrets
+from webapp.models import Attempt, Job, JobRun, Message, MessageSource, MessageStatus, RunStatus
+from webapp.simulators.websms import WebsmsSandbox
+from webapp.sms.dispatch import run_service_sms
+from webapp.sms.outbox import queue_sms
+
+
+@pytest.fixture
+def job(db):
+    return db.scalar(select(Job).where(Job.job_type == "service_sms"))
+
+
+@pytest.fixture
+def wien(db):
+    mandant = accounts.save_mandant(db, "HV Wien")
+    db.commit()
+    return mandant
+
+
+def _run(app, db, job):
+    run = JobRun(job_id=job.id, run_key=uuid.uuid4().hex, status=RunStatus.RUNNING)
+    db.add(run)
+    db.commit()
+    return run_service_sms(RunContext(app, db, job, run, RunLog(db, job, run)))
+
+
+def _modem_channel_form(**values):
+    data = {
+        "name": "Modem Büro",
+        "routes": "+43, !+4366",
+        "variant": "1",
+        "modem_url": "socket://127.0.0.1:4001",
+        "modem_baudrate": "115200",
+        "modem_cmgs_timeout": "60",
+        "modem_pin": "8642",
+        "websms_base_url": "https://api.websms.com",
+        "websms_auth": "token",
+        "websms_max_sms_per_message": "10",
+    }
+    data.update(values)
+    return data
+
+
+def test_each_attempt_records_its_channel_shown_in_the_sms_detail(app, db, job, wien, admin_client):
+    with WebsmsSandbox(token="t0ken") as sandbox:
+        send_through_websms(app, db, job, sandbox.url, "t0ken")
+        message = queue_sms(
+            db,
+            recipient="0664 1234567",
+            text="Hallo",
+            mandant_id=wien.id,
+            source=MessageSource.MANUAL,
+        )
+        db.commit()
+        totals = _run(app, db, job)
+    assert totals.sent == 1
+    db.expire_all()
+    channel = job.channels[0]
+    sent = db.get(Message, message.id)
+    assert sent.status is MessageStatus.SENT and sent.channel_id == channel.id
+    attempts = db.scalars(select(Attempt).where(Attempt.message_id == message.id)).all()
+    assert [(a.channel_id, a.outcome) for a in attempts] == [(channel.id, "accepted")]
+    page = admin_client.get("/admin/sms/").text
+    assert "Kanal 1 – 2 – SMS-Web (websms)" in page
+
+
+def test_channels_are_added_edited_switched_on_and_ordered(admin_client, db, job, app):
+    key = app.config["SMS_SECRET_KEY"]
+    added = admin_client.post(f"/admin/jobs/{job.id}/channels/add", data={"variant": "1"})
+    assert added.status_code == 302
+    db.expire_all()
+    job = db.get(Job, job.id)
+    second = job.channels[1]
+    assert (second.position, second.kind, second.enabled) == (2, "modem", False)
+    assert added.headers["Location"].endswith(f"/channels/{second.id}/edit")
+    edit_url = f"/admin/jobs/{job.id}/channels/{second.id}/edit"
+    assert "Kanal 2 bearbeiten" in admin_client.get(edit_url).text
+
+    bad = admin_client.post(edit_url, data=_modem_channel_form(routes="Österreich"))
+    assert bad.status_code == 422 and "Ländervorwahl" in bad.text
+    saved = admin_client.post(edit_url, data=_modem_channel_form(parallel="y"))
+    assert saved.status_code == 302
+    db.expire_all()
+    job = db.get(Job, job.id)
+    first, second = job.channels
+    assert second.name == "Modem Büro" and second.routes == "43,!4366"
+    assert second.rank == first.rank  # parallel zum vorigen Kanal
+    assert decrypt_secrets(second.secrets, key) == {"modem_pin": "8642"}
+    assert second.settings["modem"]["url"] == "socket://127.0.0.1:4001"
+    assert "8642" not in admin_client.get(edit_url).text  # a secret is never shown
+
+    action = f"/admin/jobs/{job.id}/channels/{second.id}"
+    enabled = admin_client.post(action, data={"action": "enable"}, headers={"HX-Request": "true"})
+    assert enabled.status_code == 200 and "Modem Büro" in enabled.text
+    admin_client.post(action, data={"action": "up"})
+    db.expire_all()
+    job = db.get(Job, job.id)
+    states = channel_states(job)
+    assert [(s.name, s.position, s.enabled) for s in states] == [
+        ("Modem Büro", 1, True),
+        ("", 2, True),
+    ]
+    assert states[0].rank == states[1].rank  # the stages stay: still parallel
+    page = admin_client.get(f"/admin/jobs/{job.id}/settings").text
+    assert "Kanäle" in page and "Modem Büro" in page and "43, !4366" in page
+
+
+def test_a_channel_without_its_settings_cannot_be_switched_on(admin_client, db, job):
+    admin_client.post(f"/admin/jobs/{job.id}/channels/add", data={"variant": "2"})
+    db.expire_all()
+    channel = db.get(Job, job.id).channels[-1]
+    answer = admin_client.post(
+        f"/admin/jobs/{job.id}/channels/{channel.id}",
+        data={"action": "enable"},
+        headers={"HX-Request": "true"},
+    )
+    assert "Bitte zuerst das Zugangstoken eintragen" in answer.text
+    db.expire_all()
+    assert db.get(Job, job.id).channels[-1].enabled is False
+
+
+def test_routing_rules():
+    assert parse_routes(" +43, 0049 ;!4366") == "43,49,!4366"
+    with pytest.raises(InputError):
+        parse_routes("AT")
+    assert serves("", "+436641234567")
+    assert serves("43", "+436641234567") and not serves("43", "+491511234567")
+    assert not serves("!43", "+436641234567") and serves("!43", "+491511234567")
+    assert not serves("43,!4366", "+436641234567") and serves("43,!4366", "+436991234567")
