@@ -294,7 +294,13 @@ def _fair_order(rows: Sequence[Any]) -> list[Claimed]:
         group = (row.priority, row.mandant_id)
         position = turn[group] = turn.get(group, -1) + 1
         claimed = Claimed(
-            *row[:5], channel_id=row.channel_id, channel_transients=row.channel_transients
+            row.id,
+            row.recipient_raw,
+            row.recipient,
+            row.text,
+            row.attempts,
+            row.channel_id,
+            row.channel_transients,
         )
         keyed.append(((row.priority, position, row.mandant_id), claimed))
     keyed.sort(key=lambda pair: pair[0])
