@@ -332,6 +332,7 @@ _COMMANDS = {
     "&D": "_at_accept",
     "&K": "_at_accept",
     "&W": "_at_accept",
+    "+IFC": "_at_accept",  # flow control: nothing to control on the simulated line
     "S": "_at_s_register",
     "+GMI": "_gmi",
     "+CGMI": "_gmi",
