@@ -2,7 +2,9 @@
 
 The table holds `--rows` SMS of three Mandanten (bench/list_page.py's fill, its old queued
 ones expired as a run's start does), then 5,000 queued through the API for Mandant "Bench 0",
-50 queued in a dialog for "Bench 2" and one for "Bench 1", queued last. Each round claims 200
+50 queued in a dialog for "Bench 2" and one for "Bench 1", queued last; "Bench 2" has limits
+(10,000 SMS per hour, 20,000 per day) of which runs took 9,000 in the last minutes, so each
+claim counts them (up to the limit, along (mandant_id, claimed_at)). Each round claims 200
 (SMS_DISPATCH_BATCH) with `leases.claim` and hands them back; it prints the claim's time
 (median, p95) beside the claim before fair share (one range of the status index, oldest
 first, the same statement as before issue 14) and where "Bench 1"'s one SMS stands in the
@@ -36,6 +38,7 @@ from webapp.models.base import utcnow
 from webapp.sms import leases
 
 BULK, DIALOG_C, DIALOG_B = 5_000, 50, 1
+TAKEN_C = 9_000  # SMS of "Bench 2" taken within the hour
 LIMIT = 200
 
 
@@ -68,6 +71,9 @@ def seed(rows: int, figures: dict[str, object]) -> dict[str, int]:
             db.session.add(Mandant(name=name))
     db.session.commit()
     ids = {m.name: m.id for m in db.session.scalars(select(Mandant).where(Mandant.name.in_(names)))}
+    limited = db.session.get(Mandant, ids["Bench 2"])
+    limited.sms_per_hour, limited.sms_per_day = 10_000, 20_000
+    db.session.commit()
     have = db.session.scalar(select(func.count()).select_from(Message)) or 0
     if have != rows:
         started = time.perf_counter()
@@ -86,6 +92,18 @@ def seed(rows: int, figures: dict[str, object]) -> dict[str, int]:
             ("Bench 1", DIALOG_B, MessageSource.QUICK),
         ):
             db.session.execute(insert(Message.__table__), _queued_rows(ids[name], count, source))
+        taken = (
+            select(Message.id)
+            .where(Message.mandant_id == ids["Bench 2"], Message.status != MessageStatus.QUEUED)
+            .order_by(Message.id.desc())
+            .limit(TAKEN_C)
+            .scalar_subquery()
+        )
+        db.session.execute(
+            update(Message)
+            .where(Message.id.in_(taken))
+            .values(claimed_at=utcnow() - timedelta(minutes=5))
+        )
         analyze = "ANALYZE sms_message" if db.engine.dialect.name == "postgresql" else "ANALYZE"
         db.session.execute(text(analyze))
         db.session.commit()
@@ -164,6 +182,7 @@ def main() -> None:
     figures.update(
         rows=args.rows,
         queued={"Bench 0 (API)": BULK, "Bench 2 (dialog)": DIALOG_C, "Bench 1 (dialog)": DIALOG_B},
+        limited={"Bench 2": "10,000 per hour, 20,000 per day", "taken_this_hour": TAKEN_C},
         claim=LIMIT,
         rounds=args.rounds,
         fair_claim=_times(fair),

@@ -52,12 +52,14 @@ def prepare(url: str, count: int) -> None:
     from webapp.extensions import db
     from webapp.models import Mandant, Message
     from webapp.models.base import utcnow
+    from webapp.sms.settings import set_global
 
     app = _app(url)
     with app.app_context():
         upgrade()
         downgrade(revision="base")
         upgrade()
+        set_global(db.session(), 1400, "1", "bench")  # a new installation starts with it off
         mandant = Mandant(name="Bench")
         db.session.add(mandant)
         db.session.commit()
