@@ -123,7 +123,7 @@ def test_job_pages_need_an_administrator(app, make_user):
     for url in ("/admin/jobs/", "/admin/jobs/1", "/admin/jobs/1/settings", "/admin/jobs/1/log"):
         assert client.get(url).status_code == 403, url
     assert client.post("/admin/jobs/1/run").status_code == 403
-    assert "Job Liste" not in client.get("/").text
+    assert "Job Liste" not in client.get("/", follow_redirects=True).text
 
 
 def test_unknown_job_is_404(admin_client):

@@ -399,11 +399,11 @@ def test_users_without_150037_get_403(client, make_user, db):
         response = user.open(url, method=method, data=_form())
         assert response.status_code == 403, (method, url)
     assert _count(db) == 1
-    assert "Smstexte" not in user.get("/").text
+    assert "Smstexte" not in user.get("/", follow_redirects=True).text
 
 
 def test_menu_shows_smstexte_for_holders(editor):
-    assert 'href="/admin/sms-texts/"' in editor.get("/").text
+    assert 'href="/admin/sms-texts/"' in editor.get("/", follow_redirects=True).text
 
 
 # --- picker API for the SMS forms ----------------------------------------------------------------
