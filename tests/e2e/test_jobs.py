@@ -45,7 +45,7 @@ def test_open_from_the_list_and_edit_the_schedule_with_preview(page: Page, login
     page.get_by_role("link", name="Zeitplan", exact=True).click()
     expect(page).to_have_url(re.compile(r"/admin/jobs/1/schedule$"))
     expect(page.locator("#tab-schedule")).to_have_attribute("aria-current", "page")
-    page.get_by_role("button", name="Bearbeiten").click()
+    page.get_by_role("button", name="Bearbeiten", exact=True).click()
     expect(page).to_have_url(re.compile(r"/admin/jobs/1/schedule/edit$"))
 
     kind = page.get_by_label("Job ausführen")
@@ -98,7 +98,7 @@ def test_secrets_are_write_only_and_the_connection_test_answers(page: Page, logi
     with sandbox_module.WebsmsSandbox(token="e2e-token-4711") as sandbox:
         login("admin")
         page.goto("/admin/jobs/1/settings")
-        page.get_by_role("button", name="Bearbeiten").click()
+        page.get_by_role("button", name="Bearbeiten", exact=True).click()
         page.get_by_label("Variante").select_option("2")
         expect(page.get_by_label("Modem-Adresse")).to_be_hidden()
         page.get_by_label("Basis-URL").fill(sandbox.url)
@@ -118,7 +118,7 @@ def test_secrets_are_write_only_and_the_connection_test_answers(page: Page, logi
         assert [a.test for a in sandbox.accepted] == [True]
 
         # The edit form never shows the token again; empty keeps it.
-        page.get_by_role("button", name="Bearbeiten").click()
+        page.get_by_role("button", name="Bearbeiten", exact=True).click()
         expect(page.get_by_label("Zugangstoken")).to_have_value("")
         expect(page.get_by_label("Zugangstoken")).to_have_attribute(
             "placeholder", "unverändert lassen"
@@ -148,7 +148,7 @@ def test_run_now_shows_a_live_progress_bar(page: Page, login, live_app) -> None:
     _remove_queued_run(live_app)
     login("admin")
     _open_service_sms(page)
-    page.get_by_role("button", name="Bearbeiten").click()
+    page.get_by_role("button", name="Bearbeiten", exact=True).click()
     page.get_by_label("Aktiv").check()
     page.get_by_role("button", name="Speichern").click()
     expect(page.locator('dd[data-field="active"]')).to_contain_text("Ja")

@@ -330,7 +330,7 @@ def test_the_job_statistics_follow_a_run_while_the_tab_is_edited(
     expect(status).to_have_attribute("data-state", "running")
     expect(status.locator('[data-count="sent"]')).to_have_text("4")
 
-    page.get_by_role("button", name="Bearbeiten").click()
+    page.get_by_role("button", name="Bearbeiten", exact=True).click()
     note = page.get_by_label("Notiz")
     note.fill("Noch nicht gespeichert")
 

@@ -321,7 +321,7 @@ def test_the_job_dialog_and_its_tabs_fit(page: Page, login) -> None:
         link.click()
         expect(link).to_have_attribute("aria-current", "page")
         assert_fits(page, f"job tab {tab}")
-        edit = page.get_by_role("button", name="Bearbeiten")
+        edit = page.get_by_role("button", name="Bearbeiten", exact=True)
         if tab != "Errorlog" and edit.count():
             edit.click()
             expect(page.get_by_role("button", name="Speichern")).to_be_visible()

@@ -135,6 +135,16 @@ def test_a_channel_without_its_settings_cannot_be_switched_on(admin_client, db, 
     assert db.get(Job, job.id).channels[-1].enabled is False
 
 
+def test_an_unknown_channel_action_says_which_exist(admin_client, db, job):
+    channel = db.get(Job, job.id).channels[0]
+    url = f"/admin/jobs/{job.id}/channels/{channel.id}"
+    answer = admin_client.post(url, data={"action": "loeschen"}, headers={"HX-Request": "true"})
+    assert answer.status_code == 422
+    assert "Unbekannte Aktion „loeschen“" in answer.text and "nach oben" in answer.text
+    plain = admin_client.post(url, data={"action": ""}, follow_redirects=True)
+    assert plain.status_code == 200 and "Unbekannte Aktion" in plain.text
+
+
 def test_routing_rules():
     assert parse_routes(" +43, 0049 ;!4366") == "43,49,!4366"
     with pytest.raises(InputError):

@@ -179,8 +179,13 @@ def channel_action(job_id: int, channel_id: int) -> ResponseReturnValue:
         elif action in ("enable", "disable"):
             set_enabled(session, record, channel, action == "enable", current_user.username)
         else:
-            abort(400)
-        session.commit()
+            problem = _(
+                "Unbekannte Aktion „%(action)s“: möglich sind nach oben, nach unten, "
+                "aktivieren und deaktivieren.",
+                action=action[:40],
+            )
+        if not problem:
+            session.commit()
     except InputError as error:
         session.rollback()
         problem = error.message
@@ -188,13 +193,14 @@ def channel_action(job_id: int, channel_id: int) -> ResponseReturnValue:
         if problem:
             flash(problem, "error")
         return redirect(url_for("jobs.settings", job_id=record.id))
-    return render_template(
+    answer = render_template(
         "jobs/_channels.html",
         job=record,
         channels=channel_states(record),
         variants=list(Variant),
         channel_error=problem,
     )
+    return (answer, 422) if problem else answer
 
 
 @bp.route("/<int:job_id>/channels/<int:channel_id>/edit", methods=["GET", "POST"])
