@@ -153,3 +153,69 @@ def test_routing_rules():
     assert serves("43", "+436641234567") and not serves("43", "+491511234567")
     assert not serves("!43", "+436641234567") and serves("!43", "+491511234567")
     assert not serves("43,!4366", "+436641234567") and serves("43,!4366", "+436991234567")
+
+
+def test_a_run_sends_through_the_first_channel_switched_on(app, db, job, wien):
+    """Channel 1 (websms) switched off: the run sends through channel 2 (the modem simulator);
+    nothing reaches websms."""
+    from webapp.jobs.channels import new_channel, set_enabled
+    from webapp.jobs.settings_tab import SettingsInput, save_settings
+    from webapp.simulators.modem import ModemSimulator
+
+    with WebsmsSandbox(token="t0ken") as sandbox, ModemSimulator() as modem:
+        send_through_websms(app, db, job, sandbox.url, "t0ken")
+        second = new_channel(db, job, "1", "test")
+        save_settings(
+            db,
+            job,
+            SettingsInput(variant="1", modem_url=modem.url),
+            "test",
+            app.config["SMS_SECRET_KEY"],
+            channel=second,
+        )
+        set_enabled(db, job, second, True, "test")
+        set_enabled(db, job, job.channels[0], False, "test")
+        db.commit()
+        message = queue_sms(
+            db,
+            recipient="0664 1234567",
+            text="Hallo",
+            mandant_id=wien.id,
+            source=MessageSource.MANUAL,
+        )
+        db.commit()
+        totals = _run(app, db, job)
+        assert totals.sent == 1
+        assert [s.recipient for s in modem.wait_for(1)] == ["+436641234567"]
+        assert sandbox.accepted == []
+    db.expire_all()
+    sent = db.get(Message, message.id)
+    assert sent.status is MessageStatus.SENT and sent.channel_id == second.id
+
+
+def test_a_job_whose_channels_are_all_off_sends_nothing_and_says_so(
+    app, db, job, wien, admin_client
+):
+    from webapp.sms.transports.base import TransportUnavailable
+
+    with WebsmsSandbox(token="t0ken") as sandbox:
+        send_through_websms(app, db, job, sandbox.url, "t0ken")
+        admin_client.post(
+            f"/admin/jobs/{job.id}/channels/{job.channels[0].id}", data={"action": "disable"}
+        )
+        message = queue_sms(
+            db,
+            recipient="0664 1234567",
+            text="Hallo",
+            mandant_id=wien.id,
+            source=MessageSource.MANUAL,
+        )
+        db.commit()
+        db.expire_all()
+        with pytest.raises(TransportUnavailable, match="Kein Kanal ist eingeschaltet"):
+            _run(app, db, db.get(Job, job.id))
+        assert sandbox.accepted == []
+    db.expire_all()
+    assert db.get(Message, message.id).status is MessageStatus.QUEUED
+    page = admin_client.get(f"/admin/jobs/{job.id}/settings").text
+    assert "über den ersten eingeschalteten Kanal" in page and "die Angaben für alle Kanäle" in page

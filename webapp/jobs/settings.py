@@ -172,6 +172,13 @@ def first_channel(job: Job) -> Channel | None:
     return job.channels[0] if job.channels else None
 
 
+def sending_channel(job: Job) -> Channel | None:
+    """The channel a run sends through: the first one switched on, in the list's order (None:
+    none is; a job never configured has no channel and sends with the defaults, i.e. fails
+    with what is missing). Failover to the next one is not built yet (docs/architecture.md)."""
+    return next((c for c in job.channels if c.enabled), None)
+
+
 def channel_settings(job: Job, channel: Channel | None) -> JobSettings:
     """The settings of `channel` with the job-wide fields, defaults for what is not stored.
 
@@ -329,9 +336,9 @@ def inbound_email(job: Job | None) -> str:
     return read_settings(job).websms.inbound_email if job is not None else ""
 
 
-def receives(job: Job) -> bool:
-    """Variante 1 with "Empfang" on: each run also reads the SMS the modem received."""
-    stored = read_settings(job)
+def receives(job: Job, channel: Channel | None) -> bool:
+    """Variante 1 with "Empfang" on for `channel`: the run also reads what the modem received."""
+    stored = channel_settings(job, channel)
     return stored.variant is Variant.MODEM and stored.modem.receive
 
 

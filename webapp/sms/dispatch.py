@@ -46,14 +46,14 @@ from webapp.jobs.mail import send_mail
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.settings import (
     Variant,
-    first_channel,
-    job_settings,
+    channel_settings,
     mark_pin_rejected,
-    read_settings,
     receives,
+    sending_channel,
+    transport_settings,
 )
 from webapp.jobs.stopping import RunAborted, stop_requested
-from webapp.models import Job, JobRun, Message
+from webapp.models import Channel, Job, JobRun, Message
 from webapp.models.base import utcnow
 from webapp.sms.inbound import (
     forward_pending,
@@ -77,6 +77,7 @@ from webapp.sms.overview import keep_current
 from webapp.sms.prefixes import active_prefixes
 from webapp.sms.settings import GlobalNumber, get_global, sms_service_refusal
 from webapp.sms.transports.base import (
+    Outcome,
     OutcomeKind,
     OutgoingSms,
     Transport,
@@ -545,19 +546,45 @@ PIN_REJECTED_REASON = (
 )
 
 
-def remember_rejected_pin(session: Session, job: Job) -> None:
+class NoChannel:
+    """The transport of a job whose channels are all switched off: like a job without settings,
+    the first SMS stops the run (handed back untouched) with the reason."""
+
+    name = "kein Kanal"
+    window = 1
+
+    def send(self, sms: OutgoingSms) -> Outcome:
+        """Never sends: the run stops, the SMS stays queued."""
+        raise TransportUnavailable(
+            _(
+                "Kein Kanal ist eingeschaltet: Der Job versendet nichts, die SMS bleiben in der "
+                "Warteschlange. Bitte in den Job-Einstellungen unter „Kanäle“ einen Kanal "
+                "aktivieren."
+            ),
+            fails_run=True,
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def remember_rejected_pin(session: Session, job: Job, channel: Channel | None) -> None:
     """Store that the SIM refused the PIN: no later run (a new process) may send it again."""
     session.rollback()
-    mark_pin_rejected(job)
+    mark_pin_rejected(job, channel)
     session.commit()
 
 
 def open_transport(app: Flask, job: Job) -> Transport:
-    """The transport of the job's Einstellungen (Variante 1 modem, Variante 2 websms)."""
-    stored = read_settings(job)
+    """The transport of the channel the job sends through (`settings.sending_channel`: the first
+    switched on; Variante 1 modem, Variante 2 websms); `NoChannel` when all are off."""
+    channel = sending_channel(job)
+    if channel is None and job.channels:
+        return NoChannel()
+    stored = channel_settings(job, channel)
     if stored.variant is Variant.MODEM and stored.modem.pin_rejected:
         raise TransportUnavailable(PIN_REJECTED_REASON)
-    settings = job_settings(job, app.config.get("SMS_SECRET_KEY", ""))
+    settings = transport_settings(job, channel, app.config.get("SMS_SECRET_KEY", ""))
     if isinstance(settings, ModemSettings):
         return ModemTransport(settings)
     return WebsmsTransport(settings)
@@ -588,24 +615,24 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
         return totals
     session.commit()
     transport = transport or open_transport(app, job)
-    channel = first_channel(job)
+    channel = sending_channel(job)
     sender = SendRun(ctx, transport, totals, channel.id if channel is not None else None)
     try:
         sender.run()
         if sender.stop_reason is None or totals.budget_used:
-            if receives(job):
+            if receives(job, channel):
                 collect_received(session, transport, log, region)
             collect_status_reports(session, job, transport, log, region)
         if sender.unavailable is None and sender.failure is None and not totals.stopped:
             record_signal(run, transport)
     except TransportUnavailable as error:
         if getattr(error, "pin_rejected", False):
-            remember_rejected_pin(session, job)
+            remember_rejected_pin(session, job, channel)
         raise
     finally:
         transport.close()
     if sender.unavailable is not None and getattr(sender.unavailable, "pin_rejected", False):
-        remember_rejected_pin(session, job)
+        remember_rejected_pin(session, job, channel)
     if not totals.stopped:
         forward_pending(app, session, job, log)
         notify_number_problems(app, session, utcnow())
