@@ -8,6 +8,7 @@ and the transport's `poll` wait on events up to a deadline.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import select
 import socket
 import threading
@@ -19,6 +20,7 @@ import serial
 import serial.rfc2217
 
 from webapp.simulators.modem import ModemSimulator
+from webapp.simulators.modem_profiles import PROFILES
 from webapp.sms.encoding import analyze, relative_validity_period
 from webapp.sms.transports.base import OutcomeKind, OutgoingSms, TransportUnavailable
 from webapp.sms.transports.modem import (
@@ -589,6 +591,52 @@ def test_failed_status_report(sim, transport):
     sim.inject_status_report(17, NUMBER, status=0x46)
     report = poll_until(transport.take_status_reports, transport)[0]
     assert (report.message_reference, report.delivered, report.final) == (17, False, True)
+
+
+@pytest.mark.parametrize(
+    "quirk",
+    [
+        {"csms_services": (1,)},  # refuses AT+CSMS=0
+        {"csms_ignored": True},  # answers AT+CSMS=0 with +CSMS: 1,1,1 and stays in phase 2+
+    ],
+    ids=["refuses-csms-0", "keeps-csms-1"],
+)
+def test_phase_2_plus_modem_keeps_routing_across_runs(make_transport, quirk):
+    """27.005: in phase 2+ (AT+CSMS=1) every routed +CDS/+CMT wants AT+CNMA, or the modem
+    turns routing off (<mt> and <ds> 0) and later reports and +CMTI are lost (issue 15 pt 4)."""
+    profile = dataclasses.replace(PROFILES["simcom"], csms_default=1, **quirk)
+    with ModemSimulator(profile=profile, status_reports=True) as simulator:
+        simulator.cnma_timeout = 0.3
+        for run in range(3):
+            transport = make_transport(simulator)
+            outcomes = send_all(transport, [sms(1, "eins"), sms(2, "zwei"), sms(3, "drei")])
+            references = sorted(int(o.provider_ref) for o in outcomes)
+            got: list[int] = []
+
+            def reports(got=got, transport=transport) -> bool:
+                got.extend(r.message_reference for r in transport.take_status_reports())
+                return len(got) == 3
+
+            poll_until(reports, transport)
+            assert sorted(got) == references, f"run {run}"
+            transport.take_unsolicited()
+            index = simulator.inject_received(OTHER, f"Antwort {run}")[0]
+            events = poll_until(transport.take_unsolicited, transport)
+            assert ("+CMTI", index) in [(e.code, e.index) for e in events], f"run {run}"
+            transport.poll(0.5)  # longer than the modem waits for AT+CNMA
+            transport.close()
+        assert simulator.unacknowledged == 0
+        assert simulator.cnmi == (2, 1, 0, 1, 0)
+
+
+def test_phase_2_is_set_at_start_up(make_transport):
+    profile = dataclasses.replace(PROFILES["simcom"], csms_default=1)
+    with ModemSimulator(profile=profile, status_reports=True) as simulator:
+        transport = make_transport(simulator)
+        send_all(transport, [sms(1, "eins")])
+        assert simulator.csms == 0
+        assert poll_until(transport.take_status_reports, transport)
+        assert not any("CNMA" in c for c in simulator.commands)
 
 
 def test_stored_status_report_is_listed_with_its_index(sim, transport):

@@ -6,6 +6,7 @@ one command line out, the lines up to the final result code back (deadline 2 s, 
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import Iterator
@@ -249,6 +250,24 @@ def test_csms(term):
     assert term.at("AT+CSMS=1") == ["+CSMS: 1,1,1", "OK"]
     assert term.at("AT+CSMS?") == ["+CSMS: 1,1,1,1", "OK"]
     assert term.at("AT+CMEE=1;+CSMS=2") == ["+CMS ERROR: 303"]
+
+
+@pytest.mark.parametrize(
+    ("quirk", "answer"),
+    [
+        ({"csms_services": (1,)}, ["+CMS ERROR: 303"]),
+        ({"csms_ignored": True}, ["+CSMS: 1,1,1", "OK"]),
+    ],
+)
+def test_a_modem_that_stays_in_phase_2_plus(quirk, answer):
+    profile = dataclasses.replace(PROFILES["simcom"], csms_default=1, **quirk)
+    with ModemSimulator(profile=profile) as simulator:
+        term = Terminal(simulator)
+        assert term.at("AT+CSMS?") == ["+CSMS: 1,1,1,1", "OK"]
+        assert term.at("AT+CMEE=1;+CSMS=0") == answer
+        assert term.at("AT+CSMS?") == ["+CSMS: 1,1,1,1", "OK"]
+        assert term.at("ATZ;+CSMS?") == ["+CSMS: 1,1,1,1", "OK"]  # its power-on service
+        term.close()
 
 
 def test_phase_2_plus_routing_needs_cnma(sim, term):

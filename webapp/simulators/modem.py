@@ -460,7 +460,7 @@ class ModemSimulator:
         self.cscs = self.profile.default_charset
         self.csmp = (17, 167, 0, 0)  # <fo>,<vp>,<pid>,<dcs> of text mode sends
         self.csdh = 0
-        self.csms = 0
+        self.csms = self.profile.csms_default
         self.cmms = 0
         self.cnmi = self.profile.cnmi_default
         self.creg_mode = 0
@@ -1077,7 +1077,7 @@ class ModemSimulator:
         self.cscs = self.profile.default_charset
         self.csmp = (17, 167, 0, 0)
         self.csdh = 0
-        self.csms = 0
+        self.csms = self.profile.csms_default
         self.cmms = 0
         self.cnmi = self.profile.cnmi_default
         self.creg_mode = 0
@@ -1293,7 +1293,8 @@ class ModemSimulator:
         value = command.args.strip()
         if not value.isdigit() or int(value) not in self.profile.csms_services:
             return self._cms(303)
-        self.csms = int(value)
+        if not self.profile.csms_ignored:
+            self.csms = int(value)
         return _Answer(["+CSMS: 1,1,1"])
 
     def _cnma(self, command: AtCommand) -> _Answer:

@@ -39,6 +39,8 @@ class ModemProfile:
     )
     capacity: dict[str, int] = field(default_factory=lambda: {"SM": 30, "ME": 100, "SR": 20})
     csms_services: tuple[int, ...] = (0, 1)
+    csms_default: int = 0  # the message service at power-on (1: phase 2+, routing needs +CNMA)
+    csms_ignored: bool = False  # AT+CSMS=<s> answered +CSMS: 1,1,1 but the service stays
     # +CNMI=?: the values each of <mode>,<mt>,<bm>,<ds>,<bfr> may take; the power-on setting
     cnmi_ranges: tuple[tuple[int, ...], ...] = ((0, 1, 2), (0, 1, 2, 3), (0, 2), (0, 1, 2), (0, 1))
     cnmi_default: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)

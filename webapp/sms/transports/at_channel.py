@@ -243,6 +243,11 @@ class AtChannel:
         self._unsolicited = unsolicited
         self._pdu_for: str | None = None  # a +CDS/+CMT line whose PDU is the next line
         self._routed = 0  # how many codes went to `unsolicited`
+        # Phase 2+ (AT+CSMS=1): each routed +CDS/+CMT is acknowledged with AT+CNMA, or the
+        # modem turns routing off (27.005 §3.4.4). Sent before the next command, not inside one.
+        self.acknowledge_routed = False
+        self._acks_due = 0
+        self._acking = False
         self.last_used = time.monotonic()
 
     @classmethod
@@ -330,7 +335,24 @@ class AtChannel:
     def _route(self, line: str, pdu: str | None) -> None:
         code = line.split(":", 1)[0].strip().upper()
         self._routed += 1
+        if self.acknowledge_routed and code in ("+CDS", "+CMT"):
+            self._acks_due += 1
         self._unsolicited(Unsolicited(code=code, line=line, pdu=pdu))
+
+    def _acknowledge(self) -> None:
+        """AT+CNMA for each routed +CDS/+CMT not yet acknowledged (phase 2+ only)."""
+        if self._acking:
+            return
+        self._acking = True
+        try:
+            while self._acks_due:
+                self._acks_due -= 1
+                try:
+                    self.command("AT+CNMA", self._link.write_timeout)
+                except (ErrorResult, NoAnswer) as exc:
+                    log.info("modem: AT+CNMA not accepted (%s)", exc)
+        finally:
+            self._acking = False
 
     def drain(self, quiet: float = 0.0, limit: float = 1.0) -> None:
         """Handle what has arrived unasked. With `quiet`, read until the line has been silent
@@ -360,6 +382,7 @@ class AtChannel:
         with contextlib.suppress(NoAnswer):
             self._fill(time.monotonic() + seconds)
         self.drain()
+        self._acknowledge()
 
     def wait_unsolicited(self, timeout: float) -> None:
         """Handle what came unasked; if no code for `unsolicited` was among it, wait up to
@@ -371,8 +394,9 @@ class AtChannel:
             try:
                 self._fill(deadline)
             except NoAnswer:
-                return
+                break
             self.drain()
+        self._acknowledge()
 
     # commands
 
@@ -402,6 +426,7 @@ class AtChannel:
         `grace_after_info`, an information line without `OK` after that long counts as done
         (Wavecom answers AT+CPIN? without OK)."""
         self.drain()
+        self._acknowledge()
         self._write(command.encode("ascii") + b"\r")
         deadline = time.monotonic() + timeout
         lines: list[str] = []
@@ -431,6 +456,7 @@ class AtChannel:
         """Send `command` (AT+CMGS=<length>) and wait for its `> ` prompt; an error result
         raises. A stray `OK` (a late answer to something earlier) cannot be the answer to
         AT+CMGS and is skipped; so is what came unasked before the command."""
+        self._acknowledge()
         self._write(command.encode("ascii") + b"\r")
         while True:
             line = self._pop_line()

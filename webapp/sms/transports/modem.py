@@ -427,11 +427,31 @@ class ModemTransport:
             ) from err
         except NoAnswer as exc:
             raise self._unavailable(str(_l("keine Antwort auf AT+CMGF=0"))) from exc
+        at.acknowledge_routed = self._phase_2_plus(at)
         if s.new_message_indications:
             try:
                 at.command("AT+CNMI=2,1,0,1,0", timeout)
             except (ErrorResult, NoAnswer) as exc:
                 log.info("modem: AT+CNMI not accepted (%s)", exc)
+
+    def _phase_2_plus(self, at: AtChannel) -> bool:
+        """Ask for phase 2 (AT+CSMS=0: routed +CDS/+CMT need no AT+CNMA) and say whether the
+        modem stays in phase 2+ anyway. The answer to the set command lists only what the
+        service supports (+CSMS: <mt>,<mo>,<bm>); the service itself is the first value of
+        AT+CSMS? (27.005 §3.2.1). A modem that knows no AT+CSMS is phase 2."""
+        self._optional(at, "AT+CSMS=0")
+        try:
+            lines = at.command("AT+CSMS?", self.settings.command_timeout, "+CSMS:")
+        except (ErrorResult, NoAnswer) as exc:
+            log.info("modem: AT+CSMS? not answered (%s)", exc)
+            return False
+        for line in lines:
+            if line.upper().startswith("+CSMS:"):
+                service = line.split(":", 1)[1].split(",")[0].strip()
+                if service == "1":
+                    log.info("modem: stays in phase 2+ (AT+CSMS=1): acknowledging with AT+CNMA")
+                    return True
+        return False
 
     def _optional(self, at: AtChannel, command: str) -> bool:
         """Send a setting the modem may refuse (waiting out "busy"); whether it took it."""
