@@ -220,6 +220,27 @@ def test_sort_with_a_filter(clerk, db, messages, query, keep, sort):
     assert backwards == pages[:-1][::-1]
 
 
+@pytest.mark.parametrize("sort", ["-mandant", "versendet", "empfaenger"])
+def test_sort_with_a_common_search_term(clerk, db, messages, monkeypatch, sort):
+    # More matches than the list counts: compared along the sorted order, not looked up.
+    monkeypatch.setattr(paging, "COUNT_CAP", 5)
+    key = sort.lstrip("-")
+    shown = [m for m in messages[:VISIBLE] if "heizung" in m.text.lower()]
+    expected = _expected(shown, lambda m: MESSAGE_SORTS[key](db, m), sort.startswith("-"))
+    for term in ("Heizung", "HEIZUNG"):  # the case of the term does not matter
+        forwards, backwards = _walk(
+            clerk, f"/admin/sms/?text={term}&sort={sort}", "message-results"
+        )
+        assert forwards == expected
+        pages = [
+            expected[i : i + paging.PAGE_SIZE] for i in range(0, len(expected), paging.PAGE_SIZE)
+        ]
+        assert backwards == pages[:-1][::-1]
+    page = clerk.get(f"/admin/sms/?text=Heizung&sort={sort}").text
+    url = html.unescape(re.search(r'href="([^"]*/admin/sms/export\.csv[^"]*)"', page).group(1))
+    assert _csv_ids(clerk.get(url)) == expected
+
+
 def test_meine_sms_sorts_the_users_own_sms(clerk, db, messages, clerk_user):
     own = [m for m in messages[:VISIBLE] if m.created_by_id == clerk_user.id]
     for sort in ("empfaenger", "-mandant"):

@@ -178,6 +178,9 @@ class Message(Model):
         Index("ix_sms_message_status_id", "status", "id"),
         Index("ix_sms_message_mandant_status_id", "mandant_id", "status", "id"),
         Index("ix_sms_message_recipient_id", "recipient", "id"),
+        # Sorted by Versendet / Zugestellt (`?sort=versendet`): the SMS with a sending time
+        # along this index, those without (sent_at IS NULL) by id.
+        Index("ix_sms_message_sent_at_id", "sent_at", "id"),
         Index("ix_sms_message_created_at", "created_at"),
         Index("ix_sms_message_provider_ref", "provider_ref"),
         Index("ix_sms_message_resent_from_id", "resent_from_id"),

@@ -133,6 +133,7 @@ def message_export(
         default_region=default_region,
         timezone=timezone,
         created_by_id=created_by_id,
+        sort=sort,
     )
     order = message_order(session, sort, flt, mandant_ids, query.order)
     read = (

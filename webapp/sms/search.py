@@ -194,6 +194,13 @@ def local_midnight_utc(day: date, tz: str) -> datetime:
 class _Query:
     stmt: Select[Message]
     order: SQLColumnExpression[int]  # the id column the pages walk along
+    # What the total is counted from, when not `stmt` (SQLite: a list sorted by another
+    # column that compares a common term along that order counts through the trigram index).
+    count_stmt: Select[Message] | None = None
+
+    @property
+    def counted(self) -> Select[Message]:
+        return self.stmt if self.count_stmt is None else self.count_stmt
 
 
 def filtered(
@@ -205,11 +212,15 @@ def filtered(
     timezone: str = "Europe/Vienna",
     scan_text: bool = False,
     created_by_id: int | None = None,
+    id_order: bool = True,
 ) -> _Query:
     """The messages matching `flt` within `mandant_ids` (None: all Mandanten), only those
     `created_by_id` created when given (Meine SMS).
 
-    `scan_text` keeps PostgreSQL from answering the text filter from the trigram index.
+    `scan_text` keeps PostgreSQL from answering the text filter from the trigram index; on
+    SQLite, for a list not walked in id order (`id_order=False`), it compares a common term
+    along the list's order (a page is found soon) instead of asking the trigram index for
+    the matches, which then sorts them (fast while they are few).
     """
     stmt = scoped(select(Message), Message.mandant_id, mandant_ids)
     order: SQLColumnExpression[int] = Message.id
@@ -236,10 +247,16 @@ def filtered(
         # which would go through every match of all authors.
         indexed = dialect == "sqlite" and created_by_id is None
         if indexed and len(term) >= MIN_INDEXED_TERM and plain:
-            stmt = stmt.join(MESSAGE_FTS, MESSAGE_FTS.c.rowid == Message.id).where(
-                MESSAGE_FTS.c.text.like(f"%{term}%")
-            )
-            order = MESSAGE_FTS.c.rowid
+            matching = MESSAGE_FTS.c.text.like(f"%{term}%")
+            if id_order:
+                stmt = stmt.join(MESSAGE_FTS, MESSAGE_FTS.c.rowid == Message.id).where(matching)
+                order = MESSAGE_FTS.c.rowid
+            elif scan_text and term.isascii():
+                # SQLite's LIKE folds the case of ASCII letters only; the trigram index
+                # folds all, so a term with others keeps asking the index.
+                stmt = stmt.where(Message.text.like(f"%{term}%"))
+            else:
+                stmt = stmt.where(Message.id.in_(select(MESSAGE_FTS.c.rowid).where(matching)))
         else:
             # An expression the trigram index does not cover forces the id-ordered scan.
             searched = (Message.text + "") if scan_text else Message.text
@@ -275,27 +292,36 @@ def search_messages(
         "timezone": timezone,
         "created_by_id": created_by_id,
     }
-    rows: list[Message] | None = None
+    if sort != MESSAGE_DEFAULT_SORT:
+        query = list_query(
+            session,
+            flt,
+            mandant_ids=mandant_ids,
+            default_region=default_region,
+            timezone=timezone,
+            probe_window=probe_window,
+            created_by_id=created_by_id,
+            sort=sort,
+        )
+        order = message_order(session, sort, flt, mandant_ids, query.order)
+        rows = walk(session, query.stmt, order, before=before, after=after, page_size=page_size)
+        return keyset_page(
+            session, rows, query.counted, order, before=before, after=after, page_size=page_size
+        )
+    found: list[Message] | None = None
     common = False
     if dialect == "postgresql" and flt.text.strip():
-        if sort == MESSAGE_DEFAULT_SORT:
-            rows, common = _search_window(
-                session, flt, mandant_ids, options, before, after, page_size, probe_window
-            )
-        else:
-            # The window is in id order: for another order it only tells whether the term
-            # is common (as the export decides it, `list_query`).
-            _rows, common = _search_window(
-                session, flt, mandant_ids, options, None, None, page_size, probe_window
-            )
-    query = filtered(flt, mandant_ids, scan_text=common, **options)
-    base = query.stmt
-    order = message_order(session, sort, flt, mandant_ids, query.order)
-    if rows is None:
-        rows = walk(session, base, order, before=before, after=after, page_size=page_size)
-    # The cursor of the default order is the id itself (no lookup of the cursor row).
-    paged = Message.id if sort == MESSAGE_DEFAULT_SORT else order
-    return keyset_page(session, rows, base, paged, before=before, after=after, page_size=page_size)
+        found, common = _search_window(
+            session, flt, mandant_ids, options, before, after, page_size, probe_window
+        )
+    base = filtered(flt, mandant_ids, scan_text=common, **options)
+    if found is None:
+        found = walk(
+            session, base.stmt, base.order, before=before, after=after, page_size=page_size
+        )
+    return keyset_page(
+        session, found, base.stmt, Message.id, before=before, after=after, page_size=page_size
+    )
 
 
 def _search_window(
@@ -355,7 +381,7 @@ def count_messages(
         probe_window=probe_window,
         created_by_id=created_by_id,
     )
-    return capped_count(session, query.stmt, Message.id)
+    return capped_count(session, query.counted, Message.id)
 
 
 def list_query(
@@ -367,12 +393,17 @@ def list_query(
     timezone: str = "Europe/Vienna",
     probe_window: int = PROBE_WINDOW,
     created_by_id: int | None = None,
+    sort: ListSort = MESSAGE_DEFAULT_SORT,
 ) -> _Query:
     """The whole list for `flt` within `mandant_ids` (of one author's messages when
-    `created_by_id` is given), as `search_messages` pages it: what the count and the export
-    read (in the order `message_order` gives for `_Query.order`). On PostgreSQL a common
-    search term is scanned along the ids rather than looked up in the trigram index (as the
-    first page decides)."""
+    `created_by_id` is given), as `search_messages` pages it in the order of `sort`: what
+    the count and the export read (along `message_order` for `_Query.order`).
+
+    A search term is common when it is found in more rows than the list counts
+    (COUNT_CAP): then its rows are compared along the list's order (PostgreSQL: along the
+    ids, as the first page decides; in the probe window), else looked up in the trigram
+    index. SQLite decides it only for a list in another order than the ids (its trigram
+    index walks in id order itself)."""
     dialect = session.get_bind().dialect.name
     options: dict[str, Any] = {
         "dialect": dialect,
@@ -381,11 +412,19 @@ def list_query(
         "created_by_id": created_by_id,
     }
     common = False
-    if dialect == "postgresql" and flt.text.strip():
+    if not flt.text.strip():
+        return filtered(flt, mandant_ids, **options)
+    if dialect == "postgresql":
         _rows, common = _search_window(
             session, flt, mandant_ids, options, None, None, PAGE_SIZE, probe_window
         )
-    return filtered(flt, mandant_ids, scan_text=common, **options)
+        return filtered(flt, mandant_ids, scan_text=common, **options)
+    query = filtered(flt, mandant_ids, **options)
+    if sort == MESSAGE_DEFAULT_SORT or query.order is Message.id:
+        return query  # id order, or a term the trigram index does not answer
+    _total, common = capped_count(session, query.stmt, Message.id)
+    walked = filtered(flt, mandant_ids, scan_text=common, id_order=False, **options)
+    return replace(walked, count_stmt=query.stmt)
 
 
 def own_message(
