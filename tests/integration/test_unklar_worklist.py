@@ -387,3 +387,16 @@ def test_the_decision_shows_in_the_list_details_and_in_meine_sms(client, make_us
     client.post(f"/admin/sms/{message.id}/confirm-sent")
     assert "Als versendet bestätigt von Autor am" in client.get("/admin/sms/").text
     assert "Als versendet bestätigt von Autor am" in client.get(f"/sms/meine/{message.id}").text
+
+
+def test_a_filter_typed_after_the_page_loaded_goes_along_with_the_bulk_form(clerk, db, wien):
+    """The live filter swaps only the results (htmx): the bulk form's filter, which says where
+    a decision returns to, is part of them — else it was the filter of the page as loaded."""
+    results = clerk.get(
+        "/admin/sms/",
+        query_string={"unclear": "open", "text": "Heizung"},
+        headers={"HX-Request": "true", "HX-Target": "message-results"},
+    ).text
+    assert '<div id="message-results">' in results and "<html" not in results
+    assert '<input type="hidden" name="text" value="Heizung">' in results
+    assert '<input type="hidden" name="unclear" value="open">' in results
