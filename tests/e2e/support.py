@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Response, expect
 from sqlalchemy.orm import Session
 
 from tests.conftest import PASSWORD
@@ -103,3 +104,55 @@ def mark_page(page: Page) -> None:
 
 def assert_not_reloaded(page: Page) -> None:
     assert page.evaluate("window.__e2eNoReload === true"), "the page was reloaded"
+
+
+# --- waiting for the page, not for time ----------------------------------------------------------
+# On a busy machine (CI: 2 cores) the browser lags behind the test: a click or a keystroke sent
+# before the page is ready goes past htmx. These helpers wait for the condition that matters.
+
+# htmx marks its work with classes: a request in flight, a swap, content not yet settled.
+HTMX_BUSY = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+
+
+def wait_for_htmx(page: Page) -> None:
+    """Wait until htmx is idle: no request in flight, every swap settled (its content wired)."""
+    expect(page.locator(HTMX_BUSY)).to_have_count(0)
+
+
+def follow(target: Locator) -> None:
+    """Click a link or submit button that loads another page, and wait until that page has
+    loaded: htmx takes over its content at DOMContentLoaded, and a filter typed or a link
+    clicked before would be a plain input or a page load."""
+    with target.page.expect_navigation(wait_until="load"):
+        target.click()
+
+
+def set_filter(field: Locator, value: str) -> None:
+    """Type `value` into (or choose it in) a filter of a list's Suchkriterien, and wait until
+    the list shows the answer. The search asks after a pause (`delay:400ms`): a row ticked or a
+    count taken before is of the list the answer then replaces."""
+    page = field.page
+    name = field.get_attribute("name")
+    form = field.locator("xpath=ancestor::form[1]")
+    path = urlsplit(form.get_attribute("hx-get") or form.get_attribute("action") or "").path
+
+    def answers(response: Response) -> bool:
+        url = urlsplit(response.url)
+        query = parse_qs(url.query, keep_blank_values=True)
+        return url.path == path and query.get(name or "") == [value]
+
+    with page.expect_response(answers):
+        if field.evaluate("element => element.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    wait_for_htmx(page)
+
+
+def open_quick_form(page: Page) -> Locator:
+    """SMS senden from the navigation: the dialog, open and ready for input."""
+    page.locator("#nav-quicksend").click()
+    dialog = page.locator("dialog#modal")
+    expect(dialog).to_be_visible()
+    wait_for_htmx(page)
+    return dialog

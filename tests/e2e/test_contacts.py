@@ -7,7 +7,7 @@ import uuid
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page
+from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page, set_filter
 
 
 def unique(prefix: str) -> str:
@@ -44,7 +44,7 @@ def test_person_with_mobile_number_can_be_found_opened_and_texted(page: Page, lo
     # Find it through the Suchkriterien: the table updates in place, the URL keeps the filter.
     page.goto("/persons")
     mark_page(page)
-    page.get_by_label("Name enthält").fill(name)
+    set_filter(page.get_by_label("Name enthält"), name)
     row = page.locator(f'#contacts tr[data-name="{name}"]')
     expect(row).to_be_visible()
     expect(page.locator("#contacts tbody tr")).to_have_count(1)

@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from tests.e2e.support import MANDANT
+from tests.e2e.support import MANDANT, set_filter
 from webapp.extensions import db
 from webapp.models import JobLogEntry, Mandant, MessageSource, MessageStatus
 from webapp.sms.outbox import queue_sms
@@ -56,10 +56,10 @@ def test_the_export_menu_downloads_the_filtered_list(page: Page, login, live_app
     _seed(live_app, tag)
     login("sachbearbeiter")
     page.goto("/admin/sms/")
-    page.get_by_label("Text enthält").fill(tag)
+    set_filter(page.get_by_label("Text enthält"), tag)
     rows = page.locator("#messages tbody tr")
     expect(rows).to_have_count(3)
-    page.get_by_label("Status").select_option("failed")
+    set_filter(page.get_by_label("Status"), "failed")
     expect(rows).to_have_count(2)
     shown = [rows.nth(i).get_attribute("data-id") for i in range(2)]
 
@@ -87,7 +87,7 @@ def test_the_errorlog_tab_exports_its_entries(page: Page, login, live_app):
     login("admin")
     page.goto(f"/admin/jobs/1/log?text={tag}")
     expect(page.locator("#job-log tbody tr")).to_have_count(2)
-    page.get_by_label("Stufe").select_option("error")
+    set_filter(page.get_by_label("Stufe"), "error")
     expect(page.locator("#job-log tbody tr")).to_have_count(1)
     name, body = _download(page, "CSV für Excel")
     assert re.fullmatch(r"errorlog-service-sms-\d{4}-\d\d-\d\d\.csv", name)

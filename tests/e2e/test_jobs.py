@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from rq.exceptions import NoSuchJobError
 from rq.job import Job as RqJob
 
-from tests.e2e.support import assert_not_reloaded, mark_page
+from tests.e2e.support import assert_not_reloaded, mark_page, set_filter
 from webapp.extensions import db
 from webapp.jobs.queues import redis_connection
 from webapp.models import Job, JobRun, RunStatus
@@ -25,7 +25,7 @@ UNSAVED = "Die Änderungen sind noch nicht gespeichert. Trotzdem verlassen?"
 def _open_service_sms(page: Page) -> None:
     """Job Liste → search → double-click, as the manual describes."""
     page.goto("/admin/jobs/")
-    page.get_by_label("Name enthält").fill("Service")
+    set_filter(page.get_by_label("Name enthält"), "Service")
     row = page.locator('#jobs tr[data-name="Service SMS"]')
     expect(row).to_be_visible()
     row.dblclick()

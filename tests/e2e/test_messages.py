@@ -8,7 +8,14 @@ import uuid
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from tests.e2e.support import MANDANT, assert_not_reloaded, mark_page
+from tests.e2e.support import (
+    MANDANT,
+    assert_not_reloaded,
+    follow,
+    mark_page,
+    open_quick_form,
+    set_filter,
+)
 from webapp.extensions import db
 from webapp.models import Mandant, Message, MessageSource, MessageStatus, SmsText
 from webapp.sms import contacts
@@ -40,10 +47,10 @@ def test_filter_the_list_without_reload_and_back_button(page: Page, login, live_
     login("sachbearbeiter")
     page.goto("/admin/sms/")
     mark_page(page)
-    page.get_by_label("Text enthält").fill(tag)
+    set_filter(page.get_by_label("Text enthält"), tag)
     rows = page.locator("#messages tbody tr")
     expect(rows).to_have_count(3)
-    page.get_by_label("Status").select_option("failed")
+    set_filter(page.get_by_label("Status"), "failed")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(f"Kaputt {tag}")
     expect(rows.first.locator(".status")).to_have_text("Fehler")
@@ -96,7 +103,7 @@ def test_resend_two_rows(page: Page, login, live_app):
     expect(rows).to_have_count(2)
     rows.nth(0).get_by_role("checkbox").check()
     rows.nth(1).get_by_role("checkbox").check()
-    page.get_by_role("button", name="Erneut versenden", exact=True).click()
+    follow(page.get_by_role("button", name="Erneut versenden", exact=True))
     expect(page.get_by_text("2 SMS wurden kopiert")).to_be_visible()
     expect(rows).to_have_count(4)
     expect(rows.nth(0).locator(".status")).to_have_text("Wartet auf Versand")
@@ -107,9 +114,7 @@ def test_quick_form_from_the_navigation(page: Page, login):
     login("sachbearbeiter")
     page.goto("/admin/sms/")
     mark_page(page)
-    page.locator("#nav-quicksend").click()
-    dialog = page.locator("dialog#modal")
-    expect(dialog).to_be_visible()
+    dialog = open_quick_form(page)
     dialog.get_by_label("Mobilfunknummer").fill("0676 7654321")
     dialog.get_by_label("SMS-Text", exact=True).fill("Bitte um Rückruf")
     expect(dialog.locator("#quick-sms-counter")).to_contain_text("1 SMS")
@@ -123,12 +128,29 @@ def test_quick_form_from_the_navigation(page: Page, login):
 
 def test_quick_form_refuses_an_empty_text_in_the_dialog(page: Page, login):
     login("sachbearbeiter")
-    page.locator("#nav-quicksend").click()
-    dialog = page.locator("dialog#modal")
+    dialog = open_quick_form(page)
     dialog.get_by_label("Mobilfunknummer").fill("0676 7654321")
     dialog.get_by_role("button", name="Senden").click()
     expect(dialog.get_by_text("Bitte einen SMS-Text eingeben.")).to_be_visible()
     expect(dialog).to_be_visible()
+
+
+def test_quick_form_is_ready_as_soon_as_the_dialog_shows(page: Page, login):
+    """A busy machine runs the page's timers late. The dialog used to show when htmx had swapped
+    its content in but not yet wired it up (htmx does that when the swap settles, 20 ms later by
+    a timer): Senden clicked at once sent the form as a plain page. With the timers stopped
+    here, the dialog must still be ready the moment it shows."""
+    page.clock.install()
+    login("sachbearbeiter")
+    page.clock.pause_at(page.evaluate("Date.now()") + 1_000)  # no timer runs from here on
+    mark_page(page)
+    page.locator("#nav-quicksend").click()
+    dialog = page.locator("dialog#modal")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("Mobilfunknummer").fill("0676 7654321")
+    dialog.get_by_role("button", name="Senden").click()
+    expect(dialog.get_by_text("Bitte einen SMS-Text eingeben.")).to_be_visible()
+    assert_not_reloaded(page)
 
 
 # --- issue 12: placeholders, marks, the quick form's recipient and focus -------------------------
@@ -173,8 +195,7 @@ def test_quick_form_marks_and_refuses_placeholders_nobody_fills(page: Page, logi
     name = f"Auftrag an Kreditor {uuid.uuid4().hex[:6]}"
     _add_text(live_app, name, "Auftrag {auftrag.nummer}: {auftrag.titel}", "auftrag_kreditor")
     login("sachbearbeiter")
-    page.locator("#nav-quicksend").click()
-    dialog = page.locator("dialog#modal")
+    dialog = open_quick_form(page)
     dialog.get_by_label("Mobilfunknummer").fill("0676 7654321")
     dialog.get_by_label("SMS-Text als Vorlage").select_option(label=name)
     text = dialog.get_by_label("SMS-Text", exact=True)
@@ -265,8 +286,7 @@ def test_quick_form_starts_in_the_search_and_says_to_whom(page: Page, login, liv
     template = f"Gruß {uuid.uuid4().hex[:6]}"
     _add_text(live_app, template, "Guten Tag {person.name}, bitte um Rückruf.")
     login("sachbearbeiter")
-    page.locator("#nav-quicksend").click()
-    dialog = page.locator("dialog#modal")
+    dialog = open_quick_form(page)
     search = dialog.get_by_label("Person oder Firma suchen")
     expect(search).to_be_focused()
     expect(dialog.locator("#quicksend-to")).to_be_hidden()
@@ -313,9 +333,7 @@ def test_sms_senden_over_neu_checks_its_own_fields(page: Page, login, live_app):
     expect(neu_check).to_contain_text("+43 664 1234567")
     expect(neu.locator("#sms-counter")).to_contain_text("5 / 160")
 
-    page.locator("#nav-quicksend").click()
-    dialog = page.locator("dialog#modal")
-    expect(dialog).to_be_visible()
+    dialog = open_quick_form(page)
     assert _duplicate_ids(page) == []
     number = dialog.get_by_label("Mobilfunknummer")
     number.fill("12345")

@@ -18,8 +18,10 @@ from tests.e2e.support import (
     MANDANT,
     assert_not_reloaded,
     expect_start_page,
+    follow,
     header_nav,
     mark_page,
+    open_quick_form,
     submit_login,
 )
 from tests.e2e.test_phone_layout import PHONE, assert_fits, assert_in_viewport
@@ -91,9 +93,7 @@ def _update(live_app, message_id: int, **values) -> None:
 
 def _send(page: Page, number: str, text: str) -> None:
     """SMS senden in the navigation: the dialog, sent."""
-    page.locator("#nav-quicksend").click()
-    dialog = page.locator("dialog#modal")
-    expect(dialog).to_be_visible()
+    dialog = open_quick_form(page)
     dialog.get_by_label("Mobilfunknummer").fill(number)
     dialog.get_by_label("SMS-Text", exact=True).fill(text)
     dialog.get_by_role("button", name="Senden").click()
@@ -118,7 +118,7 @@ def test_a_sender_with_only_298004_follows_their_sms_in_meine_sms(
     expect(confirmation.locator(".status")).to_have_text("Wartet auf Versand")
     first = _message(live_app, f"Heizung {tag}")
 
-    nav.get_by_role("link", name="Meine SMS").click()
+    follow(nav.get_by_role("link", name="Meine SMS"))
     expect(page.get_by_role("heading", name="Meine SMS")).to_be_visible()
     mark_page(page)
     rows = page.locator("#messages tbody tr")
@@ -151,7 +151,7 @@ def test_a_sender_with_only_298004_follows_their_sms_in_meine_sms(
 
     # The SMS opened: everything known about it, following it live.
     second = _message(live_app, f"Lift {tag}")
-    page.locator(f'tr[data-id="{second}"]').get_by_role("link", name="Öffnen").click()
+    follow(page.locator(f'tr[data-id="{second}"]').get_by_role("link", name="Öffnen"))
     expect(page.get_by_role("heading", name="SMS an +43 676 7654321")).to_be_visible()
     dialog = page.locator("#my-message")
     expect(dialog.locator(".status")).to_have_text("Wartet auf Versand")

@@ -1,6 +1,11 @@
 // htmx: swap 422 answers (validation errors shown in place); other errors stay unswapped.
+// Settle at once (no 20 ms delay): htmx wires up new content (its hx- attributes, autofocus)
+// when it settles; with a delay, a click or keystroke in between on a busy machine went past
+// htmx (the SMS senden dialog was shown, its form sent as a plain page, the typing landed in
+// the field autofocus moved to). The app uses no settle transitions.
 document.addEventListener("DOMContentLoaded", function () {
   if (!window.htmx) return;
+  htmx.config.defaultSettleDelay = 0;
   htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
@@ -96,9 +101,10 @@ document.addEventListener("change", function (event) {
   });
 });
 
-// The modal dialog (SMS senden): open when htmx fills it, close on Abbrechen / after sending.
-document.addEventListener("htmx:afterSwap", function (event) {
-  const target = event.detail.target;
+// The modal dialog (SMS senden): open when htmx has filled it and wired up its form (settled:
+// before, a click on Senden would send it as a plain page), close on Abbrechen / after sending.
+document.addEventListener("htmx:afterSettle", function (event) {
+  const target = event.target;
   if (target.id === "modal-content") {
     const modal = document.getElementById("modal");
     // An empty answer (the SMS was queued) leaves the dialog closed.
