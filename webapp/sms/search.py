@@ -249,7 +249,11 @@ def filtered(
         if indexed and len(term) >= MIN_INDEXED_TERM and plain:
             matching = MESSAGE_FTS.c.text.like(f"%{term}%")
             if id_order:
-                stmt = stmt.join(MESSAGE_FTS, MESSAGE_FTS.c.rowid == Message.id).where(matching)
+                # "rowid + 0": SQLite must not look the index up once per row of the SMS
+                # table (an SMS table walked by Mandant, each row asking the index: seconds
+                # at 100.000 rows); it reads the index's matches and joins each SMS by id.
+                on = (MESSAGE_FTS.c.rowid + 0) == Message.id
+                stmt = stmt.join(MESSAGE_FTS, on).where(matching)
                 order = MESSAGE_FTS.c.rowid
             elif scan_text and term.isascii():
                 # SQLite's LIKE folds the case of ASCII letters only; the trigram index
