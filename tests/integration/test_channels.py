@@ -219,3 +219,94 @@ def test_a_job_whose_channels_are_all_off_sends_nothing_and_says_so(
     assert db.get(Message, message.id).status is MessageStatus.QUEUED
     page = admin_client.get(f"/admin/jobs/{job.id}/settings").text
     assert "über den ersten eingeschalteten Kanal" in page and "die Angaben für alle Kanäle" in page
+
+
+def _websms_then_modem(app, db, job, websms_url, token, modem_url):
+    """Channel 1: websms at `websms_url`; channel 2: the modem at `modem_url`; both on."""
+    from webapp.jobs.channels import new_channel, set_enabled
+    from webapp.jobs.settings_tab import SettingsInput, save_settings
+
+    send_through_websms(app, db, job, websms_url, token)
+    second = new_channel(db, job, "1", "test")
+    save_settings(
+        db,
+        job,
+        SettingsInput(variant="1", modem_url=modem_url),
+        "test",
+        app.config["SMS_SECRET_KEY"],
+        channel=second,
+    )
+    set_enabled(db, job, second, True, "test")
+    db.commit()
+    return job.channels[0], second
+
+
+def _queue(db, mandant, count):
+    ids = []
+    for n in range(count):
+        message = queue_sms(
+            db,
+            recipient=f"0664 123456{n}",
+            text=f"Wasser {n}",
+            mandant_id=mandant.id,
+            source=MessageSource.MANUAL,
+        )
+        ids.append(message.id)
+    db.commit()
+    return ids
+
+
+def _assert_sent_once_over(db, ids, channel, modem):
+    delivered = modem.wait_for(len(ids))
+    assert sorted(d.recipient for d in delivered) == sorted(
+        f"+43664123456{n}" for n in range(len(ids))
+    )  # 0 duplicates
+    db.expire_all()
+    for message_id in ids:
+        message = db.get(Message, message_id)
+        assert message.status is MessageStatus.SENT and message.channel_id == channel.id
+
+
+def test_websms_unreachable_the_run_goes_on_over_the_modem(app, db, job, wien):
+    """Failover: nothing listens at websms's address → the SMS go out over the modem, once;
+    channel 1 is marked failed with a back-off and skipped by the next run."""
+    import socket
+
+    from webapp.simulators.modem import ModemSimulator
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with ModemSimulator() as modem:
+        first, second = _websms_then_modem(app, db, job, dead_url, "t0ken", modem.url)
+        ids = _queue(db, wien, 3)
+        totals = _run(app, db, job)
+        assert totals.sent == 3 and totals.handed_back == 0
+        _assert_sent_once_over(db, ids, second, modem)
+        first = db.get(Job, job.id).channels[0]
+        assert first.failed_since is not None and first.last_error
+        assert first.backoff_until > first.failed_since and first.failures == 1
+        tried = db.scalars(select(Attempt).where(Attempt.channel_id == first.id)).all()
+        # certainly not sent there: refused at connect (a passing error) or never started
+        assert tried and {a.outcome for a in tried} <= {"transient", "untried"}
+        states = channel_states(db.get(Job, job.id))
+        assert [s.status for s in states] == ["gestört", "in Ordnung"]
+        # The next run skips channel 1 while its back-off lasts (no new untried attempt).
+        more = _queue(db, wien, 1)
+        assert _run(app, db, db.get(Job, job.id)).sent == 1
+        assert len(modem.wait_for(4)) == 4
+        db.expire_all()
+        assert db.get(Message, more[0]).channel_id == second.id
+        again = db.scalars(select(Attempt).where(Attempt.channel_id == first.id)).all()
+        assert len(again) == len(tried)
+
+
+def test_websms_refusing_the_token_the_run_goes_on_over_the_modem(app, db, job, wien):
+    from webapp.simulators.modem import ModemSimulator
+
+    with WebsmsSandbox(token="t0ken") as sandbox, ModemSimulator() as modem:
+        _first, second = _websms_then_modem(app, db, job, sandbox.url, "falsch", modem.url)
+        ids = _queue(db, wien, 3)
+        assert _run(app, db, job).sent == 3
+        _assert_sent_once_over(db, ids, second, modem)
+        assert sandbox.accepted == []

@@ -88,8 +88,8 @@ def concurrency(monkeypatch):
     original = dispatch.open_transport
 
     def set_to(size: int) -> None:
-        def open_transport(app, job):
-            transport = original(app, job)
+        def open_transport(app, job, channel):
+            transport = original(app, job, channel)
             if isinstance(transport, WebsmsTransport):
                 transport.close()
                 transport = WebsmsTransport(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -26,6 +26,9 @@ from webapp.models.base import utcnow
 from webapp.validation import text_field
 
 MAX_ROUTES = 40
+# A channel that failed as a whole is skipped this long, doubling with each failure in a row.
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
 
 
 def channel_or_none(job: Job, channel_id: int) -> Channel | None:
@@ -176,6 +179,32 @@ def save_channel_fields(
 
 
 # --- state -------------------------------------------------------------------------------------
+
+
+def run_channels(job: Job, now: datetime) -> list[Channel]:
+    """The channels a run may send through, in the order it tries them: those switched on and
+    not in their back-off; when every one switched on is in its back-off, all of them (one
+    channel = as before channels: each run tries it)."""
+    enabled = [c for c in job.channels if c.enabled]
+    ready = [c for c in enabled if c.backoff_until is None or c.backoff_until <= now]
+    return ready or enabled
+
+
+def mark_failed(channel: Channel, reason: str, now: datetime) -> None:
+    """The channel failed as a whole (nothing handed to it): failed since (kept when set),
+    failures in a row, back-off until, last error. The caller commits."""
+    channel.failures = (channel.failures or 0) + 1
+    channel.failed_since = channel.failed_since or now
+    channel.backoff_until = now + min(BACKOFF_FIRST * 2 ** (channel.failures - 1), BACKOFF_MAX)
+    channel.last_error = reason
+
+
+def mark_ok(channel: Channel, now: datetime) -> None:
+    """The channel answered: in Ordnung again. The caller commits."""
+    channel.failures = 0
+    channel.failed_since = None
+    channel.backoff_until = None
+    channel.last_ok_at = now
 
 
 @dataclass(frozen=True)

@@ -172,13 +172,6 @@ def first_channel(job: Job) -> Channel | None:
     return job.channels[0] if job.channels else None
 
 
-def sending_channel(job: Job) -> Channel | None:
-    """The channel a run sends through: the first one switched on, in the list's order (None:
-    none is; a job never configured has no channel and sends with the defaults, i.e. fails
-    with what is missing). Failover to the next one is not built yet (docs/architecture.md)."""
-    return next((c for c in job.channels if c.enabled), None)
-
-
 def channel_settings(job: Job, channel: Channel | None) -> JobSettings:
     """The settings of `channel` with the job-wide fields, defaults for what is not stored.
 

@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
+from webapp.jobs.channels import mark_failed, mark_ok, run_channels
 from webapp.jobs.mail import send_mail
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.settings import (
@@ -49,7 +50,6 @@ from webapp.jobs.settings import (
     channel_settings,
     mark_pin_rejected,
     receives,
-    sending_channel,
     transport_settings,
 )
 from webapp.jobs.stopping import RunAborted, stop_requested
@@ -129,9 +129,14 @@ class SendRun:
         transport: Transport,
         totals: RunTotals,
         channel_id: int | None = None,
+        next_channel: bool = False,
     ) -> None:
         app = ctx.app
         self.channel_id = channel_id  # recorded with each attempt
+        # Failover: another channel follows; a passing error that stops or halts this one
+        # before any SMS was settled here (sent, failed, unclear) makes its SMS due at once.
+        self.next_channel = next_channel
+        self.settled = False
         self.ctx = ctx
         self.session: Session = ctx.session
         self.transport = transport
@@ -340,8 +345,15 @@ class SendRun:
         assert outcome is not None
         self.done += 1
         self.any_answer = True
-        self.writes.add(claimed, outcome, now, self.channel_id)
         kind = outcome.kind
+        moves_on = (
+            self.next_channel
+            and not self.settled
+            and kind is OutcomeKind.TRANSIENT
+            and (outcome.fails_run or outcome.halts)
+        )
+        self.settled = self.settled or kind is not OutcomeKind.TRANSIENT
+        self.writes.add(claimed, outcome, now, self.channel_id, failover=moves_on)
         if kind is OutcomeKind.ACCEPTED:
             self.totals.sent += 1
             self.sent_ids.append(claimed.id)
@@ -568,6 +580,20 @@ class NoChannel:
         """Nothing to release."""
 
 
+def _channel_failed(
+    session: Session, job: Job, log: Any, channel: Channel, error: TransportUnavailable
+) -> None:
+    """Failover: the channel's state is written (committed) and the run goes on with the next."""
+    if getattr(error, "pin_rejected", False):
+        remember_rejected_pin(session, job, channel)
+    mark_failed(channel, error.reason, utcnow())
+    log.warning(
+        f"Kanal {channel.position} gestört: {error.reason} Die SMS gehen über den nächsten "
+        "eingeschalteten Kanal."
+    )
+    session.commit()
+
+
 def remember_rejected_pin(session: Session, job: Job, channel: Channel | None) -> None:
     """Store that the SIM refused the PIN: no later run (a new process) may send it again."""
     session.rollback()
@@ -575,10 +601,10 @@ def remember_rejected_pin(session: Session, job: Job, channel: Channel | None) -
     session.commit()
 
 
-def open_transport(app: Flask, job: Job) -> Transport:
-    """The transport of the channel the job sends through (`settings.sending_channel`: the first
-    switched on; Variante 1 modem, Variante 2 websms); `NoChannel` when all are off."""
-    channel = sending_channel(job)
+def open_transport(app: Flask, job: Job, channel: Channel | None) -> Transport:
+    """The transport of `channel` (Variante 1 modem, Variante 2 websms); without a channel:
+    `NoChannel` when the job has channels (all switched off), else the defaults (a job never
+    configured: its first SMS fails with what is missing)."""
     if channel is None and job.channels:
         return NoChannel()
     stored = channel_settings(job, channel)
@@ -614,23 +640,52 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
             transport.close()
         return totals
     session.commit()
-    transport = transport or open_transport(app, job)
-    channel = sending_channel(job)
-    sender = SendRun(ctx, transport, totals, channel.id if channel is not None else None)
-    try:
-        sender.run()
-        if sender.stop_reason is None or totals.budget_used:
-            if receives(job, channel):
-                collect_received(session, transport, log, region)
-            collect_status_reports(session, job, transport, log, region)
-        if sender.unavailable is None and sender.failure is None and not totals.stopped:
-            record_signal(run, transport)
-    except TransportUnavailable as error:
-        if getattr(error, "pin_rejected", False):
-            remember_rejected_pin(session, job, channel)
-        raise
-    finally:
-        transport.close()
+    # Failover (README "Kanäle"): a channel that fails as a whole before any SMS of this run
+    # was settled on it (unreachable, credentials, SIM/PIN: only untried SMS or passing
+    # errors, certainly not sent) leaves its SMS queued and due, and the run goes on with the
+    # next channel. Once one was settled (sent, failed, unclear) the run ends as before.
+    candidates: list[Channel | None] = [*run_channels(job, utcnow())] or [None]
+    for index, channel in enumerate(candidates):
+        last = index == len(candidates) - 1
+        if transport is None or index > 0:
+            try:
+                transport = open_transport(app, job, channel)
+            except TransportUnavailable as error:
+                if last or channel is None:
+                    raise
+                _channel_failed(session, job, log, channel, error)
+                continue
+        handed_back, retried = totals.handed_back, totals.retried
+        sender = SendRun(
+            ctx, transport, totals, channel.id if channel is not None else None, not last
+        )
+        try:
+            sender.run()
+            lost = sender.unavailable
+            if lost is None and sender.failure is not None:
+                lost = TransportUnavailable(sender.failure)
+            if channel is not None and lost is not None and not sender.settled:
+                if not last and not totals.stopped:
+                    # the next channel takes them (handed back, or due at once)
+                    totals.handed_back, totals.retried = handed_back, retried
+                    _channel_failed(session, job, log, channel, lost)
+                    continue
+                mark_failed(channel, lost.reason, utcnow())
+            elif channel is not None and sender.settled:
+                mark_ok(channel, utcnow())
+            if sender.stop_reason is None or totals.budget_used:
+                if receives(job, channel):
+                    collect_received(session, transport, log, region)
+                collect_status_reports(session, job, transport, log, region)
+            if sender.unavailable is None and sender.failure is None and not totals.stopped:
+                record_signal(run, transport)
+        except TransportUnavailable as error:
+            if getattr(error, "pin_rejected", False):
+                remember_rejected_pin(session, job, channel)
+            raise
+        finally:
+            transport.close()
+        break
     if sender.unavailable is not None and getattr(sender.unavailable, "pin_rejected", False):
         remember_rejected_pin(session, job, channel)
     if not totals.stopped:
