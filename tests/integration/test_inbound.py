@@ -282,6 +282,44 @@ def test_modem_received_sms_and_status_reports(app, db, job, wien, mail):
     assert any("Referenz 77" in e.message for e in entries)
 
 
+def test_reports_stored_in_sr_arrive_with_the_next_run_also_without_empfang(app, db, job, wien):
+    """Issue 15 point 2: reports the modem kept in its report memory while no run was
+    connected end on their SMS with the next run and are deleted; with Empfang off the
+    receive memory is not touched, and the read memory is set back."""
+    from webapp.simulators.modem import ModemSimulator
+
+    with ModemSimulator() as modem:
+        save_settings(
+            db,
+            job,
+            SettingsInput(variant="1", modem_url=modem.url, modem_receive=False),
+            "test",
+            app.config["SMS_SECRET_KEY"],
+        )
+        db.commit()
+        first, second = _sms(db, wien, "Eins"), _sms(db, wien, "Zwei", "0664 7654321")
+        assert _run(app, db, job).sent == 2
+        db.expire_all()
+        first, second = db.get(Message, first.id), db.get(Message, second.id)
+        modem.inject_status_report(
+            int(first.provider_ref), "+436641234567", 0x00, stored=True, memory="SR"
+        )
+        modem.inject_status_report(
+            int(second.provider_ref), "+436647654321", 0x46, stored=True, memory="SR"
+        )
+        received = modem.inject_received("+436641234567", "bleibt liegen", notify=False)
+        _run(app, db, job)
+        db.expire_all()
+        assert db.get(Message, first.id).status is MessageStatus.DELIVERED
+        assert db.get(Message, second.id).status is MessageStatus.UNDELIVERED
+        assert modem.stored("SR") == {}
+        assert sorted(modem.stored("SM")) == received  # Empfang off: left alone
+        assert modem.cpms[0] == "SM"
+        _run(app, db, job)  # nothing piles up, nothing applied twice
+        assert modem.stored("SR") == {}
+        assert sorted(modem.stored("SM")) == received
+
+
 def test_inbox_lists_received_sms_newest_first_with_filter_and_reply_link(
     app, db, job, wien, client, make_user
 ):

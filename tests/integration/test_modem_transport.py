@@ -718,3 +718,22 @@ def test_through_an_rfc2217_server(sim):
     finally:
         transport.close()
         server.stop()
+
+
+def test_reports_in_the_report_memory_are_read_and_deleted_there(sim, transport):
+    in_sr = sim.inject_status_report(41, NUMBER, status=0x00, stored=True, memory="SR")
+    received = sim.inject_received(OTHER, "Hallo", notify=False)
+    reports = transport.stored_reports()
+    assert [(r.message_reference, r.index, r.memory) for r in reports] == [(41, in_sr, "SR")]
+    assert sim.cpms[0] == "SM"  # the read memory is set back
+    assert transport.delete([in_sr], "SR") == [in_sr]
+    assert sim.stored("SR") == {} and sorted(sim.stored("SM")) == received
+    assert sim.cpms[0] == "SM"
+
+
+def test_a_modem_without_report_memory_has_no_stored_reports(make_transport):
+    memories = (("SM", "ME"), ("SM", "ME"), ("SM", "ME"))
+    profile = dataclasses.replace(PROFILES["simcom"], memories=memories)
+    with ModemSimulator(profile=profile) as simulator:
+        assert make_transport(simulator).stored_reports() == []
+        assert simulator.cpms[0] == "SM"

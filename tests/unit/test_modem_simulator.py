@@ -270,6 +270,15 @@ def test_a_modem_that_stays_in_phase_2_plus(quirk, answer):
         term.close()
 
 
+def test_reports_with_ds_2_are_stored_in_sr(sim, term):
+    term.at("AT+CMEE=1;+CNMI=2,1,0,2,0")
+    index = sim.inject_status_report(5, NUMBER, 0x00)
+    assert term.urc("+CDSI") == [f'+CDSI: "SR",{index}']
+    assert list(sim.stored("SR")) == [index] and sim.stored() == {}
+    assert term.at('AT+CPMS="SR"')[-1] == "OK"
+    assert term.at("AT+CMGL=4")[0].startswith(f"+CMGL: {index},")
+
+
 def test_phase_2_plus_routing_needs_cnma(sim, term):
     term.at("AT+CMEE=1;+CSMS=1;+CNMI=2,2,0,1,0")
     assert term.at("AT+CNMA") == ["+CMS ERROR: 340"]  # nothing to acknowledge

@@ -805,12 +805,23 @@ class ModemSimulator:
         stored: bool = False,
         memory: str | None = None,
     ) -> int | None:
-        """A status report: as `+CDS` now (AT+CSMS=1: to be acknowledged with AT+CNMA), or
-        stored in `memory` (default the receive memory) and listed by AT+CMGL."""
+        """A status report, handled as AT+CNMI <ds> says: 2 stores it in the profile's report
+        memory ("SR") and says `+CDSI: "SR",<index>`; otherwise it comes as `+CDS` now
+        (AT+CSMS=1: to be acknowledged with AT+CNMA). `stored=True` stores it silently in
+        `memory` (default the receive memory), as modems do that keep reports with the SMS.
+        Returns the index where it was stored."""
         moment = datetime.now(UTC).astimezone().replace(microsecond=0)
         pdu, length = status_report_pdu(message_reference, recipient, status, moment, self.smsc)
         if stored:
             return self._store(memory or self.cpms[2], 0, pdu, length)
+        return self._status_report(pdu, length)
+
+    def _status_report(self, pdu: str, length: int) -> int | None:
+        if self.cnmi[3] == 2:  # 27.005 +CNMI <ds> 2: stored, its place announced
+            memory = self.profile.report_memory
+            index = self._store(memory, 0, pdu, length)
+            self.emit(f'+CDSI: "{memory}",{index}')
+            return index
         self._route("+CDS", pdu, length)
         return None
 
@@ -1541,7 +1552,7 @@ class ModemSimulator:
             report, size = status_report_pdu(
                 mr, submit.recipient, self.status_report_status, moment, self.smsc
             )
-            self._route("+CDS", report, size)
+            self._status_report(report, size)
         return None
 
     def _cmgl(self, command: AtCommand) -> _Answer:

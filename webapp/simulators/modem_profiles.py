@@ -39,6 +39,7 @@ class ModemProfile:
     )
     capacity: dict[str, int] = field(default_factory=lambda: {"SM": 30, "ME": 100, "SR": 20})
     csms_services: tuple[int, ...] = (0, 1)
+    report_memory: str = "SR"  # where a status report goes with AT+CNMI <ds> 2 (+CDSI)
     csms_default: int = 0  # the message service at power-on (1: phase 2+, routing needs +CNMA)
     csms_ignored: bool = False  # AT+CSMS=<s> answered +CSMS: 1,1,1 but the service stays
     # +CNMI=?: the values each of <mode>,<mt>,<bm>,<ds>,<bfr> may take; the power-on setting

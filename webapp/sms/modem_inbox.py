@@ -60,14 +60,30 @@ def collect_status_reports(
     except TransportUnavailable:
         pass
     reports = take()
+    read_stored = getattr(transport, "stored_reports", None)
+    if read_stored is not None:
+        # the report memory ("SR"), read on every run whether or not Empfang is on: reports
+        # stored while no run was connected arrive with the next one (issue 15 point 2)
+        try:
+            reports += read_stored()
+        except TransportUnavailable as error:
+            log.error(f"Gespeicherte Statusberichte konnten nicht gelesen werden: {error.reason}")
     if not reports:
         return 0
-    applied = apply_status_reports(session, job, reports, log, default_region)
-    stored = [r.index for r in reports if r.index is not None]
+    applied = apply_status_reports(session, job, reports, log, default_region)  # commits
+    by_memory: dict[str | None, list[int]] = {}
+    for report in reports:
+        if report.index is not None:
+            by_memory.setdefault(report.memory, []).append(report.index)
     delete = getattr(transport, "delete", None)
-    if stored and delete is not None:
+    for memory, indices in by_memory.items():
+        if delete is None:
+            break
         try:
-            delete(stored)
+            if memory is None:
+                delete(indices)
+            else:
+                delete(indices, memory)
         except TransportUnavailable as error:
             log.error(f"Statusberichte konnten nicht vom Modem gelöscht werden: {error.reason}")
     if applied:

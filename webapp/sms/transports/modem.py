@@ -104,9 +104,12 @@ class StatusReport:
     final: bool  # False while the SMS centre keeps trying
     discharge_time: datetime | None
     index: int | None = None  # where it is stored on the modem (delete with `delete`)
+    memory: str | None = None  # its store when not the one AT+CMGL lists by default ("SR")
 
     @classmethod
-    def from_pdu(cls, decoded: DecodedStatusReport, index: int | None = None) -> StatusReport:
+    def from_pdu(
+        cls, decoded: DecodedStatusReport, index: int | None = None, memory: str | None = None
+    ) -> StatusReport:
         return cls(
             message_reference=decoded.message_reference,
             recipient=decoded.recipient,
@@ -115,6 +118,7 @@ class StatusReport:
             final=decoded.final,
             discharge_time=decoded.discharge_time,
             index=index,
+            memory=memory,
         )
 
 
@@ -818,20 +822,78 @@ class ModemTransport:
             )
         return joined
 
-    def delete(self, indices: Iterable[int]) -> list[int]:
-        """Delete stored SMS (AT+CMGD=<index>) — only after they are safely stored."""
+    def stored_reports(self) -> list[StatusReport]:
+        """The status reports in the modem's report memory ("SR": AT+CNMI <ds> 2, `+CDSI`),
+        read with AT+CPMS="SR" and AT+CMGL=4; the read memory is set back afterwards. Nothing
+        is deleted: `delete(indices, "SR")` once they are applied. A modem without "SR" has
+        none (its reports are in the receive memory, listed by `receive`)."""
+        timeout = self.settings.command_timeout
+        with self._lock:
+            at = self._ready()
+            try:
+                previous = _read_memory(at.command("AT+CPMS?", timeout, "+CPMS:"))
+                if previous == _REPORT_MEMORY:
+                    previous = None
+                try:
+                    at.command(f'AT+CPMS="{_REPORT_MEMORY}"', timeout, "+CPMS:")
+                except ErrorResult as err:
+                    log.info("modem: no report memory (%s)", err.line)
+                    return []
+                try:
+                    lines = at.command("AT+CMGL=4", self.settings.list_timeout, "+CMGL:")
+                finally:
+                    self._select_memory(at, previous)
+            except ErrorResult as err:
+                raise _refusal(err) from err
+            except (LinkDown, NoAnswer) as exc:
+                self._drop()
+                raise self._unavailable(_link_problem(exc)) from exc
+        reports = []
+        for index, pdu in _listing(lines):
+            try:
+                if pdu_type(pdu) == 2:
+                    decoded = decode_status_report_pdu(pdu)
+                    reports.append(StatusReport.from_pdu(decoded, index, _REPORT_MEMORY))
+            except ValueError as exc:
+                log.warning("modem: stored report %d unreadable (%s), left alone", index, exc)
+        return reports
+
+    def _select_memory(self, at: AtChannel, memory: str | None) -> None:
+        """Back to the read memory that was set before (errors only logged)."""
+        if memory is None:
+            return
+        try:
+            at.command(f'AT+CPMS="{memory}"', self.settings.command_timeout, "+CPMS:")
+        except ErrorResult as err:
+            log.warning("modem: AT+CPMS=%r refused: %s", memory, err.line)
+
+    def delete(self, indices: Iterable[int], memory: str | None = None) -> list[int]:
+        """Delete stored SMS or reports (AT+CMGD=<index>) — only after they are safely stored.
+        `memory`: the store they are in when not the default read memory (e.g. "SR")."""
         deleted = []
         with self._lock:
             at = self._ready()
-            for index in sorted(set(indices)):
+            timeout = self.settings.command_timeout
+            try:
+                previous = None
+                if memory is not None:
+                    previous = _read_memory(at.command("AT+CPMS?", timeout, "+CPMS:"))
+                    at.command(f'AT+CPMS="{memory}"', timeout, "+CPMS:")
                 try:
-                    at.command(f"AT+CMGD={int(index)}", self.settings.command_timeout)
-                    deleted.append(index)
-                except ErrorResult as err:
-                    log.warning("modem: AT+CMGD=%d refused: %s", index, err.line)
-                except (LinkDown, NoAnswer) as exc:
-                    self._drop()
-                    raise self._unavailable(_link_problem(exc)) from exc
+                    for index in sorted(set(indices)):
+                        try:
+                            at.command(f"AT+CMGD={int(index)}", timeout)
+                            deleted.append(index)
+                        except ErrorResult as err:
+                            log.warning("modem: AT+CMGD=%d refused: %s", index, err.line)
+                finally:
+                    if previous != memory:
+                        self._select_memory(at, previous)
+            except ErrorResult as err:
+                log.warning("modem: memory %r not selectable: %s", memory, err.line)
+            except (LinkDown, NoAnswer) as exc:
+                self._drop()
+                raise self._unavailable(_link_problem(exc)) from exc
         return deleted
 
     def receive_into(self, store: Callable[[ReceivedSms], object]) -> int:
@@ -852,6 +914,18 @@ class ModemTransport:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+_REPORT_MEMORY = "SR"  # 27.005 §3.2.2: the status report store
+
+
+def _read_memory(lines: list[str]) -> str | None:
+    """<mem1> of `+CPMS: "SM",3,30,…` (AT+CPMS?), or None when the answer has none."""
+    for line in lines:
+        if line.upper().startswith("+CPMS:"):
+            first = line.split(":", 1)[1].split(",")[0].strip().strip('"')
+            return first or None
+    return None
 
 
 def _listing(lines: list[str]) -> list[tuple[int, str]]:
