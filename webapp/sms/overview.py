@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from webapp.jobs.channels import ChannelState, channel_states
 from webapp.jobs.registry import service_job
 from webapp.jobs.runs import latest_run, run_is_live
 from webapp.jobs.settings import Variant, read_settings
@@ -324,6 +325,7 @@ class JobStatus:
     signal_rssi: int | None
     registration: str | None
     signal_at: datetime | None  # when the last run read the modem
+    channels: tuple[ChannelState, ...] = ()  # in the list's order, with the state runs wrote
 
 
 def job_status(
@@ -379,6 +381,7 @@ def job_status(
         signal_rssi=reading[0] if reading else None,
         registration=reading[1] if reading else None,
         signal_at=reading[2] if reading else None,
+        channels=tuple(channel_states(job)),
     )
 
 

@@ -24,6 +24,7 @@ from webapp.blueprints.jobs.progress import dead_after, run_area, run_refusal
 from webapp.extensions import db, htmx
 from webapp.formatting import format_datetime, format_duration
 from webapp.jobs import runner
+from webapp.jobs.channels import channel_states
 from webapp.jobs.job_tab import save_job_tab
 from webapp.jobs.runs import latest_run, run_is_stale
 from webapp.models import Job
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def _tab_values(job: Job) -> dict[str, Any]:
-    return {"duration": format_duration(job.last_duration_ms)}
+    return {"duration": format_duration(job.last_duration_ms), "channels": channel_states(job)}
 
 
 @bp.route("/<int:job_id>")
