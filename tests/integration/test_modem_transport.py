@@ -35,6 +35,10 @@ A, T, P, U = OutcomeKind.ACCEPTED, OutcomeKind.TRANSIENT, OutcomeKind.PERMANENT,
 NUMBER = "+436641234567"
 OTHER = "+4915112345678"
 EMOJI = "😀"
+# A modem whose AT+CNMI offers no <ds> 2: its status reports can only be routed (+CDS).
+ROUTING_ONLY = dataclasses.replace(
+    PROFILES["simcom"], cnmi_ranges=((0, 1, 2, 3), (0, 1, 2, 3), (0, 2), (0, 1), (0, 1))
+)
 
 
 @pytest.fixture
@@ -576,21 +580,33 @@ def test_new_message_indication_is_queued(sim, transport):
 # --- status reports ----------------------------------------------------------------------------
 
 
-def test_status_reports_after_sending(sim, transport):
+def test_status_reports_are_stored_on_a_modem_that_offers_it(sim, transport):
+    """AT+CNMI=? offers <ds> 2: reports are stored on the modem (+CDSI) and read with
+    `stored_reports`, so none is lost while no run is connected (issue 15 point 1)."""
     sim.status_reports = True
     outcome = send_all(transport, [sms(1, "eins")])[0]
-    reports = poll_until(transport.take_status_reports, transport)
-    assert [r.message_reference for r in reports] == [int(outcome.provider_ref)]
+    assert sim.cnmi == (2, 1, 0, 2, 0)
+    events = poll_until(transport.take_unsolicited, transport)
+    assert [e.code for e in events] == ["+CDSI"]
+    reports = transport.stored_reports()
+    assert [(r.message_reference, r.memory) for r in reports] == [(int(outcome.provider_ref), "SR")]
     assert reports[0].delivered and reports[0].final
     assert reports[0].recipient == NUMBER
     assert reports[0].discharge_time is not None
+    assert transport.take_status_reports() == []
 
 
-def test_failed_status_report(sim, transport):
-    send_all(transport, [sms(1, "eins")])
-    sim.inject_status_report(17, NUMBER, status=0x46)
-    report = poll_until(transport.take_status_reports, transport)[0]
-    assert (report.message_reference, report.delivered, report.final) == (17, False, True)
+def test_status_reports_after_sending_are_routed_where_ds_2_is_not_offered(make_transport):
+    with ModemSimulator(profile=ROUTING_ONLY, status_reports=True) as simulator:
+        transport = make_transport(simulator)
+        outcome = send_all(transport, [sms(1, "eins")])[0]
+        assert simulator.cnmi == (2, 1, 0, 1, 0)
+        reports = poll_until(transport.take_status_reports, transport)
+        assert [r.message_reference for r in reports] == [int(outcome.provider_ref)]
+        assert reports[0].delivered and reports[0].final and reports[0].memory is None
+        simulator.inject_status_report(17, NUMBER, status=0x46)
+        report = poll_until(transport.take_status_reports, transport)[0]
+        assert (report.message_reference, report.delivered, report.final) == (17, False, True)
 
 
 @pytest.mark.parametrize(
@@ -604,7 +620,7 @@ def test_failed_status_report(sim, transport):
 def test_phase_2_plus_modem_keeps_routing_across_runs(make_transport, quirk):
     """27.005: in phase 2+ (AT+CSMS=1) every routed +CDS/+CMT wants AT+CNMA, or the modem
     turns routing off (<mt> and <ds> 0) and later reports and +CMTI are lost (issue 15 pt 4)."""
-    profile = dataclasses.replace(PROFILES["simcom"], csms_default=1, **quirk)
+    profile = dataclasses.replace(ROUTING_ONLY, csms_default=1, **quirk)
     with ModemSimulator(profile=profile, status_reports=True) as simulator:
         simulator.cnma_timeout = 0.3
         for run in range(3):
@@ -630,7 +646,7 @@ def test_phase_2_plus_modem_keeps_routing_across_runs(make_transport, quirk):
 
 
 def test_phase_2_is_set_at_start_up(make_transport):
-    profile = dataclasses.replace(PROFILES["simcom"], csms_default=1)
+    profile = dataclasses.replace(ROUTING_ONLY, csms_default=1)
     with ModemSimulator(profile=profile, status_reports=True) as simulator:
         transport = make_transport(simulator)
         send_all(transport, [sms(1, "eins")])
@@ -639,13 +655,19 @@ def test_phase_2_is_set_at_start_up(make_transport):
         assert not any("CNMA" in c for c in simulator.commands)
 
 
-def test_stored_status_report_is_listed_with_its_index(sim, transport):
+def test_reports_kept_with_the_received_sms_are_read_without_touching_the_sms(sim, transport):
+    """Some modems keep reports in the receive memory ("SM"): `stored_reports` finds them
+    there, `receive` leaves them to it, and the received SMS stay (Empfang may be off)."""
     index = sim.inject_status_report(33, NUMBER, status=0x00, stored=True)
-    assert transport.receive() == []
-    report = transport.take_status_reports()[0]
-    assert (report.message_reference, report.delivered, report.index) == (33, True, index)
-    transport.delete([index])
-    assert sim.stored() == {}
+    received = sim.inject_received(OTHER, "Hallo", notify=False)
+    reports = transport.stored_reports()
+    assert [(r.message_reference, r.delivered, r.index, r.memory) for r in reports] == [
+        (33, True, index, "SM")
+    ]
+    assert [r.text for r in transport.receive()] == ["Hallo"]
+    assert transport.take_status_reports() == []
+    transport.delete([index], "SM")
+    assert sorted(sim.stored()) == received
 
 
 # --- rfc2217:// (an NPort in RFC2217 mode) ----------------------------------------------------

@@ -673,7 +673,9 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
                 mark_failed(channel, lost.reason, utcnow())
             elif channel is not None and sender.settled:
                 mark_ok(channel, utcnow())
-            if sender.stop_reason is None or totals.budget_used:
+            # Collected whenever the modem may answer, also after a failed SMS: a report
+            # stored on the modem waits for a run that reads it (issue 15 point 1).
+            if not totals.stopped and not sender.lock_lost and sender.unavailable is None:
                 if receives(job, channel):
                     collect_received(session, transport, log, region)
                 collect_status_reports(session, job, transport, log, region)

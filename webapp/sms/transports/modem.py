@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -90,7 +91,9 @@ class ModemSettings:
     idle_check: float = 30.0  # an idle connection is checked with `AT` before it is used again
     quiet_time: float = 0.05  # after ESC: how long the line must stay silent to count as clean
     multipart_timeout: float = 3600.0  # an incomplete received multipart SMS is delivered anyway
-    new_message_indications: bool = True  # AT+CNMI=2,1,0,1,0: +CMTI and +CDS
+    # AT+CNMI=2,1,0,<ds>,0: +CMTI, and status reports stored on the modem (<ds> 2, +CDSI) where
+    # AT+CNMI=? offers it, else routed as +CDS (<ds> 1)
+    new_message_indications: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ class StatusReport:
     final: bool  # False while the SMS centre keeps trying
     discharge_time: datetime | None
     index: int | None = None  # where it is stored on the modem (delete with `delete`)
-    memory: str | None = None  # its store when not the one AT+CMGL lists by default ("SR")
+    memory: str | None = None  # its store ("SR", "SM", …); None: the current read memory
 
     @classmethod
     def from_pdu(
@@ -338,6 +341,8 @@ class ModemTransport:
         self._events: deque[Unsolicited] = deque()
         self._reports: deque[StatusReport] = deque()
         self._first_seen: dict[_MultipartKey, datetime] = {}
+        self._indications: str | None = None  # the AT+CNMI set command chosen for this modem
+        self._report_memories: set[str] = set()  # where +CDSI said reports were stored
 
     # connection
 
@@ -433,10 +438,23 @@ class ModemTransport:
             raise self._unavailable(str(_l("keine Antwort auf AT+CMGF=0"))) from exc
         at.acknowledge_routed = self._phase_2_plus(at)
         if s.new_message_indications:
+            self._indications = self._indications or _indications(self._cnmi_offer(at))
             try:
-                at.command("AT+CNMI=2,1,0,1,0", timeout)
+                at.command(self._indications, timeout)
             except (ErrorResult, NoAnswer) as exc:
-                log.info("modem: AT+CNMI not accepted (%s)", exc)
+                log.info("modem: %s not accepted (%s)", self._indications, exc)
+
+    def _cnmi_offer(self, at: AtChannel) -> list[set[int]]:
+        """What AT+CNMI=? offers for each of <mode>,<mt>,<bm>,<ds>,<bfr> (empty: unknown)."""
+        try:
+            lines = at.command("AT+CNMI=?", self.settings.command_timeout, "+CNMI:")
+        except (ErrorResult, NoAnswer) as exc:
+            log.info("modem: AT+CNMI=? not answered (%s)", exc)
+            return []
+        for line in lines:
+            if line.upper().startswith("+CNMI:"):
+                return _offered_ranges(line.split(":", 1)[1])
+        return []
 
     def _phase_2_plus(self, at: AtChannel) -> bool:
         """Ask for phase 2 (AT+CSMS=0: routed +CDS/+CMT need no AT+CNMA) and say whether the
@@ -562,6 +580,10 @@ class ModemTransport:
                 self._reports.append(StatusReport.from_pdu(decode_status_report_pdu(event.pdu)))
             except ValueError as exc:
                 log.warning("modem: unreadable status report %r: %s", event.pdu, exc)
+        elif event.code == "+CDSI":
+            memory = event.line.split(":", 1)[1].split(",")[0].strip().strip('"').upper()
+            if memory:
+                self._report_memories.add(memory)
         self._events.append(event)
         if self._on_unsolicited is not None:
             try:
@@ -577,7 +599,7 @@ class ModemTransport:
         return events
 
     def take_status_reports(self) -> list[StatusReport]:
-        """Status reports from +CDS and from the stored ones `receive` listed."""
+        """Status reports routed as +CDS since the last call (stored ones: `stored_reports`)."""
         reports = []
         while self._reports:
             reports.append(self._reports.popleft())
@@ -740,7 +762,8 @@ class ModemTransport:
     def receive(self, now: datetime | None = None) -> list[ReceivedSms]:
         """The SMS stored on the modem (AT+CMGL=4), multipart ones joined. Incomplete sets stay
         until complete or `multipart_timeout` old. Nothing is deleted: call `delete` with the
-        indices once they are stored. Stored status reports go to `take_status_reports`."""
+        indices once they are stored. Status reports stored there are left to
+        `stored_reports` (read also when Empfang is off)."""
         now = now or datetime.now(UTC)
         with self._lock:
             at = self._ready()
@@ -760,17 +783,14 @@ class ModemTransport:
         self, lines: list[str]
     ) -> tuple[list[ReceivedSms], dict[_MultipartKey, list[_StoredPart]]]:
         """The single SMS of an AT+CMGL listing, and the parts of multipart ones by message.
-        Status reports go to `take_status_reports`; what is unreadable stays on the modem."""
+        Status reports are skipped (`stored_reports`); what is unreadable stays on the modem."""
         singles: list[ReceivedSms] = []
         multipart: dict[_MultipartKey, list[_StoredPart]] = {}
         for index, pdu in _listing(lines):
             try:
                 kind = pdu_type(pdu)
                 if kind == 2:
-                    self._reports.append(
-                        StatusReport.from_pdu(decode_status_report_pdu(pdu), index)
-                    )
-                    continue
+                    continue  # a status report kept with the SMS: `stored_reports` reads it
                 if kind != 0:
                     log.warning("modem: stored PDU %d of type %d left alone", index, kind)
                     continue
@@ -823,39 +843,40 @@ class ModemTransport:
         return joined
 
     def stored_reports(self) -> list[StatusReport]:
-        """The status reports in the modem's report memory ("SR": AT+CNMI <ds> 2, `+CDSI`),
-        read with AT+CPMS="SR" and AT+CMGL=4; the read memory is set back afterwards. Nothing
-        is deleted: `delete(indices, "SR")` once they are applied. A modem without "SR" has
-        none (its reports are in the receive memory, listed by `receive`)."""
+        """The status reports stored on the modem: in its report memory ("SR": AT+CNMI <ds> 2,
+        `+CDSI`), in any memory a `+CDSI` named, and in the read memory, where some modems
+        keep them with the received SMS. Each is read with AT+CPMS="<mem>" and AT+CMGL=4; the
+        read memory is set back afterwards; received SMS there are not returned and stay
+        (Empfang may be off; the listing marks unread ones read). Nothing is deleted:
+        `delete(indices, memory)` once they are applied."""
         timeout = self.settings.command_timeout
+        reports: list[StatusReport] = []
         with self._lock:
             at = self._ready()
             try:
                 previous = _read_memory(at.command("AT+CPMS?", timeout, "+CPMS:"))
-                if previous == _REPORT_MEMORY:
-                    previous = None
+                wanted = [_REPORT_MEMORY, *sorted(self._report_memories), previous]
+                memories = [m for n, m in enumerate(wanted) if m and m not in wanted[:n]]
+                current = previous
                 try:
-                    at.command(f'AT+CPMS="{_REPORT_MEMORY}"', timeout, "+CPMS:")
-                except ErrorResult as err:
-                    log.info("modem: no report memory (%s)", err.line)
-                    return []
-                try:
-                    lines = at.command("AT+CMGL=4", self.settings.list_timeout, "+CMGL:")
+                    for memory in memories:
+                        if memory != current:
+                            try:
+                                at.command(f'AT+CPMS="{memory}"', timeout, "+CPMS:")
+                            except ErrorResult as err:
+                                log.info("modem: no memory %s (%s)", memory, err.line)
+                                continue
+                            current = memory
+                        lines = at.command("AT+CMGL=4", self.settings.list_timeout, "+CMGL:")
+                        reports += _reports_listed(lines, memory)
                 finally:
-                    self._select_memory(at, previous)
+                    if current != previous:
+                        self._select_memory(at, previous)
             except ErrorResult as err:
                 raise _refusal(err) from err
             except (LinkDown, NoAnswer) as exc:
                 self._drop()
                 raise self._unavailable(_link_problem(exc)) from exc
-        reports = []
-        for index, pdu in _listing(lines):
-            try:
-                if pdu_type(pdu) == 2:
-                    decoded = decode_status_report_pdu(pdu)
-                    reports.append(StatusReport.from_pdu(decoded, index, _REPORT_MEMORY))
-            except ValueError as exc:
-                log.warning("modem: stored report %d unreadable (%s), left alone", index, exc)
         return reports
 
     def _select_memory(self, at: AtChannel, memory: str | None) -> None:
@@ -919,6 +940,29 @@ class ModemTransport:
 _REPORT_MEMORY = "SR"  # 27.005 §3.2.2: the status report store
 
 
+def _offered_ranges(text: str) -> list[set[int]]:
+    """The values of each parameter in a test answer: `(0-3),(0,2),1` → [{0,1,2,3}, {0,2}, {1}]."""
+    ranges: list[set[int]] = []
+    for group in re.findall(r"\(([^)]*)\)|([0-9]+)", text):
+        values: set[int] = set()
+        for item in (group[0] or group[1]).split(","):
+            low, _dash, high = item.strip().partition("-")
+            try:
+                values.update(range(int(low), int(high or low) + 1))
+            except ValueError:
+                continue
+        ranges.append(values)
+    return ranges
+
+
+def _indications(offer: list[set[int]]) -> str:
+    """AT+CNMI for `offer` (`_offered_ranges` of AT+CNMI=?): +CMTI for received SMS and the
+    status reports stored on the modem (<ds> 2) where it offers that — a stored report waits
+    for the next run, a routed one (<ds> 1) is lost when no run is connected (issue 15 pt 1)."""
+    ds = 2 if len(offer) > 3 and 2 in offer[3] else 1
+    return f"AT+CNMI=2,1,0,{ds},0"
+
+
 def _read_memory(lines: list[str]) -> str | None:
     """<mem1> of `+CPMS: "SM",3,30,…` (AT+CPMS?), or None when the answer has none."""
     for line in lines:
@@ -942,3 +986,16 @@ def _listing(lines: list[str]) -> list[tuple[int, str]]:
             pairs.append((index, line.strip()))
             index = None
     return pairs
+
+
+def _reports_listed(lines: list[str], memory: str) -> list[StatusReport]:
+    """The status reports of an AT+CMGL listing of `memory`; other PDUs are left alone."""
+    reports = []
+    for index, pdu in _listing(lines):
+        try:
+            if pdu_type(pdu) == 2:
+                decoded = decode_status_report_pdu(pdu)
+                reports.append(StatusReport.from_pdu(decoded, index, memory))
+        except ValueError as exc:
+            log.warning("modem: stored report %d unreadable (%s), left alone", index, exc)
+    return reports

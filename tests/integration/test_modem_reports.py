@@ -1,0 +1,157 @@
+"""Issue 15 point 1: delivery reports of Variante 1 that come after the run that sent the SMS
+end on it with a later run — stored on the modem (AT+CNMI <ds> 2) and collected by every run,
+also one that has nothing to send. Real TCP to the modem simulator, real database."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from webapp import accounts
+from webapp.jobs.runlog import RunLog
+from webapp.jobs.runner import RunContext
+from webapp.jobs.settings_tab import SettingsInput, save_settings
+from webapp.models import Job, JobRun, Message, MessageSource, MessageStatus, RunStatus
+from webapp.simulators.modem import ModemSimulator
+from webapp.simulators.modem_profiles import PROFILES
+from webapp.sms.dispatch import run_service_sms
+from webapp.sms.outbox import queue_sms
+
+NUMBER = "+436641234567"
+# AT+CNMI=? without <ds> 2: reports can only be routed to the line (+CDS)
+ROUTING_ONLY = dataclasses.replace(
+    PROFILES["simcom"], cnmi_ranges=((0, 1, 2, 3), (0, 1, 2, 3), (0, 2), (0, 1), (0, 1))
+)
+
+
+@pytest.fixture
+def wien(db):
+    mandant = accounts.save_mandant(db, "HV Wien")
+    db.commit()
+    return mandant
+
+
+@pytest.fixture
+def job(db):
+    return db.scalar(select(Job).where(Job.job_type == "service_sms"))
+
+
+def _use_modem(app, db, job, modem: ModemSimulator, receive: bool = False) -> None:
+    save_settings(
+        db,
+        job,
+        SettingsInput(variant="1", modem_url=modem.url, modem_receive=receive),
+        "test",
+        app.config["SMS_SECRET_KEY"],
+    )
+    db.commit()
+
+
+def _queue(db, mandant, text: str, recipient: str = "0664 1234567") -> int:
+    message = queue_sms(
+        db, recipient=recipient, text=text, mandant_id=mandant.id, source=MessageSource.MANUAL
+    )
+    db.commit()
+    return message.id
+
+
+def _run(app, db, job):
+    run = JobRun(job_id=job.id, run_key=uuid.uuid4().hex, status=RunStatus.RUNNING)
+    db.add(run)
+    db.commit()
+    return run_service_sms(RunContext(app, db, job, run, RunLog(db, job, run)))
+
+
+def _status(db, message_id: int) -> MessageStatus:
+    db.expire_all()
+    return db.get(Message, message_id).status
+
+
+def _reference(db, message_id: int) -> int:
+    db.expire_all()
+    return int(db.get(Message, message_id).provider_ref)
+
+
+def test_report_while_no_run_is_connected_is_kept_and_applied_by_the_next_run(app, db, job, wien):
+    """An NPort drops what the modem says while no client is connected: with <ds> 2 the
+    report is stored on the modem, and the next run — with nothing to send — applies it."""
+    with ModemSimulator() as modem:
+        _use_modem(app, db, job, modem)
+        first, second = _queue(db, wien, "Eins"), _queue(db, wien, "Zwei", "0664 7654321")
+        assert _run(app, db, job).sent == 2
+        assert modem.cnmi[3] == 2
+        modem.inject_status_report(_reference(db, first), NUMBER, 0x00)  # nobody connected
+        modem.inject_status_report(_reference(db, second), "+436647654321", 0x46)
+        assert len(modem.stored("SR")) == 2
+        totals = _run(app, db, job)
+        assert totals.sent == 0
+        assert _status(db, first) is MessageStatus.DELIVERED
+        assert _status(db, second) is MessageStatus.UNDELIVERED
+        assert modem.stored("SR") == {}
+
+
+def test_a_modem_without_ds_2_loses_a_report_while_no_run_is_connected(app, db, job, wien):
+    """What the NPort does with a routed +CDS while nobody listens (why <ds> 2 is chosen)."""
+    with ModemSimulator(profile=ROUTING_ONLY) as modem:
+        _use_modem(app, db, job, modem)
+        first = _queue(db, wien, "Eins")
+        assert _run(app, db, job).sent == 1
+        assert modem.cnmi[3] == 1
+        assert modem.inject_status_report(_reference(db, first), NUMBER, 0x00) is None
+        _run(app, db, job)
+        assert _status(db, first) is MessageStatus.SENT
+
+
+def test_reports_in_the_sim_are_applied_and_deleted_with_empfang_off(app, db, job, wien):
+    """A modem that keeps reports with the received SMS ("SM"): with Empfang off every run
+    applies and deletes the reports — the SIM does not fill — and leaves the SMS there."""
+    with ModemSimulator() as modem:
+        _use_modem(app, db, job, modem, receive=False)
+        ids = [_queue(db, wien, f"SMS {n}") for n in range(3)]
+        assert _run(app, db, job).sent == 3
+        received = modem.inject_received("+436649999999", "bleibt liegen", notify=False)
+        for message_id in ids:
+            modem.inject_status_report(_reference(db, message_id), NUMBER, 0x00, stored=True)
+        assert len(modem.stored("SM")) == 4
+        _run(app, db, job)
+        assert [_status(db, i) for i in ids] == [MessageStatus.DELIVERED] * 3
+        assert sorted(modem.stored("SM")) == received
+        assert modem.cpms[0] == "SM"
+        _run(app, db, job)
+        assert sorted(modem.stored("SM")) == received
+
+
+def test_reports_in_the_sim_with_empfang_on(app, db, job, wien):
+    """With Empfang on the received SMS is stored and deleted, the report applied and
+    deleted — each once."""
+    with ModemSimulator() as modem:
+        _use_modem(app, db, job, modem, receive=True)
+        first = _queue(db, wien, "Eins")
+        assert _run(app, db, job).sent == 1
+        modem.inject_received("+436649999999", "Antwort", notify=False)
+        modem.inject_status_report(_reference(db, first), NUMBER, 0x00, stored=True)
+        _run(app, db, job)
+        assert _status(db, first) is MessageStatus.DELIVERED
+        assert modem.stored("SM") == {}
+
+
+def test_reports_are_collected_also_when_the_run_stops_on_a_full_memory(app, db, job, wien):
+    """+CMS ERROR: 322 (memory full) stops the run; its stored reports are still read and
+    deleted — they are what fills the memory (before, a stopped run skipped them)."""
+    from webapp.sms.transports.base import TransportUnavailable
+
+    with ModemSimulator() as modem:
+        _use_modem(app, db, job, modem)
+        first = _queue(db, wien, "Eins")
+        assert _run(app, db, job).sent == 1
+        modem.inject_status_report(_reference(db, first), NUMBER, 0x00)
+        second = _queue(db, wien, "Zwei")
+        modem.fail_sends(cms=322)
+        with pytest.raises(TransportUnavailable):
+            _run(app, db, job)
+        assert _status(db, first) is MessageStatus.DELIVERED
+        assert _status(db, second) is not MessageStatus.SENT
+        assert modem.stored("SR") == {}
