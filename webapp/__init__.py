@@ -220,7 +220,7 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.jobs.channels import attempt_label
     from webapp.navigation import build_menu, service_notice
     from webapp.permissions import Permission, may_access
-    from webapp.sms import mandant_limits, unclear
+    from webapp.sms import mandant_limits, modem_reports, unclear
     from webapp.sms.numbers import format_display
     from webapp.technical import explained, sentence_of
 
@@ -233,6 +233,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["sentence_of"] = sentence_of
     app.jinja_env.filters["unclear_record"] = unclear.record
     app.jinja_env.filters["held_reason"] = mandant_limits.held_reason
+    app.jinja_env.filters["part_label"] = modem_reports.part_label
 
     @app.context_processor
     def inject() -> dict[str, Any]:
@@ -244,6 +245,7 @@ def register_template_helpers(app: Flask) -> None:
             "channel_label": _channel_label,
             "attempts_of": _attempts_of,
             "attempt_label": attempt_label,
+            "parts_of": _parts_of,
         }
 
 
@@ -266,6 +268,29 @@ def _attempts_of(message_id: int) -> list[Any]:
     from webapp.jobs.channels import attempts_of
 
     return list(attempts_of(db.session(), message_id))
+
+
+def _parts_of(message: Any) -> list[Any]:
+    """The parts of an SMS with what the modem's status reports said (the SMS detail): read
+    only for an SMS with a report that was not sent through websms (the kinds of the channels
+    are read once a request)."""
+    from flask import g
+    from sqlalchemy import select
+
+    from webapp.models import Channel
+    from webapp.models.channels import WEBSMS
+    from webapp.sms.modem_reports import report_parts
+
+    if not message.report_status:
+        return []
+    websms = g.get("websms_channels")
+    if websms is None:
+        websms = g.websms_channels = set(
+            db.session.scalars(select(Channel.id).where(Channel.kind == WEBSMS))
+        )
+    if message.channel_id in websms:
+        return []
+    return report_parts(db.session(), message.id)
 
 
 def register_commands(app: Flask) -> None:

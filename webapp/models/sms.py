@@ -219,6 +219,40 @@ class Message(Model):
 NEEDS_DECISION = and_(Message.status == MessageStatus.UNKNOWN, Message.decision.is_(None))
 
 
+class PartStatus(enum.StrEnum):
+    """What the modem's status reports say of one part of a sent SMS (TP-Status)."""
+
+    PENDING = "pending"  # 0x20-0x3F: the SMS centre is still trying
+    DELIVERED = "delivered"  # 0x00-0x02
+    FAILED = "failed"  # any other final status (0x45 no interworking, 0x46 expired, …)
+
+
+class MessagePart(Model):
+    """One part of an SMS sent through the modem and what its status reports said (issue 15
+    point 3; `webapp/sms/modem_reports.py`). Each part has its own message reference (TP-MR,
+    `+CMGS: <mr>`); the rows are written with the SMS's first report, one per part."""
+
+    __tablename__ = "sms_message_part"
+
+    message_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("sms_message.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # 1, 2, …
+    message_reference: Mapped[int | None] = mapped_column(Integer)  # None: not known
+    status: Mapped[PartStatus | None] = mapped_column(
+        str_enum(PartStatus, "sms_message_part_status")
+    )  # None: no report yet
+    tp_status: Mapped[int | None] = mapped_column(SmallInteger)  # TP-ST of the last report
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its discharge time
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when it reached us
+    # The reference was unknown (an SMS left Unklar by a late +CMGS): the report was matched
+    # to it by recipient and time (issue 15 point 5).
+    matched_by_time: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+    def __repr__(self) -> str:
+        return f"<MessagePart {self.message_id}/{self.part} {self.message_reference} {self.status}>"
+
+
 class SmsText(Model):
     """An SMS text template ("Smstexte", permission 150037) with {placeholders}."""
 

@@ -488,6 +488,9 @@ class ModemSimulator:
         self.byte_delay = 0.0005
         self.status_reports = status_reports
         self.status_report_status = 0x00
+        # per recipient, the TP-Status of the report of each next part sent to it (None: no
+        # report; the test injects one later with `inject_status_report`): `plan_reports`
+        self._report_plans: dict[str, deque[int | None]] = {}
         self.abort_reply = True  # ESC at the prompt answers OK
         self._urcs: list[str] = []
         self._urcs_before = True
@@ -1548,12 +1551,27 @@ class ModemSimulator:
         mr = self._record(pdu)
         self._reply(conn, f"+CMGS: {mr}")
         if self.status_reports and submit.status_report_requested:
+            status = self._planned_status(submit.recipient)
+            if status is None:
+                return None
             moment = datetime.now(UTC).astimezone().replace(microsecond=0)
-            report, size = status_report_pdu(
-                mr, submit.recipient, self.status_report_status, moment, self.smsc
-            )
+            report, size = status_report_pdu(mr, submit.recipient, status, moment, self.smsc)
             self._status_report(report, size)
         return None
+
+    def plan_reports(self, recipient: str, *statuses: int | None) -> None:
+        """Per-part outcomes: the next parts sent to `recipient` ("+43664…") get reports with
+        these TP-Status values in turn (0x00 delivered, 0x30 pending, 0x45 failed, …; None:
+        no report now, inject it later). Parts beyond the plan get `status_report_status`."""
+        with self._cond:
+            self._report_plans.setdefault(recipient, deque()).extend(statuses)
+
+    def _planned_status(self, recipient: str) -> int | None:
+        with self._cond:
+            plan = self._report_plans.get(recipient)
+            if plan:
+                return plan.popleft()
+        return self.status_report_status
 
     def _cmgl(self, command: AtCommand) -> _Answer:
         if command.kind == "test":

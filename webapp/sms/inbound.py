@@ -43,7 +43,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.sms.contacts import stored_digits
 from webapp.sms.numbers import format_display, parse_number
-from webapp.sms.transports.modem import ReceivedSms, StatusReport
+from webapp.sms.transports.modem import ReceivedSms
 from webapp.technical import with_details
 from webapp.validation import one_line, optional_id
 
@@ -622,62 +622,3 @@ def _forward_failed(session: Session, log: RunLog, received_id: int, detail: str
     if received.forward_attempts >= FORWARD_MAX_ATTEMPTS:
         log.error(_given_up(received_id))
     session.commit()
-
-
-# --- modem status reports ----------------------------------------------------------------------
-
-
-def _references(provider_ref: str | None) -> set[int]:
-    refs = set()
-    for part in (provider_ref or "").split(","):
-        if (ref := optional_id(part)) is not None:
-            refs.add(ref)
-    return refs
-
-
-def apply_status_reports(
-    session: Session,
-    job: Job,
-    reports: Iterable[StatusReport],
-    log: RunLog,
-    default_region: str = "AT",
-) -> int:
-    """Match modem status reports (TP-MR wraps at 256) to the most recent SMS sent to that
-    recipient within MATCH_WINDOW that carries the reference; unknown ones are logged."""
-    now = utcnow()
-    applied = 0
-    for report in reports:
-        e164 = _e164(report.recipient, default_region) or report.recipient
-        candidates = session.scalars(
-            select(Message)
-            .where(
-                Message.recipient == e164,
-                Message.sent_at.is_not(None),
-                Message.sent_at >= now - MATCH_WINDOW,
-            )
-            .order_by(Message.sent_at.desc(), Message.id.desc())
-            .limit(50)
-        )
-        message = next(
-            (m for m in candidates if report.message_reference in _references(m.provider_ref)),
-            None,
-        )
-        if message is None:
-            log_unknown_report(
-                session,
-                job,
-                getattr(log, "run", None),
-                f"Statusbericht des Modems für eine unbekannte SMS (Referenz "
-                f"{report.message_reference}, Empfänger {report.recipient}).",
-            )
-            continue
-        if report.delivered:
-            record_report(message, "delivered", report.discharge_time)
-        elif report.final:
-            record_report(message, "undelivered", report.discharge_time)
-        else:
-            message.report_status = "pending"
-            message.reported_at = now
-        applied += 1
-    session.commit()
-    return applied

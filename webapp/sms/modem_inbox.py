@@ -8,10 +8,8 @@ from sqlalchemy.orm import Session
 
 from webapp.jobs.runlog import RunLog
 from webapp.models import Job, JobRun
-from webapp.sms.inbound import (
-    apply_status_reports,
-    store_from_modem,
-)
+from webapp.sms.inbound import store_from_modem
+from webapp.sms.modem_reports import apply_status_reports
 from webapp.sms.transports.base import (
     Transport,
     TransportUnavailable,

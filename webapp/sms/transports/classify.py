@@ -380,3 +380,47 @@ def modem_error(family: Literal["CMS", "CME"] | None, text: str) -> tuple[Verdic
     if number is None:
         return modem_error_text(text), f"{family} {text}"
     return verdict_on(number), f"{family} {number}"
+
+
+# --- status reports (TP-Status, 3GPP TS 23.040 §9.2.3.15) ---------------------------------------
+
+_TP_STATUS: dict[int, object] = {
+    0x00: _l("zugestellt"),
+    0x01: _l("an das Telefon weitergegeben, Empfang nicht bestätigt"),
+    0x02: _l("durch eine neuere SMS ersetzt"),
+    0x20: _l("Netz überlastet"),
+    0x21: _l("Empfänger besetzt"),
+    0x22: _l("keine Antwort vom Telefon des Empfängers"),
+    0x23: _l("Dienst abgelehnt"),
+    0x24: _l("Dienstgüte nicht verfügbar"),
+    0x25: _l("Fehler im Telefon des Empfängers"),
+    0x40: _l("Fehler im Netz"),
+    0x41: _l("Ziel nicht kompatibel"),
+    0x42: _l("vom Telefon des Empfängers abgelehnt"),
+    0x43: _l("Empfänger nicht erreichbar"),
+    0x44: _l("Dienstgüte nicht verfügbar"),
+    0x45: _l("kein Übergang in das Netz des Empfängers"),
+    0x46: _l("Gültigkeitsdauer abgelaufen"),
+    0x47: _l("vom Absender gelöscht"),
+    0x48: _l("von der SMS-Zentrale gelöscht"),
+    0x49: _l("die SMS gibt es nicht"),
+}
+
+
+def status_report_text(tp_status: int) -> str:
+    """What the TP-Status of a status report says, in German words ("kein Übergang in das
+    Netz des Empfängers"); 0x60-0x65 are 0x20-0x25 after which the centre gave up."""
+    known = _TP_STATUS.get(tp_status)
+    if known is not None:
+        return str(known)
+    if 0x60 <= tp_status <= 0x65:
+        return str(_l("%(t)s, keine weiteren Versuche", t=str(_TP_STATUS[tp_status - 0x40])))
+    if tp_status <= 0x1F:
+        return str(_l("abgeschlossen (Code der SMS-Zentrale)"))
+    if tp_status <= 0x3F:
+        return str(_l("vorübergehender Fehler, die SMS-Zentrale versucht es weiter"))
+    if tp_status <= 0x5F:
+        return str(_l("dauerhafter Fehler"))
+    if tp_status <= 0x7F:
+        return str(_l("vorübergehender Fehler, keine weiteren Versuche"))
+    return str(_l("unbekannter Status"))

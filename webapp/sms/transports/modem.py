@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -105,6 +105,7 @@ class StatusReport:
     status: int  # TP-ST
     delivered: bool
     final: bool  # False while the SMS centre keeps trying
+    sc_timestamp: datetime | None  # when the SMS centre got the part (TP-SCTS)
     discharge_time: datetime | None
     index: int | None = None  # where it is stored on the modem (delete with `delete`)
     memory: str | None = None  # its store ("SR", "SM", …); None: the current read memory
@@ -119,6 +120,7 @@ class StatusReport:
             status=decoded.status,
             delivered=decoded.delivered,
             final=decoded.final,
+            sc_timestamp=decoded.sc_timestamp,
             discharge_time=decoded.discharge_time,
             index=index,
             memory=memory,
@@ -232,7 +234,7 @@ class _Parts:
         return Outcome(
             message_id=self.message_id,
             kind=kind,
-            provider_ref=",".join(str(r) for r in self.references if r is not None) or None,
+            provider_ref=join_references(self.references),
             segments=self.total,
             code=code,
             reason=reason,
@@ -258,6 +260,24 @@ class _Parts:
         if self.references:  # earlier parts are on their way
             return self.unknown(verdict.reason, code)
         return self.outcome(verdict.kind, code, verdict.reason, verdict.fails_run)
+
+
+def join_references(references: Sequence[int | None]) -> str | None:
+    """The references of the parts as the SMS keeps them (`provider_ref`): "12,13,14", in
+    part order; a part without one (a duplicate) stays an empty place ("12,,14"), so each
+    keeps its number. None when no part has one."""
+    if all(r is None for r in references):
+        return None
+    return ",".join("" if r is None else str(r) for r in references)
+
+
+def split_references(provider_ref: str | None) -> list[int | None]:
+    """`join_references` read back: the reference of each part ("12,,14" → [12, None, 14])."""
+    references: list[int | None] = []
+    for item in (provider_ref or "").split(",") if provider_ref else []:
+        item = item.strip()
+        references.append(int(item) if item.isascii() and item.isdigit() else None)
+    return references
 
 
 def _link_problem(exc: LinkDown | NoAnswer) -> str:
