@@ -153,6 +153,14 @@ class KeptFilter(HiddenField):
         super().__init__(label, filters=[optional_id], **kwargs)
 
 
+class IdFilter(SearchField):
+    """A number criterion (the Serie of SMS Nachrichten): an id, or empty when the input is
+    none (a bad value does not filter)."""
+
+    def __init__(self, label: Any = None, **kwargs: Any) -> None:
+        super().__init__(label, filters=[optional_id], render_kw={"inputmode": "numeric"}, **kwargs)
+
+
 class SortFilter(Field):
     """The column the list is sorted by (`?sort=empfaenger`, `?sort=-versendet` descending):
     a `ListSort`, the list's default for a missing or unknown value. Not shown in the search

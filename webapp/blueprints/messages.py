@@ -39,6 +39,7 @@ from webapp.blueprints.forms import save_or_show_errors
 from webapp.blueprints.lists import (
     DateFilter,
     FilterForm,
+    IdFilter,
     MandantFilter,
     SortFilter,
     choice_filter,
@@ -95,6 +96,7 @@ class MessageFilterForm(FilterForm):
     unclear = choice_filter(
         _l("Unklar"), lambda: unclear_labels().items(), member_of(UnclearFilter)
     )
+    series = IdFilter(_l("Serie"))
     sort = SortFilter(MESSAGE_SORTS, MESSAGE_DEFAULT_SORT)
 
 
@@ -118,6 +120,7 @@ def source_labels() -> dict[str, str]:
         MessageSource.TICKET: _("Ticket"),
         MessageSource.API: _("Schnittstelle (API)"),
         MessageSource.RESEND: _("Erneut versendet"),
+        MessageSource.SERIES: _("Serien-SMS"),
     }
 
 

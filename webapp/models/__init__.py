@@ -16,6 +16,7 @@ from webapp.models.jobs import (
 from webapp.models.mandanten import Mandant
 from webapp.models.orders import Ticket, WorkOrder
 from webapp.models.overview import DailyCount, DailySignal
+from webapp.models.series import Series, SeriesState
 from webapp.models.settings import GlobalVariable, GlobalVariableType, MobilePrefix
 from webapp.models.sms import (
     NEEDS_DECISION,
@@ -64,6 +65,8 @@ __all__ = [
     "RolePermission",
     "RunStatus",
     "ScheduleKind",
+    "Series",
+    "SeriesState",
     "SmsText",
     "Ticket",
     "UnclearDecision",

@@ -79,14 +79,16 @@ class MessageSource(enum.StrEnum):
     TICKET = "ticket"  # Ticketing module
     API = "api"
     RESEND = "resend"  # Erneut versenden
+    SERIES = "series"  # Serien-SMS (source_ref: the Serie's id, webapp/models/series.py)
 
 
 # The order in which a run's claim serves the SMS of one Mandant (issue 14, fair share): SMS a
 # user queued in a dialog (Neu, SMS senden, Auftrag, Ticket, Erneut versenden) before the bulk
-# of the API. Stored with the SMS (`priority`), so the claim walks one index range per Mandant.
+# of the API and of a Serien-SMS. Stored with the SMS (`priority`), so the claim walks one
+# index range per Mandant.
 PRIORITY_DIALOG = 0
 PRIORITY_BULK = 1
-BULK_SOURCES = frozenset({MessageSource.API})
+BULK_SOURCES = frozenset({MessageSource.API, MessageSource.SERIES})
 
 
 def priority_of(source: MessageSource | str) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_
 # neighbouring country ("0151 …" is Vienna for AT but a German mobile); the reason says so.
 HINT_REGIONS = ("AT", "DE")
 _ECHO_LENGTH = 30
+_PLAIN_INPUT = re.compile(r"\+?[0-9 /().-]*")
+_NOT_DIGIT_OR_PLUS = re.compile(r"[^0-9+]")
 
 
 class NumberProblem(enum.StrEnum):
@@ -102,8 +105,15 @@ def _clean(raw: str) -> str:
                 n=MAX_INPUT_LENGTH,
             )
         )
+    plain_input = raw.strip()
+    if _PLAIN_INPUT.fullmatch(plain_input):
+        # The common case (ASCII digits and separators, a leading +) without the loop below.
+        text = _NOT_DIGIT_OR_PLUS.sub("", plain_input)
+        if sum(c.isdigit() for c in text) > MAX_DIGITS:
+            raise _Malformed(_("„%(number)s“ ist zu lang für eine Telefonnummer.", number=number))
+        return text
     out: list[str] = []
-    for char in raw.strip():
+    for char in plain_input:
         if char.isdecimal():  # Unicode category Nd: ASCII, full-width, Arabic-Indic, …
             out.append(str(unicodedata.decimal(char)))
             continue
@@ -237,12 +247,14 @@ def parse_number(raw: str, default_region: str = "AT") -> ParsedNumber:
         number = phonenumbers.parse(text, default_region)
     except NumberParseException as error:
         return _malformed(raw, _invalid_message(echo, _PARSE_ERROR_CAUSE.get(error.error_type, "")))
-    if not phonenumbers.is_valid_number(number):
+    # A valid number is one of a known type: number_type is is_valid_number's own test
+    # (asked once; a Serien-SMS checks thousands of numbers).
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         possible = phonenumbers.is_possible_number_with_reason(number)
         return _malformed(raw, _invalid_message(echo, _IMPOSSIBLE_CAUSE.get(possible, "")))
     e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
     display = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
-    kind = phonenumbers.number_type(number)
     if kind not in MOBILE_TYPES and _too_short_for_mobile(text, number):
         reason = _(
             "„%(number)s“ ist zu kurz für eine Handynummer. %(example)s",

@@ -23,6 +23,7 @@ from webapp.sms.encoding import SegmentInfo, analyze
 from webapp.sms.numbers import ParsedNumber, check_number
 from webapp.sms.placeholders import check_filled
 from webapp.sms.prefixes import active_prefixes
+from webapp.sms.search import bulk_text_index
 from webapp.sms.settings import GlobalNumber, get_global, require_sms_service
 
 DEFAULT_MAX_SEGMENTS = 10
@@ -97,17 +98,33 @@ def _check_text(text: str, final_text: str, max_segments: int) -> SegmentInfo:
     return info
 
 
-def _apply_number(message: Message, parsed: ParsedNumber) -> None:
-    message.recipient = parsed.e164
+def _number_columns(parsed: ParsedNumber) -> dict[str, Any]:
+    """The columns of an SMS that its checked number decides (queued, or failed with the
+    reason and flagged for the error e-mail)."""
     if parsed.ok:
-        message.status = MessageStatus.QUEUED
-        message.reason = None
-        message.error_code = None
-    else:
-        message.status = MessageStatus.FAILED
-        message.reason = parsed.reason
-        message.error_code = str(parsed.problem)
-        message.error_notification_due = True
+        return {
+            "recipient": parsed.e164,
+            "status": MessageStatus.QUEUED,
+            "reason": None,
+            "error_code": None,
+            "error_notification_due": False,
+        }
+    return {
+        "recipient": parsed.e164,
+        "status": MessageStatus.FAILED,
+        "reason": parsed.reason,
+        "error_code": str(parsed.problem),
+        "error_notification_due": True,
+    }
+
+
+def _apply_number(message: Message, parsed: ParsedNumber) -> None:
+    columns = _number_columns(parsed)
+    if parsed.ok:
+        # An SMS being built keeps its flag for the error e-mail as it was.
+        del columns["error_notification_due"]
+    for name, value in columns.items():
+        setattr(message, name, value)
 
 
 def queue_sms(
@@ -163,6 +180,8 @@ class QueueItem:
     recipient: str
     text: str
     source_ref: str | None = None
+    # The number as `check_number` judged it already (a Serien-SMS's review), not checked again.
+    parsed: ParsedNumber | None = None
 
 
 def queue_many(
@@ -176,9 +195,12 @@ def queue_many(
     max_segments: int = DEFAULT_MAX_SEGMENTS,
     default_region: str = "AT",
     signature: str | None = None,
+    returning: bool = True,
 ) -> list[Message]:
     """`queue_sms` for many messages of one Mandant: the Mandant, the signature, the fixed
     text and the prefixes of table 93001 are loaded once, and the rows are flushed together.
+    With `returning=False` the rows are only inserted and [] is returned (a Serien-SMS of
+    thousands does not need them back as objects).
 
     All or nothing: an InputError for any item (field "<index>.<field>") stores none.
     Numbers that fail the check are stored as `failed`, as `queue_sms` does. ServiceOff while
@@ -190,16 +212,18 @@ def queue_many(
     endings = _endings(session, signature)
     prefixes = active_prefixes(session)
     checked: dict[str, ParsedNumber] = {}  # a batch often repeats numbers
+    analyzed: dict[str, SegmentInfo] = {}  # … and texts (a final text passed its check)
     rows: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         if not (item.recipient or "").strip():
             raise InputError(_("Bitte eine Mobilfunknummer eingeben."), f"{index}.recipient")
         final_text = _compose(item.text, endings)
         try:
-            info = _check_text(item.text, final_text, max_segments)
+            info = analyzed.get(final_text) or _check_text(item.text, final_text, max_segments)
         except InputError as error:
             raise InputError(error.message, f"{index}.{error.field}") from None
-        parsed = checked.get(item.recipient)
+        analyzed[final_text] = info
+        parsed = item.parsed or checked.get(item.recipient)
         if parsed is None:
             parsed = checked[item.recipient] = check_number(
                 session, item.recipient, default_region, prefixes
@@ -220,22 +244,28 @@ def queue_many(
         rows.append(row)
     if not rows:
         return []
+    if not returning:
+        with bulk_text_index(session):
+            session.execute(insert(Message), rows)
+        return []
     # One INSERT … RETURNING for the batch (executemany "insertmanyvalues"), in item order.
     stmt = insert(Message).returning(Message, sort_by_parameter_order=True)
     return list(session.scalars(stmt, rows))
 
 
-def _number_columns(parsed: ParsedNumber) -> dict[str, Any]:
-    """The columns `_apply_number` sets, for a bulk insert."""
-    probe = Message()
-    _apply_number(probe, parsed)
-    return {
-        "recipient": probe.recipient,
-        "status": probe.status,
-        "reason": probe.reason,
-        "error_code": probe.error_code,
-        "error_notification_due": bool(probe.error_notification_due),
-    }
+def text_endings(session: Session, signature: str | None = None) -> list[str]:
+    """The signature and the fixed text of global 1402 that every text gets, for
+    `finished_text` over many texts (loaded once)."""
+    return _endings(session, signature)
+
+
+def finished_text(
+    text: str, endings: list[str], max_segments: int = DEFAULT_MAX_SEGMENTS
+) -> tuple[str, SegmentInfo]:
+    """The final text of `text` with `endings` and its segments, as `queue_many` would store
+    it; InputError when it would refuse it (empty, placeholders left, too long)."""
+    final_text = _compose(text, endings)
+    return final_text, _check_text(text, final_text, max_segments)
 
 
 @dataclass

@@ -371,3 +371,27 @@ def check_filled(text: str, field: str | None = "text") -> None:
     keys = unfilled_placeholders(text)
     if keys:
         raise UnfilledPlaceholderError(keys, field)
+
+
+# --- columns of a recipient list (Serien-SMS) ----------------------------------------------------
+
+# `{spalte.<name>}`: a column of an uploaded or pasted recipient list. The name is the column's
+# heading made a placeholder name: lower case, umlauts spelt out, anything else an underscore.
+COLUMN_AREA = "spalte"
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_NOT_NAME = re.compile(r"[^a-z0-9_]+")
+
+
+def column_key(heading: str) -> str:
+    """The placeholder name of a list column: "Wohnung Nr." → "wohnung_nr", "Straße" →
+    "strasse", "2. Stiege" → "_2_stiege" (a name starts with a letter or "_"); "" for a
+    heading without letters or digits."""
+    name = _NOT_NAME.sub("_", (heading or "").strip().lower().translate(_UMLAUTS)).strip("_")
+    if name and name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def column_placeholder(key: str) -> str:
+    """The placeholder key of a list column: `spalte.<key>`."""
+    return f"{COLUMN_AREA}.{key}"

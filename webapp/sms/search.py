@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy import (
     select,
     table,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, aliased
 
 from webapp.models import NEEDS_DECISION, Message, MessageSource, MessageStatus, UnclearDecision
@@ -58,6 +60,41 @@ MIN_INDEXED_TERM = 3
 # stops early), rarer terms go through the pg_trgm index, which is fast while matches are few.
 PROBE_WINDOW = 5_000
 COMMON_SHARE = 0.05
+
+FTS_INSERT_TRIGGER = "sms_message_fts_insert"
+
+
+@contextmanager
+def bulk_text_index(session: Session) -> Iterator[None]:
+    """Many SMS inserted in the block at once (a Serien-SMS): on SQLite the trigram index's
+    per-row trigger is slow (10,000 rows: 2 s of CPU), so it is dropped for the block and the
+    rows inserted meanwhile are indexed in one statement after it (0.1 s), then the trigger
+    is created again as stored. All inside the caller's open transaction (SQLite's DDL is
+    transactional and it has one writer at a time): a rollback restores the trigger, and no
+    other SMS can be inserted meanwhile. Without an open transaction, and on PostgreSQL,
+    nothing changes."""
+    connection = session.connection()
+    raw = connection.connection.dbapi_connection
+    trigger = None
+    if connection.dialect.name == "sqlite" and getattr(raw, "in_transaction", False):
+        trigger = session.execute(
+            sql_text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :name"),
+            {"name": FTS_INSERT_TRIGGER},
+        ).scalar()
+    if trigger is None:
+        yield
+        return
+    last = session.scalar(select(func.max(Message.id))) or 0
+    session.execute(sql_text(f"DROP TRIGGER {FTS_INSERT_TRIGGER}"))
+    yield
+    session.execute(
+        sql_text(
+            "INSERT INTO sms_message_fts(rowid, text) "
+            "SELECT id, text FROM sms_message WHERE id > :last"
+        ),
+        {"last": last},
+    )
+    session.execute(sql_text(str(trigger)))
 
 
 class UnclearFilter(enum.StrEnum):
@@ -88,6 +125,7 @@ class MessageFilter:
     source: MessageSource | None = None
     unclear: UnclearFilter | None = None
     reason: str = ""  # the reason of Fehler/Nicht zugestellt begins with it
+    series: int | None = None  # the SMS of one Serien-SMS (webapp/sms/serien.py)
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) in (None, "") for f in fields(self))
@@ -232,6 +270,10 @@ def filtered(
         stmt = stmt.where(Message.status == flt.status)
     if flt.source is not None:
         stmt = stmt.where(Message.source == flt.source)
+    if flt.series is not None:
+        stmt = stmt.where(
+            Message.source == MessageSource.SERIES, Message.source_ref == str(flt.series)
+        )
     if flt.unclear is not None:
         stmt = stmt.where(flt.unclear.condition())
     reason = flt.reason.strip()
