@@ -1,7 +1,7 @@
 """Serien-SMS (issue 17): the table sms_series and the Herkunft "series" of an SMS.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-03 02:00:00
 
 """
@@ -9,8 +9,8 @@ Create Date: 2026-12-03 02:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
