@@ -15,6 +15,7 @@ from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
 from webapp.jobs.settings_tab import SettingsInput, save_settings
 from webapp.models import (
+    Attempt,
     Job,
     JobLogEntry,
     JobRun,
@@ -321,29 +322,36 @@ def test_an_unclear_sms_takes_a_report_only_when_it_is_the_one(db, job, wien, ca
         assert any("2 unklare SMS" in text for text in logged)
 
 
+@pytest.mark.parametrize("later", [False, True], ids=["same-run", "next-run"])
 def test_an_sms_unclear_after_a_late_cmgs_is_cleared_by_its_report(
-    app, db, job, wien, client, make_user
+    app, db, job, wien, client, make_user, later
 ):
     """End to end: the simulator answers +CMGS after 3 s, the transport waits 1 s: the SMS
-    is Unklar without a reference. Its report (kept in "SR") arrives with the next run and
-    clears it; the detail says so."""
+    is Unklar without a reference. Its report, kept in "SR" by the modem (<ds> 2), clears it:
+    read by the same run (it collects after the late answer), or — a report that comes hours
+    later — by the next run. The detail says so."""
     with ModemSimulator(status_reports=True, latency=3.0) as modem:
         _modem_job(app, db, job, modem)
-        modem.plan_reports(NUMBER, None)  # held: it comes stored, with the next run
+        if later:
+            modem.plan_reports(NUMBER, None)  # no report now: it comes after the run
         message = _sms(db, wien, "Kurz")
         transport = ModemTransport(
             ModemSettings(url=modem.url, cmgs_timeout=1.0, command_timeout=5.0)
         )
         assert _run(app, db, job, transport).unknown == 1
-        unclear = _reload(db, message)
-        assert unclear.status is MessageStatus.UNKNOWN and unclear.provider_ref is None
         ref = modem.wait_for(1, timeout=10)[0].message_references[0]
-        modem.inject_status_report(ref, NUMBER, 0x00, stored=True, memory="SR")
-        modem.latency = 0.0
-        _run(app, db, job)
+        if later:
+            unclear = _reload(db, message)
+            assert unclear.status is MessageStatus.UNKNOWN and unclear.provider_ref is None
+            modem.inject_status_report(ref, NUMBER, 0x00)  # stored in "SR", announced
+            modem.latency = 0.0
+            _run(app, db, job)
+        assert modem.stored("SR") == {}
     message = _reload(db, message)
     assert message.status is MessageStatus.DELIVERED
     assert message.provider_ref == str(ref)
+    attempt = db.scalars(select(Attempt).where(Attempt.message_id == message.id)).one()
+    assert attempt.outcome == "unknown"
     login_as(client, make_user("admin-unklar", admin=True))
     page = client.get(f"/admin/sms/{message.id}").get_data(as_text=True)
     assert "durch Zustellbericht geklärt" in page
