@@ -77,7 +77,7 @@ def messages(db, mandanten, clerk_user):
             source=MessageSource.MANUAL,
             created_by=clerk_user if i % 2 else None,
         )
-        message.status = statuses[(i * 5) % len(statuses)]
+        message.status = statuses[(i * 7) % len(statuses)]  # 7: coprime to the count
         if i % 11 == 0:
             message.recipient = None  # a number that did not parse: shown as entered
             message.recipient_raw = "Hausmeister"

@@ -40,6 +40,8 @@ def is_search_index_object(name: str | None) -> bool:
 
 
 class MessageStatus(enum.StrEnum):
+    # Versand am (issue 17): waits for its `send_at`, then becomes `queued` (leases.claim).
+    PLANNED = "planned"  # Geplant
     QUEUED = "queued"  # Wartet auf Versand
     SENDING = "sending"  # Wird versendet
     SENT = "sent"  # Versendet
@@ -48,6 +50,7 @@ class MessageStatus(enum.StrEnum):
     FAILED = "failed"  # Fehler
     EXPIRED = "expired"  # Abgelaufen
     UNKNOWN = "unknown"  # Unklar – bitte prüfen
+    CANCELLED = "cancelled"  # Abgebrochen: cancelled before a run claimed it (never sent)
 
 
 # A copy may be queued again from these (R13: in error or already sent).
@@ -103,6 +106,8 @@ def _default_priority(context: DefaultExecutionContext) -> int:
 
 # The claim's rows: only queued SMS are in the index, so it stays small and cheap to keep.
 QUEUED_ONLY = sql_text("status = 'queued'")
+# The planned SMS by their time (leases.release_planned takes those whose time has come).
+PLANNED_ONLY = sql_text("status = 'planned'")
 
 
 class Message(Model):
@@ -124,6 +129,9 @@ class Message(Model):
     error_code: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Versand am: not sent before this time; the week of validity (leases.MAX_AGE) counts from
+    # it (None: from created_at). Set only when the SMS was planned.
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     provider_ref: Mapped[str | None] = mapped_column(String(64))
     # The lease of the run that claimed it (DESIGN.md "Exactly once, nothing lost"): set with
     # `sending`; `attempt_started_at` is committed before the transport is called.
@@ -208,6 +216,16 @@ class Message(Model):
             "id",
             sqlite_where=QUEUED_ONLY,
             postgresql_where=QUEUED_ONLY,
+        ),
+        # Versand am: the planned SMS whose time has come (leases.release_planned). The
+        # status leads, though the index holds only planned SMS: so SQLite's planner prefers
+        # it (equality and range) to ix_sms_message_status_id (equality only).
+        Index(
+            "ix_sms_message_planned",
+            "status",
+            "send_at",
+            sqlite_where=PLANNED_ONLY,
+            postgresql_where=PLANNED_ONLY,
         ),
     )
 

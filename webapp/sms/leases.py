@@ -1,12 +1,12 @@
 """The SMS table's side of a run of "Service SMS": the lease.
 
-A run expires what waited longer than a week and recovers the leases of dead runs
-(never-started attempts back to `queued`, started ones `unknown`); it claims due SMS under its
-run key, writes "attempt started" just before an SMS is handed to the transport, records the
-outcomes (`Writes`, one statement per kind and commit) and hands back what it claimed but
-never started. Every write is guarded by the run key, so a run wrongly declared dead never
-writes over another run's SMS. `webapp.sms.dispatch` drives these steps; nothing here talks
-to a transport.
+A run expires what waited longer than a week (from its planned time, Versand am) and recovers
+the leases of dead runs (never-started attempts back to `queued`, started ones `unknown`); it
+releases planned SMS whose time has come and claims due SMS under its run key, writes "attempt
+started" just before an SMS is handed to the transport, records the outcomes (`Writes`, one
+statement per kind and commit) and hands back what it claimed but never started. Every write is
+guarded by the run key, so a run wrongly declared dead never writes over another run's SMS.
+`webapp.sms.dispatch` drives these steps; nothing here talks to a transport.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ _ACTIVE = (MessageStatus.SENDING, MessageStatus.UNKNOWN)
 # `queued` as a literal in the claim's SQL: a bound parameter would keep SQLite (and
 # PostgreSQL's generic plans) from using the partial index of queued SMS.
 _QUEUED: ColumnClause[str] = literal_column("'queued'")
+_PLANNED: ColumnClause[str] = literal_column("'planned'")  # the same for ix_sms_message_planned
 
 
 @dataclass(frozen=True)
@@ -87,13 +88,44 @@ def job_mandant_ids(job: Job) -> list[int]:
     return [m.id for m in job.mandanten]
 
 
+def valid(cutoff: datetime) -> Any:
+    """The SMS still valid at `cutoff` (now − MAX_AGE): the week counts from the planned time
+    (`send_at`), else from the creation. A planned time is never before the creation, so this
+    stays a range of the created_at index plus a test of the rows it finds."""
+    return or_(Message.created_at >= cutoff, Message.send_at >= cutoff)
+
+
+def release_planned(session: Session, mandant_ids: Sequence[int], now: datetime) -> int:
+    """Planned SMS whose time has come (`send_at` <= now) become `queued`: from now on a
+    claim may take them (not committed; `claim` commits). One range of the partial index
+    `ix_sms_message_planned`; the compare-and-set on `planned` leaves an SMS cancelled
+    meanwhile alone."""
+    return (
+        _changed_rows(
+            session.execute(
+                update(Message)
+                .where(
+                    Message.status == _PLANNED,
+                    Message.send_at <= now,
+                    _scope(mandant_ids),
+                )
+                .values(status=MessageStatus.QUEUED, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        or 0
+    )
+
+
 def expire_old(session: Session, job: Job, now: datetime) -> int:
-    """Queued messages older than a week end as `expired` (R4)."""
+    """Queued messages older than a week end as `expired` (R4); a planned SMS's week counts
+    from its planned time."""
     result = session.execute(
         update(Message)
         .where(
             Message.status == MessageStatus.QUEUED,
             Message.created_at < now - MAX_AGE,
+            or_(Message.send_at.is_(None), Message.send_at < now - MAX_AGE),
             _scope(job_mandant_ids(job)),
         )
         .values(
@@ -163,7 +195,7 @@ def count_due(session: Session, mandant_ids: Sequence[int], now: datetime) -> in
             .where(
                 Message.status == MessageStatus.QUEUED,
                 or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-                Message.created_at >= now - MAX_AGE,
+                valid(now - MAX_AGE),
                 _scope(mandant_ids),
             )
         )
@@ -191,6 +223,9 @@ def claim(
     (`mandant_limits`) gets no more than they leave in the hour and day (`timezone`); one at
     its limit gets nothing and is marked held back (its SMS stay queued).
 
+    Planned SMS whose time has come are released first (`release_planned`): a planned SMS
+    is claimed from its `send_at` on, never before.
+
     One UPDATE of rows still `queued` (the compare-and-set that makes a claim exactly once):
     on PostgreSQL from a CTE that skips rows other runs have locked (FOR UPDATE SKIP LOCKED);
     on SQLite the statement is one write transaction.
@@ -201,6 +236,7 @@ def claim(
     # recent SMS for independent) and then reads every SMS of the last week. An SMS that turns
     # a week old during a run stays queued (taking a place of its Mandant's part) until the
     # next run's start expires it.
+    release_planned(session, mandant_ids, now)
     due = and_(
         Message.status == _QUEUED,
         or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
@@ -213,7 +249,7 @@ def claim(
             .where(
                 Mandant.id.in_(mandant_ids) if mandant_ids else true(),
                 select(Message.id)
-                .where(Message.mandant_id == Mandant.id, due, Message.created_at >= cutoff)
+                .where(Message.mandant_id == Mandant.id, due, valid(cutoff))
                 .exists(),
             )
             .order_by(Mandant.id)
@@ -240,7 +276,7 @@ def claim(
     parts = []
     for mandant_id, left in takers:
         part = (
-            select(Message.id, Message.created_at)
+            select(Message.id, Message.created_at, Message.send_at)
             .where(Message.mandant_id == mandant_id, due)
             .order_by(Message.priority, Message.id)
             .limit(share if left is None else min(share, left))
@@ -248,9 +284,11 @@ def claim(
         if postgresql:
             part = part.with_for_update(skip_locked=True)
         ranged = part.subquery()
-        parts.append(select(ranged.c.id, ranged.c.created_at))
+        parts.append(select(ranged.c.id, ranged.c.created_at, ranged.c.send_at))
     picked = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
-    young = select(picked.c.id).where(picked.c.created_at >= cutoff)
+    young = select(picked.c.id).where(
+        or_(picked.c.created_at >= cutoff, picked.c.send_at >= cutoff)
+    )
     claiming = dict(status=MessageStatus.SENDING, run_key=run_key, claimed_at=now, updated_at=now)
     if postgresql:
         # A materialized CTE: an IN (… LIMIT … FOR UPDATE SKIP LOCKED) subquery may be run

@@ -96,7 +96,11 @@ def _warn(what: str, error: RedisError) -> None:
 # Statuses an SMS of any age may leave at any time (a run, the Unklar worklist): always
 # counted whole, they are few. The others are final for an SMS older than SETTLED_AGE (a week
 # of queueing, then its delivery report), and these are counted once per SETTLED_SECONDS.
-OPEN_STATUSES = frozenset({MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN})
+# A planned SMS (Versand am) may be older still: Geplant is open too; one sent long after its
+# creation is missing from the counts of its final status until the next settled count.
+OPEN_STATUSES = frozenset(
+    {MessageStatus.PLANNED, MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN}
+)
 SETTLED_AGE = MAX_AGE + timedelta(days=1)
 SETTLED_SECONDS = 3600
 SETTLED_KEY = "sms:metrics:settled"
@@ -191,10 +195,11 @@ def status_counts(
 
 
 def oldest_waiting(session: Session) -> datetime | None:
-    """When the SMS waiting longest was queued: the first by the (status, id) index. (How
-    many of the waiting SMS are due is left out: that reads every waiting row.)"""
+    """When the SMS waiting longest was queued (a planned one: its planned time): the first
+    by the (status, id) index. (How many of the waiting SMS are due is left out: that reads
+    every waiting row.)"""
     return session.scalar(
-        select(Message.created_at)
+        select(func.coalesce(Message.send_at, Message.created_at))
         .where(Message.status == MessageStatus.QUEUED)
         .order_by(Message.id)
         .limit(1)

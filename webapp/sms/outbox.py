@@ -1,15 +1,18 @@
 """The outbox: every SMS is stored here first and sent by the next run of the job (SPEC R3).
 
-`queue_sms` stores one message; `resend` copies finished ones into new queued messages (R13),
-each made by `copy_of` (which the Unklar worklist, `webapp/sms/unclear.py`, uses too).
-A number that fails the check is stored too, as `failed` with its reason, and flagged for the
-error e-mail to global 1401 (R5): nothing is silently dropped.
+`queue_sms` stores one message (`queue_many` a batch), sent at once or planned for a later time
+(`send_at`, Versand am: `webapp/sms/planning.py`); `resend` copies finished ones into new
+queued messages (R13), each made by `copy_of` (which the Unklar worklist,
+`webapp/sms/unclear.py`, uses too). A number that fails the check is stored too, as `failed`
+with its reason, and flagged for the error e-mail to global 1401 (R5): nothing is silently
+dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -19,9 +22,11 @@ from sqlalchemy.orm import Session
 from webapp.errors import InputError
 from webapp.jobs.settings import service_signature
 from webapp.models import RESENDABLE, Mandant, Message, MessageSource, MessageStatus, User
+from webapp.models.base import utcnow
 from webapp.sms.encoding import SegmentInfo, analyze
 from webapp.sms.numbers import ParsedNumber, check_number
 from webapp.sms.placeholders import check_filled
+from webapp.sms.planning import check_send_at
 from webapp.sms.prefixes import active_prefixes
 from webapp.sms.search import bulk_text_index
 from webapp.sms.settings import GlobalNumber, get_global, require_sms_service
@@ -98,13 +103,14 @@ def _check_text(text: str, final_text: str, max_segments: int) -> SegmentInfo:
     return info
 
 
-def _number_columns(parsed: ParsedNumber) -> dict[str, Any]:
-    """The columns of an SMS that its checked number decides (queued, or failed with the
-    reason and flagged for the error e-mail)."""
+def _number_columns(parsed: ParsedNumber, planned: bool = False) -> dict[str, Any]:
+    """The columns of an SMS that its checked number decides (queued — planned when it has a
+    `send_at` —, or failed with the reason and flagged for the error e-mail)."""
     if parsed.ok:
         return {
             "recipient": parsed.e164,
-            "status": MessageStatus.QUEUED,
+            # Versand am: a planned SMS waits as Geplant until its time (sms/planning.py).
+            "status": MessageStatus.PLANNED if planned else MessageStatus.QUEUED,
             "reason": None,
             "error_code": None,
             "error_notification_due": False,
@@ -118,8 +124,8 @@ def _number_columns(parsed: ParsedNumber) -> dict[str, Any]:
     }
 
 
-def _apply_number(message: Message, parsed: ParsedNumber) -> None:
-    columns = _number_columns(parsed)
+def _apply_number(message: Message, parsed: ParsedNumber, planned: bool = False) -> None:
+    columns = _number_columns(parsed, planned)
     if parsed.ok:
         # An SMS being built keeps its flag for the error e-mail as it was.
         del columns["error_notification_due"]
@@ -140,11 +146,16 @@ def queue_sms(
     max_segments: int = DEFAULT_MAX_SEGMENTS,
     default_region: str = "AT",
     signature: str | None = None,
+    send_at: datetime | None = None,
 ) -> Message:
     """Store one SMS for the next job run and return it.
 
+    `send_at` (aware; Versand am): the SMS waits as `planned` and is sent from that time on,
+    valid for a week from it; None sends with the next run.
+
     Raises InputError for what the user must fix (empty or too long text, placeholders left
-    in the text, unknown Mandant),
+    in the text, unknown Mandant, a `send_at` in the past or more than a year ahead: field
+    "send_at"),
     ServiceOff while global 1400 is off. A number that fails the check does not raise: the
     message is stored as `failed` with the reason and flagged for the error e-mail.
     """
@@ -155,6 +166,7 @@ def queue_sms(
         raise InputError(_("Bitte eine Mobilfunknummer eingeben."), "recipient")
     final_text = compose_text(session, text, signature)
     info = _check_text(text, final_text, max_segments)
+    send_at = check_send_at(send_at, utcnow())
     message = Message(
         mandant_id=mandant_id,
         recipient_raw=recipient.strip()[:64],
@@ -166,8 +178,9 @@ def queue_sms(
         created_by=created_by,
         created_by_module=created_by_module,
         attempts=0,
+        send_at=send_at,
     )
-    _apply_number(message, check_number(session, recipient, default_region))
+    _apply_number(message, check_number(session, recipient, default_region), send_at is not None)
     session.add(message)
     session.flush()
     return message
@@ -196,9 +209,11 @@ def queue_many(
     default_region: str = "AT",
     signature: str | None = None,
     returning: bool = True,
+    send_at: datetime | None = None,
 ) -> list[Message]:
     """`queue_sms` for many messages of one Mandant: the Mandant, the signature, the fixed
     text and the prefixes of table 93001 are loaded once, and the rows are flushed together.
+    `send_at` plans all of them for that time (as `queue_sms`).
     With `returning=False` the rows are only inserted and [] is returned (a Serien-SMS of
     thousands does not need them back as objects).
 
@@ -209,6 +224,7 @@ def queue_many(
     require_sms_service(session)
     if session.get(Mandant, mandant_id) is None:
         raise InputError(_("Bitte einen Mandanten auswählen."), "mandant")
+    send_at = check_send_at(send_at, utcnow())
     endings = _endings(session, signature)
     prefixes = active_prefixes(session)
     checked: dict[str, ParsedNumber] = {}  # a batch often repeats numbers
@@ -239,8 +255,9 @@ def queue_many(
             "created_by_id": created_by.id if created_by is not None else None,
             "created_by_module": created_by_module,
             "attempts": 0,
+            "send_at": send_at,
         }
-        row.update(_number_columns(parsed))
+        row.update(_number_columns(parsed, send_at is not None))
         rows.append(row)
     if not rows:
         return []
@@ -346,6 +363,7 @@ def copy_of(
 def status_label(status: MessageStatus | str) -> str:
     """The German label users know (UI.md "Status display of an SMS")."""
     labels = {
+        MessageStatus.PLANNED: _("Geplant"),
         MessageStatus.QUEUED: _("Wartet auf Versand"),
         MessageStatus.SENDING: _("Wird versendet"),
         MessageStatus.SENT: _("Versendet"),
@@ -354,5 +372,6 @@ def status_label(status: MessageStatus | str) -> str:
         MessageStatus.FAILED: _("Fehler"),
         MessageStatus.EXPIRED: _("Abgelaufen"),
         MessageStatus.UNKNOWN: _("Unklar – bitte prüfen"),
+        MessageStatus.CANCELLED: _("Abgebrochen"),
     }
     return labels[MessageStatus(status)]

@@ -271,6 +271,7 @@ class NowFigures:
     failed_today: int  # Fehler, created today
     undelivered_today: int  # Nicht zugestellt, created today
     today: date
+    planned: int = 0  # Geplant: waiting for their Versand am, not overdue
 
 
 def _count(session: Session, status: MessageStatus, mandant_ids: set[int] | None) -> int:
@@ -289,7 +290,10 @@ def now_figures(
     today = local_day(now, tz)
     if today_rows is None:
         today_rows = aggregate(session, today, today, tz, mandant_ids)
-    oldest = select(Message.created_at).where(Message.status == MessageStatus.QUEUED)
+    # A planned SMS waits from its planned time on (Versand am), not from its creation.
+    oldest = select(func.coalesce(Message.send_at, Message.created_at)).where(
+        Message.status == MessageStatus.QUEUED
+    )
     oldest = scoped(oldest, Message.mandant_id, mandant_ids).order_by(Message.id).limit(1)
 
     def today_count(status: MessageStatus) -> int:
@@ -303,6 +307,7 @@ def now_figures(
         failed_today=today_count(MessageStatus.FAILED),
         undelivered_today=today_count(MessageStatus.UNDELIVERED),
         today=today,
+        planned=_count(session, MessageStatus.PLANNED, mandant_ids),
     )
 
 

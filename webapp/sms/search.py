@@ -139,6 +139,7 @@ MESSAGE_SORTS = ("erstellt", "empfaenger", "status", "versendet", "mandant")
 MESSAGE_DEFAULT_SORT = ListSort("erstellt", descending=True)
 # Status sorts in the order of the process, not by label.
 STATUS_ORDER = (
+    MessageStatus.PLANNED,
     MessageStatus.QUEUED,
     MessageStatus.SENDING,
     MessageStatus.SENT,
@@ -146,6 +147,7 @@ STATUS_ORDER = (
     MessageStatus.UNDELIVERED,
     MessageStatus.FAILED,
     MessageStatus.EXPIRED,
+    MessageStatus.CANCELLED,
     MessageStatus.UNKNOWN,
 )
 
@@ -509,11 +511,11 @@ def state_token(status: MessageStatus | str, updated_at: datetime) -> str:
 def may_change(
     status: MessageStatus | str, sent_at: datetime | None, updated_at: datetime, now: datetime
 ) -> bool:
-    """Whether a message is not final yet: queued, being sent, or sent recently and still
-    waiting for its delivery report."""
+    """Whether a message is not final yet: planned, queued, being sent, or sent recently and
+    still waiting for its delivery report."""
     status = MessageStatus(status)
-    if status in ACTIVE_STATUSES:
-        return True
+    if status in ACTIVE_STATUSES or status is MessageStatus.PLANNED:
+        return True  # a planned SMS: asked for rarely (its time, or cancelled elsewhere)
     return status is MessageStatus.SENT and (sent_at or updated_at) >= now - REPORT_WAIT
 
 
