@@ -155,3 +155,71 @@ def test_reports_are_collected_also_when_the_run_stops_on_a_full_memory(app, db,
         assert _status(db, first) is MessageStatus.DELIVERED
         assert _status(db, second) is not MessageStatus.SENT
         assert modem.stored("SR") == {}
+
+
+def test_report_half_a_second_after_the_last_sms_of_a_run(app, db, job, wien):
+    """The case of the issue: 5 SMS in one run at 3–6 s radio latency, each report 0.5 s after
+    its +CMGS; the last one comes after the run closed. The next run applies it."""
+    with ModemSimulator(latency=(3.0, 6.0), status_reports=True, report_delay=0.5) as modem:
+        _use_modem(app, db, job, modem)
+        ids = [_queue(db, wien, f"SMS {n}") for n in range(5)]
+        assert _run(app, db, job).sent == 5
+        modem.wait_stored(1, "SR", timeout=5)  # at least the last one waits on the modem
+        _run(app, db, job)
+        assert [_status(db, i) for i in ids] == [MessageStatus.DELIVERED] * 5
+        assert modem.stored("SR") == {}
+
+
+def test_report_hours_later_ends_on_its_sms(app, db, job, wien):
+    """A phone switched off: the report comes hours later (the SMS's sending time moved back
+    5 hours), while no run is connected; the next run applies it, by reference, to it and
+    not to a newer SMS to the same number."""
+    from datetime import timedelta
+
+    with ModemSimulator(status_reports=True) as modem:
+        _use_modem(app, db, job, modem)
+        modem.delay_reports(None)  # held: the phone is off
+        first = _queue(db, wien, "Heute früh")
+        assert _run(app, db, job).sent == 1
+        db.expire_all()
+        message = db.get(Message, first)
+        message.sent_at -= timedelta(hours=5)
+        db.commit()
+        newer = _queue(db, wien, "Später")
+        assert _run(app, db, job).sent == 1
+        assert modem.release_reports() == 1  # the phone is on again, no run connected
+        _run(app, db, job)
+        assert _status(db, first) is MessageStatus.DELIVERED
+        assert _status(db, newer) is MessageStatus.DELIVERED  # its own report, at once
+        assert modem.stored("SR") == {}
+
+
+@pytest.mark.parametrize("profile", ["simcom", "routing-only"])
+def test_report_due_while_the_run_is_gone(app, db, job, wien, profile):
+    """Each report reaches the modem only once the run disconnected: <ds> 2 keeps it for the
+    next run; a modem offering only <ds> 1 routes it to a line nobody listens to (lost)."""
+    chosen = ROUTING_ONLY if profile == "routing-only" else PROFILES["simcom"]
+    with ModemSimulator(profile=chosen, status_reports=True) as modem:
+        modem.reports_while_disconnected = True
+        _use_modem(app, db, job, modem)
+        first = _queue(db, wien, "Eins")
+        assert _run(app, db, job).sent == 1
+        if profile == "simcom":
+            modem.wait_stored(1, "SR")
+        else:
+            modem.wait_reports_dropped(1)
+        _run(app, db, job)
+        expected = MessageStatus.DELIVERED if profile == "simcom" else MessageStatus.SENT
+        assert _status(db, first) is expected
+
+
+def test_a_run_meeting_a_starting_sim800_sends(app, db, job, wien):
+    """The modem was just switched on (RDY … SMS Ready, SMS commands ERROR meanwhile): the
+    run waits for it and sends, it does not fail."""
+    with ModemSimulator() as modem:
+        _use_modem(app, db, job, modem)
+        first = _queue(db, wien, "Eins")
+        modem.power_on(scale=0.4)  # SMS Ready after 3.2 s
+        assert _run(app, db, job).sent == 1
+        assert _status(db, first) is MessageStatus.SENT
+        assert modem.messages()[0].text.startswith("Eins")

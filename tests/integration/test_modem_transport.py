@@ -759,3 +759,67 @@ def test_a_modem_without_report_memory_has_no_stored_reports(make_transport):
     with ModemSimulator(profile=profile) as simulator:
         assert make_transport(simulator).stored_reports() == []
         assert simulator.cpms[0] == "SM"
+
+
+# --- a modem that is starting (SIM800: "RDY" … "SMS Ready") ----------------------------------
+
+
+def test_a_starting_modem_is_waited_for(sim, make_transport):
+    """SIM800: SMS commands answer ERROR until "SMS Ready" (here after 4 s, twice the command
+    timeout): the transport waits for it (ready_timeout) and sends."""
+    sim.power_on(scale=0.5)
+    transport = make_transport(sim)
+    outcomes = send_all(transport, [sms(1, "nach dem Start")])
+    assert [o.kind for o in outcomes] == [A]
+    assert sim.sms_ready
+    assert "AT+CPMS?" in sim.commands
+    assert sim.cnmi == (2, 1, 0, 2, 0)  # set once the SMS service was up
+
+
+def test_a_modem_that_does_not_get_ready_is_unavailable_not_a_failure(sim, make_transport):
+    sim.power_on(scale=2.0)  # "SMS Ready" after 16 s
+    transport = make_transport(sim, ready_timeout=1.0, command_timeout=0.5)
+    with pytest.raises(ModemUnavailable) as raised:
+        transport.send(sms(1, "zu früh"))
+    assert not raised.value.fails_run
+    assert sim.messages() == []
+
+
+# --- phase 2+ with a short AT+CNMA timeout -----------------------------------------------------
+
+
+def test_routing_dropped_by_a_late_cnma_is_set_again(make_transport):
+    """27.005: a phase 2+ modem whose +CDS is acknowledged after its timeout turns routing off
+    (<mt>, <ds> 0). A report that arrives while the next AT+CMGS waits is acknowledged only
+    after it; the transport then sets AT+CNMI again, so only the report that came in between
+    is lost (a modem without <ds> 2; with <ds> 2 nothing is routed — next test)."""
+    profile = dataclasses.replace(ROUTING_ONLY, csms_default=1, csms_ignored=True)
+    with ModemSimulator(profile=profile, status_reports=True, latency=1.0) as simulator:
+        simulator.cnma_timeout = 0.3
+        simulator.delay_reports(0.5)  # the first SMS's report comes during the second send
+        transport = make_transport(simulator, cmgs_timeout=5.0)
+        outcomes = send_all(transport, [sms(1, "eins"), sms(2, "zwei"), sms(3, "drei")])
+        references = [int(o.provider_ref) for o in outcomes]
+        assert simulator.unacknowledged == 1
+        assert simulator.cnmi == (2, 1, 0, 1, 0)
+        got: list[int] = []
+
+        def reports() -> bool:
+            got.extend(r.message_reference for r in transport.take_status_reports())
+            return references[2] in got
+
+        poll_until(reports, transport)
+        assert references[0] in got and references[1] not in got
+
+
+def test_a_phase_2_plus_modem_with_ds_2_needs_no_cnma(make_transport):
+    profile = dataclasses.replace(PROFILES["simcom"], csms_default=1, csms_ignored=True)
+    with ModemSimulator(profile=profile, status_reports=True, latency=0.3) as simulator:
+        simulator.cnma_timeout = 0.1
+        simulator.delay_reports(0.1, 0.1, 0.1)
+        transport = make_transport(simulator)
+        outcomes = send_all(transport, [sms(1, "eins"), sms(2, "zwei"), sms(3, "drei")])
+        simulator.wait_stored(3, "SR")
+        stored = sorted(r.message_reference for r in transport.stored_reports())
+        assert stored == sorted(int(o.provider_ref) for o in outcomes)
+        assert simulator.unacknowledged == 0 and simulator.cnmi == (2, 1, 0, 2, 0)

@@ -392,3 +392,72 @@ def test_sms_commands_want_the_pin(sim, term):
     term.at("AT+CMEE=1")
     assert term.at("AT+CPMS?") == ["+CMS ERROR: 311"]
     assert term.at("AT+CIMI") == ["+CME ERROR: 11"]
+
+
+# --- delivery reports later, and while nobody is connected (issue 15 point 1) ----------------
+
+
+def _send(term: Terminal, text: str, reference: int = 1) -> str:
+    pdu = build_submit_pdus(NUMBER, text, reference, request_status_report=True)[0]
+    term.prompt(f"AT+CMGS={pdu.tpdu_length}")
+    answer = term.type(pdu.hex)
+    assert answer[-1] == "OK"
+    return answer[0].split(": ")[1]  # <mr>
+
+
+def test_report_delay_per_sms(sim, term):
+    sim.status_reports = True
+    term.at("AT+CMEE=1;+CNMI=2,1,0,1,0")
+    sim.delay_reports(0.3, None)
+    started = time.monotonic()
+    _send(term, "eins")
+    _send(term, "zwei")
+    assert term.urc("+CDS")[0].startswith("+CDS: ")
+    assert time.monotonic() - started >= 0.3
+    assert sim.release_reports(status=0x46) == 1  # the second SMS's report, held till now
+    assert term.urc("+CDS")[0].startswith("+CDS: ")
+    assert sim.release_reports() == 0
+
+
+def test_report_while_disconnected_is_lost_with_ds_1(sim):
+    sim.status_reports = True
+    sim.reports_while_disconnected = True
+    term = Terminal(sim)
+    term.at("AT+CNMI=2,1,0,1,0")
+    _send(term, "eins")
+    assert sim.reports_dropped == 0
+    term.close()
+    sim.wait_reports_dropped(1, timeout=2)
+    assert sim.stored("SR") == {} and sim.stored() == {}
+
+
+def test_report_while_disconnected_is_stored_with_ds_2(sim):
+    sim.status_reports = True
+    sim.reports_while_disconnected = True
+    term = Terminal(sim)
+    term.at("AT+CNMI=2,1,0,2,0")
+    _send(term, "eins")
+    assert sim.stored("SR") == {}  # not while the client is there
+    term.close()
+    sim.wait_stored(1, "SR")
+
+
+# --- power-on (SIM800: "RDY" … "SMS Ready") ----------------------------------------------------
+
+
+def test_power_on_urcs_and_sms_commands_refused_until_sms_ready(sim, term):
+    sim.power_on(scale=0.1)  # SMS Ready after 0.8 s
+    term.at("ATE0")
+    assert term.at("AT+CMGF=0") == ["ERROR"]
+    assert not sim.sms_ready
+    lines = term.urc("SMS Ready")  # "RDY" came with the answer to ATE0
+    assert lines[-4:] == ["+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready"]
+    assert sim.sms_ready
+    assert term.at("AT+CMGF=0") == ["OK"]
+    assert term.at("AT+CPIN?") == ["+CPIN: READY", "OK"]
+
+
+def test_sim_busy_until_the_sim_is_ready(sim, term):
+    sim.power_on(scale=0.5)  # +CPIN: READY after 0.75 s
+    term.at("ATE0")
+    assert term.at("AT+CMEE=1;+CPIN?") == ["+CME ERROR: 14"]

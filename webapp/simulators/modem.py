@@ -373,6 +373,28 @@ _STATUS_REPORT = 0x02  # TP-MTI of an SMS-STATUS-REPORT
 _NUMERIC_RESULT = {"OK": "0", "ERROR": "4"}
 
 
+# Answered only once the SIM is up (+CME ERROR: 14 before) and once the SMS service is
+# (ERROR before "SMS Ready") while the modem starts (`ModemSimulator.power_on`).
+_SIM_COMMANDS = frozenset({"+CPIN", "+CIMI", "+CLCK", "+CPWD"})
+_SMS_COMMANDS = frozenset(
+    {
+        "+CSMS",
+        "+CPMS",
+        "+CMGF",
+        "+CSCA",
+        "+CSMP",
+        "+CSDH",
+        "+CNMI",
+        "+CNMA",
+        "+CMGS",
+        "+CMGL",
+        "+CMGR",
+        "+CMGD",
+        "+CMMS",
+    }
+)
+
+
 def _toa(number: str) -> int:
     """Type of address: 145 international, 129 unknown, 208 alphanumeric."""
     if number.startswith("+"):
@@ -443,6 +465,7 @@ class ModemSimulator:
         echo: bool = True,
         smsc: str = "+436640000000",
         status_reports: bool = False,
+        report_delay: float | tuple[float, float] = 0.0,
         cmee_needs_pin: bool | None = None,
         on_message: Callable[[PhoneMessage], None] | None = None,
     ) -> None:
@@ -491,6 +514,21 @@ class ModemSimulator:
         # per recipient, the TP-Status of the report of each next part sent to it (None: no
         # report; the test injects one later with `inject_status_report`): `plan_reports`
         self._report_plans: dict[str, deque[int | None]] = {}
+        # seconds from +CMGS to the status report (the network's delivery), fixed or a range;
+        # `delay_reports` sets it per SMS, `reports_while_disconnected` holds due ones until
+        # no client is connected (what an NPort does with them then depends on <ds>)
+        self.report_delay = report_delay
+        self._report_delays: deque[float | None] = deque()  # per next SMS; None: held
+        self._report_delay_now: float | None = 0.0  # the SMS whose parts are being sent
+        self._held_reports: list[tuple[str, int, int]] = []  # (recipient, mr, TP-ST)
+
+        self.reports_while_disconnected = False
+        self._after_disconnect: list[tuple[str, int, int | None]] = []
+        self._report_timers: list[threading.Timer] = []
+        self.reports_dropped = 0  # with <ds> 0, or routed while no client was connected
+        # power-on (profile.startup): monotonic times the SIM and the SMS service are ready
+        self._sim_ready_at = 0.0
+        self._sms_ready_at = 0.0
         self.abort_reply = True  # ESC at the prompt answers OK
         self._urcs: list[str] = []
         self._urcs_before = True
@@ -558,6 +596,8 @@ class ModemSimulator:
         with self._cond:
             if self._ack_timer is not None:
                 self._ack_timer.cancel()
+            for timer in self._report_timers:
+                timer.cancel()
         for thread in self._conn_threads:
             thread.join(5)
         self._listener.close()
@@ -737,6 +777,31 @@ class ModemSimulator:
         """Answer again (new connections; a hung connection stays hung)."""
         self._hang_all = False
 
+    def power_on(self, scale: float = 1.0) -> None:
+        """The modem is switched on now (profile `startup`, its times × `scale`): the
+        start-up URCs come as timed (to a connected client), SIM commands answer SIM busy
+        until the SIM is ready, SMS commands ERROR until the SMS service is (SIM800)."""
+        startup = self.profile.startup
+        start = time.monotonic()
+        self._reset_settings()
+        if self._pin is not None:
+            self.sim_state = "SIM PIN"
+        times = {urc: at * scale for at, urc in startup}
+        end = max(times.values(), default=0.0)
+        self._sim_ready_at = start + times.get(self.profile.sim_ready_urc, 0.0)
+        self._sms_ready_at = start + times.get(self.profile.sms_ready_urc, end)
+        for at, urc in startup:
+            timer = threading.Timer(at * scale, self.emit, (urc,))
+            timer.daemon = True
+            with self._cond:
+                self._report_timers.append(timer)
+            timer.start()
+
+    @property
+    def sms_ready(self) -> bool:
+        """Whether the SMS service has started (always, unless `power_on` is under way)."""
+        return time.monotonic() >= self._sms_ready_at
+
     def require_pin(self, pin: str, attempts: int = 3) -> None:
         """The SIM asks for `pin`; after `attempts` wrong ones it wants the PUK."""
         self._pin = pin
@@ -819,13 +884,84 @@ class ModemSimulator:
             return self._store(memory or self.cpms[2], 0, pdu, length)
         return self._status_report(pdu, length)
 
+    def delay_reports(self, *delays: float | None) -> None:
+        """The status reports of the next SMS (one value per SMS, for all its parts) come
+        that many seconds after their +CMGS; None holds them until `release_reports`."""
+        self._report_delays.extend(delays)
+
+    def release_reports(self, status: int | None = None) -> int:
+        """The held status reports arrive now (`status`: TP-ST instead of the planned one);
+        how many. Delivered as AT+CNMI <ds> says at this moment."""
+        with self._cond:
+            held, self._held_reports = self._held_reports, []
+        for recipient, mr, planned in held:
+            self._deliver_report(mr, recipient, planned if status is None else status)
+        return len(held)
+
+    def _report_later(self, mr: int, recipient: str, delay: float | None, status: int) -> None:
+        if delay is None:
+            with self._cond:
+                self._held_reports.append((recipient, mr, status))
+            return
+        if delay <= 0:
+            self._deliver_report(mr, recipient, status)
+            return
+        timer = threading.Timer(delay, self._deliver_report, (mr, recipient, status))
+        timer.daemon = True
+        with self._cond:
+            self._report_timers = [t for t in self._report_timers if t.is_alive()]
+            self._report_timers.append(timer)
+        timer.start()
+
+    def _deliver_report(self, mr: int, recipient: str, status: int | None = None) -> None:
+        """The network's status report for part `mr` reaches the modem now."""
+        if self.reports_while_disconnected and self._connected():
+            with self._cond:
+                self._after_disconnect.append((recipient, mr, status))
+            return
+        moment = datetime.now(UTC).astimezone().replace(microsecond=0)
+        tp_st = self.status_report_status if status is None else status
+        pdu, length = status_report_pdu(mr, recipient, tp_st, moment, self.smsc)
+        self._status_report(pdu, length)
+
+    def _connected(self) -> bool:
+        with self._state_lock:
+            conn = self._conn
+        return conn is not None and not conn.closed
+
+    def _deliver_after_disconnect(self, conn: _Connection) -> None:
+        """Reports that waited for the client to go: delivered with nobody listening (an
+        NPort drops a routed +CDS then; with <ds> 2 the modem stores it)."""
+        with self._state_lock:
+            newer = self._conn is not None and self._conn is not conn and not self._conn.closed
+        if newer:
+            return
+        with self._cond:
+            waiting, self._after_disconnect = self._after_disconnect, []
+        for recipient, mr, status in waiting:
+            self._deliver_report(mr, recipient, status)
+
+    def wait_reports_dropped(self, count: int, timeout: float = 5.0) -> None:
+        """Until `count` reports went nowhere (<ds> 0, or routed with nobody connected)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.reports_dropped >= count, timeout):
+                raise TimeoutError(f"{self.reports_dropped} of {count} reports dropped")
+
     def _status_report(self, pdu: str, length: int) -> int | None:
         if self.cnmi[3] == 2:  # 27.005 +CNMI <ds> 2: stored, its place announced
             memory = self.profile.report_memory
             index = self._store(memory, 0, pdu, length)
             self.emit(f'+CDSI: "{memory}",{index}')
             return index
-        self._route("+CDS", pdu, length)
+        if self.cnmi[3] == 0:  # 27.005 <ds> 0: not routed (and this modem keeps none)
+            with self._cond:
+                self.reports_dropped += 1
+                self._cond.notify_all()
+            return None
+        if not self._route("+CDS", pdu, length):
+            with self._cond:
+                self.reports_dropped += 1  # routed with nobody connected: the NPort drops it
+                self._cond.notify_all()
         return None
 
     def _store(self, memory: str, stat: int, pdu: str, length: int) -> int:
@@ -1013,6 +1149,7 @@ class ModemSimulator:
             pass
         finally:
             conn.close()
+            self._deliver_after_disconnect(conn)
 
     def _command(self, conn: _Connection, line: str) -> _Prompt | None:
         """Answer one command line (V.250 §5.4: its commands in turn, the first error ends
@@ -1060,6 +1197,11 @@ class ModemSimulator:
         return None
 
     def _execute(self, command: AtCommand) -> _Answer:
+        now = time.monotonic()
+        if now < self._sim_ready_at and command.name in _SIM_COMMANDS:
+            return self._cme(14)  # SIM busy: still starting
+        if now < self._sms_ready_at and command.name in _SMS_COMMANDS:
+            return _Answer(error="ERROR")  # SIM800: SMS commands before "SMS Ready"
         if command.name in self.profile.refused:
             return _Answer(error="ERROR")
         if command.name in self.profile.accepted:
@@ -1550,13 +1692,17 @@ class ModemSimulator:
         self._latency()
         mr = self._record(pdu)
         self._reply(conn, f"+CMGS: {mr}")
+        concat = submit.concatenation
+        if concat is None or concat.sequence == 1:  # a new SMS: its delay for all its parts
+            delay = self._report_delays.popleft() if self._report_delays else self.report_delay
+            if isinstance(delay, tuple):
+                delay = random.uniform(*delay)
+            self._report_delay_now = delay
         if self.status_reports and submit.status_report_requested:
             status = self._planned_status(submit.recipient)
             if status is None:
                 return None
-            moment = datetime.now(UTC).astimezone().replace(microsecond=0)
-            report, size = status_report_pdu(mr, submit.recipient, status, moment, self.smsc)
-            self._status_report(report, size)
+            self._report_later(mr, submit.recipient, self._report_delay_now, status)
         return None
 
     def plan_reports(self, recipient: str, *statuses: int | None) -> None:
@@ -1744,6 +1890,17 @@ def _parse_latency(value: str) -> float | tuple[float, float]:
 @click.option("--pin", default=None, help="Die SIM verlangt diese PIN.")
 @click.option("--status-reports/--no-status-reports", default=True, show_default=True)
 @click.option(
+    "--report-delay",
+    default="0.0",
+    show_default=True,
+    help="Sekunden bis zum Statusbericht einer SMS, fest (30) oder als Bereich (5-600).",
+)
+@click.option(
+    "--power-on",
+    is_flag=True,
+    help="Startet wie nach dem Einschalten (RDY … SMS Ready; SMS-Befehle bis dahin ERROR).",
+)
+@click.option(
     "--cmee-needs-pin",
     is_flag=True,
     help="Wie ZTE-Modems: AT+CMEE wird abgelehnt, solange die SIM ihre PIN verlangt.",
@@ -1755,6 +1912,8 @@ def modem_command(
     profile: str,
     pin: str | None,
     status_reports: bool,
+    report_delay: str,
+    power_on: bool,
     cmee_needs_pin: bool,
 ) -> None:
     """Modem-Simulator (GSM-Modem hinter einer Moxa NPort, TCP-Server) bis Strg-C."""
@@ -1762,6 +1921,10 @@ def modem_command(
         parsed = _parse_latency(latency)
     except ValueError:
         raise click.BadParameter(latency, param_hint="--latency") from None
+    try:
+        delay = _parse_latency(report_delay)
+    except ValueError:
+        raise click.BadParameter(report_delay, param_hint="--report-delay") from None
 
     def show(message: PhoneMessage) -> None:
         click.echo(f"SMS an {message.recipient} ({message.parts} Teil(e)): {message.text}")
@@ -1772,6 +1935,7 @@ def modem_command(
         profile=profile,
         latency=parsed,
         status_reports=status_reports,
+        report_delay=delay,
         cmee_needs_pin=cmee_needs_pin or None,
         on_message=show,
     )
@@ -1781,6 +1945,8 @@ def modem_command(
         sim.start()
     except OSError as exc:
         raise click.ClickException(f"{host}:{port} nicht verfügbar: {exc}") from None
+    if power_on:
+        sim.power_on()
     click.echo(f"Modem-Simulator ({profile}) läuft: {sim.url} (Strg-C beendet)")
     try:
         threading.Event().wait()

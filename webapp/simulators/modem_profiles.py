@@ -47,6 +47,11 @@ class ModemProfile:
     cnmi_default: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
     battery: str = "0,100"  # +CBC: <bcs>,<bcl>[,<voltage>] (0 = powered by the battery)
     restart_urcs: tuple[str, ...] = ()  # after AT+CFUN=1,1 (and at power-on)
+    # power-on (ModemSimulator.power_on): (seconds after power-on, URC); until `sim_ready_urc`
+    # SIM commands answer +CME ERROR: 14 (SIM busy), until `sms_ready_urc` SMS commands ERROR
+    startup: tuple[tuple[float, str], ...] = ()
+    sim_ready_urc: str = "+CPIN: READY"
+    sms_ready_urc: str = "SMS Ready"
     busy_after_cfun: int = 0  # commands answered +CME ERROR: 515 after AT+CFUN=1
     refused: frozenset[str] = frozenset()  # commands it knows but answers ERROR to
     accepted: frozenset[str] = frozenset()  # vendor commands it just answers OK to
@@ -83,6 +88,14 @@ PROFILES: dict[str, ModemProfile] = {
             cnmi_default=(2, 1, 0, 0, 0),
             battery="0,95,4123",
             restart_urcs=("RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready"),
+            # SIM800 series hardware design / AT manual: SMS commands only after "SMS Ready"
+            startup=(
+                (0.0, "RDY"),
+                (1.0, "+CFUN: 1"),
+                (1.5, "+CPIN: READY"),
+                (6.0, "Call Ready"),
+                (8.0, "SMS Ready"),
+            ),
         ),
         # Siemens/Cinterion MC55i / BGS2: GSM charset by default, ^SYSSTART after a restart.
         ModemProfile(

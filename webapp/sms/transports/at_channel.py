@@ -248,6 +248,8 @@ class AtChannel:
         self.acknowledge_routed = False
         self._acks_due = 0
         self._acking = False
+        # an ack became due while AT+CMGS waited (sent only after it: perhaps too late)
+        self.acks_delayed = False
         self.last_used = time.monotonic()
 
     @classmethod
@@ -455,7 +457,9 @@ class AtChannel:
     def start_pdu(self, command: str, deadline: float) -> None:
         """Send `command` (AT+CMGS=<length>) and wait for its `> ` prompt; an error result
         raises. A stray `OK` (a late answer to something earlier) cannot be the answer to
-        AT+CMGS and is skipped; so is what came unasked before the command."""
+        AT+CMGS and is skipped; so is what came unasked before the command (acknowledged
+        first, not after the send)."""
+        self.drain()
         self._acknowledge()
         self._write(command.encode("ascii") + b"\r")
         while True:
@@ -486,15 +490,20 @@ class AtChannel:
         """After Ctrl-Z: the lines starting with `expect` (`+CMGS: <mr>`) once `OK` came; the
         echoed PDU and URCs are skipped, an error result raises."""
         lines: list[str] = []
-        while True:
-            line = self._pop_line()
-            if line is None:
-                self._fill(deadline)
-                continue
-            kind = self._kind(line, None, expect)
-            if kind == "info":
-                lines.append(line)
-            elif kind == "ok":
-                return lines
-            elif kind == "error":
-                raise ErrorResult(line)
+        due = self._acks_due
+        try:
+            while True:
+                line = self._pop_line()
+                if line is None:
+                    self._fill(deadline)
+                    continue
+                kind = self._kind(line, None, expect)
+                if kind == "info":
+                    lines.append(line)
+                elif kind == "ok":
+                    return lines
+                elif kind == "error":
+                    raise ErrorResult(line)
+        finally:
+            if self._acks_due > due:
+                self.acks_delayed = True

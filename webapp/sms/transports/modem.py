@@ -85,6 +85,9 @@ class ModemSettings:
     pin: str | None = field(default=None, repr=False)
     cmgs_timeout: float = 60.0  # after Ctrl-Z until +CMGS (networks take up to 60-120 s)
     command_timeout: float = 10.0  # any other answer, also the `> ` prompt
+    # a modem that is starting (SIM800: SMS commands ERROR until "SMS Ready", SIM busy before
+    # "+CPIN: READY") is waited for this long at connect before the run gives up on it
+    ready_timeout: float = 30.0
     validity_hours: int | None = 168
     request_status_report: bool = True
     list_timeout: float = 60.0  # AT+CMGL with a full SIM
@@ -362,6 +365,7 @@ class ModemTransport:
         self._reports: deque[StatusReport] = deque()
         self._first_seen: dict[_MultipartKey, datetime] = {}
         self._indications: str | None = None  # the AT+CNMI set command chosen for this modem
+        self._ready_by = 0.0  # while connecting: until when a starting modem is waited for
         self._report_memories: set[str] = set()  # where +CDSI said reports were stored
 
     # connection
@@ -407,11 +411,17 @@ class ModemTransport:
         return at
 
     def _retrying_busy(
-        self, at: AtChannel, call: Callable[[], list[str]], bare_error: bool = False
+        self,
+        at: AtChannel,
+        call: Callable[[], list[str]],
+        bare_error: bool = False,
+        deadline: float | None = None,
     ) -> list[str]:
-        """Run `call`; while the modem or SIM says "busy", read on for a moment and repeat.
-        `bare_error`: a plain ERROR may mean busy too (before AT+CMEE=1 took effect)."""
-        deadline = time.monotonic() + self.settings.command_timeout
+        """Run `call`; while the modem or SIM says "busy", read on for a moment and repeat
+        (until `deadline`, default one command timeout from now). `bare_error`: a plain ERROR
+        may mean busy too (before AT+CMEE=1 took effect, or while the modem starts)."""
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.command_timeout
         pause = 0.05
         while True:
             try:
@@ -428,6 +438,7 @@ class ModemTransport:
         s = self.settings
         timeout = s.command_timeout
         at.reset(quiet=s.quiet_time)
+        self._ready_by = time.monotonic() + max(s.ready_timeout, timeout)
         try:
             try:
                 at.command("AT", timeout)
@@ -445,8 +456,9 @@ class ModemTransport:
             # Some modems (ZTE) refuse AT+CMEE while the SIM waits for its PIN; without it every
             # later error would be a bare ERROR without its code.
             self._optional(at, "AT+CMEE=1")
+        self._wait_sms_ready(at)
         try:
-            self._retrying_busy(at, lambda: at.command("AT+CMGF=0", timeout), bare_error=True)
+            self._retrying_busy(at, lambda: at.command("AT+CMGF=0", timeout), True, self._ready_by)
         except ErrorResult as err:
             verdict, code = modem_error(err.family, err.text)
             raise ModemUnavailable(
@@ -463,6 +475,38 @@ class ModemTransport:
                 at.command(self._indications, timeout)
             except (ErrorResult, NoAnswer) as exc:
                 log.info("modem: %s not accepted (%s)", self._indications, exc)
+
+    def _wait_sms_ready(self, at: AtChannel) -> None:
+        """A modem that is starting answers SMS commands with ERROR (SIM800 until "SMS
+        Ready"): AT+CPMS? is repeated until it answers, at most until `ready_timeout`. An
+        error that stays is left to the commands after it to report."""
+        try:
+            self._retrying_busy(
+                at,
+                lambda: at.command("AT+CPMS?", self.settings.command_timeout, "+CPMS:"),
+                True,
+                self._ready_by,
+            )
+        except ErrorResult as err:
+            log.info("modem: AT+CPMS? refused (%s)", err.line)
+        except NoAnswer as exc:
+            raise self._unavailable(str(_l("keine Antwort auf AT+CPMS?"))) from exc
+
+    def _keep_routing(self, at: AtChannel) -> None:
+        """27.005 +CNMA: a phase 2+ modem whose acknowledgement came too late (it waited
+        behind a long AT+CMGS) has turned routing off (<mt>, <ds> 0); set it again."""
+        wanted = self._indications
+        if wanted is None:
+            return
+        try:
+            lines = at.command("AT+CNMI?", self.settings.command_timeout, "+CNMI:")
+            now = [v.strip() for line in lines for v in line.split(":", 1)[1].split(",")]
+            if now[:4] == wanted.split("=", 1)[1].split(",")[:4]:
+                return
+            log.warning("modem: routing was reset to %s, setting %s again", now, wanted)
+            at.command(wanted, self.settings.command_timeout)
+        except (ErrorResult, NoAnswer, IndexError) as exc:
+            log.info("modem: AT+CNMI? not checked (%s)", exc)
 
     def _cnmi_offer(self, at: AtChannel) -> list[set[int]]:
         """What AT+CNMI=? offers for each of <mode>,<mt>,<bm>,<ds>,<bfr> (empty: unknown)."""
@@ -512,6 +556,7 @@ class ModemTransport:
                     "AT+CPIN?", self.settings.command_timeout, "+CPIN:", grace_after_info=0.5
                 ),
                 bare_error=True,
+                deadline=self._ready_by or None,  # a starting modem: SIM busy for a while
             )
         except ErrorResult as err:
             raise _refusal(err) from err
@@ -688,6 +733,9 @@ class ModemTransport:
             outcome = self._submit_part(at, pdu, parts)
             if outcome is not None:
                 return outcome
+        if at.acks_delayed:  # a +CDS/+CMT came while AT+CMGS waited: acknowledged late
+            at.acks_delayed = False
+            self._keep_routing(at)
         return parts.outcome(OutcomeKind.ACCEPTED, None, None)
 
     def _submit_part(self, at: AtChannel, pdu: SubmitPdu, parts: _Parts) -> Outcome | None:
@@ -874,6 +922,7 @@ class ModemTransport:
         with self._lock:
             at = self._ready()
             try:
+                self._keep_routing(at)  # once a run: routing a phase 2+ modem dropped is back
                 previous = _read_memory(at.command("AT+CPMS?", timeout, "+CPMS:"))
                 wanted = [_REPORT_MEMORY, *sorted(self._report_memories), previous]
                 memories = [m for n, m in enumerate(wanted) if m and m not in wanted[:n]]
