@@ -220,7 +220,7 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.jobs.channels import attempt_label
     from webapp.navigation import build_menu, service_notice
     from webapp.permissions import Permission, may_access
-    from webapp.sms import mandant_limits, modem_reports, unclear
+    from webapp.sms import mandant_limits, modem_reports, planning, unclear
     from webapp.sms.numbers import format_display
     from webapp.technical import explained, sentence_of
 
@@ -234,6 +234,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["unclear_record"] = unclear.record
     app.jinja_env.filters["held_reason"] = mandant_limits.held_reason
     app.jinja_env.filters["part_label"] = modem_reports.part_label
+    app.jinja_env.filters["cancellable"] = planning.is_cancellable
 
     @app.context_processor
     def inject() -> dict[str, Any]:

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from webapp import accounts
+from webapp.api_tokens import create_token
 from webapp.errors import InputError
 from webapp.models import Job, Message, MessageSource, MessageStatus
 from webapp.models.base import utcnow
 from webapp.sms import overview
 from webapp.sms.leases import claim, count_due, expire_old
 from webapp.sms.outbox import QueueItem, queue_many, queue_sms, status_label
-from webapp.sms.planning import cancel_unclaimed, parse_api_send_at, parse_send_at
+from webapp.sms.planning import cancel_unclaimed, parse_send_at
 
 VIENNA = "Europe/Vienna"
 
@@ -138,23 +140,77 @@ def test_a_time_in_the_past_is_refused_saying_what_to_fix(db, mandant):
     assert db.scalar(select(Message.id)) is None  # nothing stored
 
 
-def test_api_send_at_needs_iso_8601_with_an_offset(app):
-    now = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
-    assert parse_api_send_at("2026-12-24T08:00:00+01:00", now) == datetime(
-        2026, 12, 24, 7, 0, tzinfo=UTC
+@pytest.fixture
+def api_auth(db, mandant):
+    _token, clear = create_token(
+        db, name="erp", mandant_id=mandant.id, scopes=("sms:send", "sms:read"), created_by=None
     )
-    assert parse_api_send_at("2026-12-24T07:00:00Z", now) == datetime(
-        2026, 12, 24, 7, 0, tzinfo=UTC
+    db.commit()
+    return {"Authorization": f"Bearer {clear}"}
+
+
+def test_api_send_at_plans_the_sms(client, db, api_auth):
+    send_at = (utcnow() + timedelta(days=2)).replace(microsecond=0)
+    local = send_at.astimezone(ZoneInfo(VIENNA)).isoformat()  # "…+01:00"
+    response = client.post(
+        "/api/v1/sms",
+        json={
+            "messages": [
+                {"to": "+43 664 1234567", "text": "Wasser", "send_at": local},
+                {"to": "+43 664 1234568", "text": "Wasser", "send_at": None},
+                {"to": "+43 664 1234569", "text": "Wasser"},
+            ]
+        },
+        headers=api_auth,
     )
-    assert parse_api_send_at(None, now) is None
-    for bad, says in (
-        ("2026-12-24T08:00:00", "mit Zeitzone"),
-        ("morgen", "kein Zeitpunkt"),
-        (1767600000, "ISO 8601"),
-        ("2026-12-01T08:00:00+01:00", "Vergangenheit"),
-    ):
-        with pytest.raises(InputError, match=says):
-            parse_api_send_at(bad, now)
+    assert response.status_code == 202, response.get_json()
+    body = response.get_json()
+    assert (body["planned"], body["queued"], body["failed"]) == (1, 2, 0)
+    assert [m["status"] for m in body["messages"]] == ["planned", "queued", "queued"]
+    planned_id = body["messages"][0]["id"]
+    assert db.get(Message, planned_id).send_at == send_at
+    shown = client.get(f"/api/v1/sms/{planned_id}", headers=api_auth).get_json()
+    assert shown["status"] == "planned"
+    assert datetime.fromisoformat(shown["send_at"]) == send_at
+    # "Z" is UTC
+    utc = (utcnow() + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    one = client.post(
+        "/api/v1/sms", json={"to": "+43 664 1234567", "text": "x", "send_at": utc}, headers=api_auth
+    )
+    assert one.status_code == 202 and one.get_json()["planned"] == 1
+
+
+@pytest.mark.parametrize(
+    ("send_at", "says_de", "says_en"),
+    [
+        ("2030-12-24T08:00:00", "mit Zeitzone", "with a time zone"),
+        ("morgen früh", "ISO 8601", "ISO 8601"),
+        ("24.12.2030 08:00", "ISO 8601", "ISO 8601"),
+        (1767600000, "ISO 8601", "ISO 8601"),
+        ("2020-12-24T08:00:00+01:00", "in der Vergangenheit", "send_at"),
+        ("2099-12-24T08:00:00+01:00", "mehr als ein Jahr", "send_at"),
+    ],
+)
+def test_api_refuses_a_bad_send_at_with_422(client, db, api_auth, send_at, says_de, says_en):
+    response = client.post(
+        "/api/v1/sms",
+        json={"to": "+43 664 1234567", "text": "Wasser", "send_at": send_at},
+        headers=api_auth,
+    )
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert says_de in error["message_de"] and says_en in error["message_en"]
+    assert db.scalar(select(Message.id)) is None
+
+
+def test_the_openapi_document_describes_send_at(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    field = document["components"]["schemas"]["NewSms"]["properties"]["send_at"]
+    assert field["type"] == "string" and field["format"] == "date-time"
+    assert field["nullable"] is True and "planned" in field["description"]
+    statuses = document["components"]["schemas"]["Message"]["properties"]["status"]["enum"]
+    assert "planned" in statuses and "cancelled" in statuses
 
 
 def test_the_week_of_validity_counts_from_the_planned_time(db, mandant, job):

@@ -9,6 +9,7 @@ disagree. Messages are catalog msgids (`N_`); `where` ("body", "messages[3]") pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from webapp.api.errors import N_, api_error, validation_error
@@ -77,6 +78,36 @@ class Text(Field):
             message = self.too_long or self.message
             raise validation_error(message, where, field=name, n=self.max_length)
         return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timestamp(Field):
+    """A point in time, ISO 8601 / RFC 3339 with an offset ("2026-12-24T08:00:00+01:00" or
+    "…Z"), taken as an aware datetime in UTC. Whether it may be used (not past, …) is the
+    core's rule, not the field's."""
+
+    message: str = N_(
+        "„%(field)s“ muss ein Zeitpunkt nach ISO 8601 mit Zeitzone sein, z. B. "
+        "2026-12-24T08:00:00+01:00."
+    )
+
+    def _schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
+    def parse(self, value: Any, where: str = "", name: str = "") -> datetime | None:
+        if value is None and self.nullable:
+            return None
+        parsed = None
+        if isinstance(value, str) and 0 < len(value) <= 40:
+            text = value.strip()
+            try:
+                # fromisoformat takes "Z" since 3.11; a time without a zone stays naive
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            raise validation_error(self.message, where, field=name)
+        return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True, kw_only=True)

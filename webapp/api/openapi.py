@@ -32,20 +32,22 @@ MESSAGE = Object(
         "created_at": Text(nullable=True, format="date-time"),
         "sent_at": Text(nullable=True, format="date-time"),
         "delivered_at": Text(nullable=True, format="date-time"),
+        "send_at": Text(nullable=True, format="date-time", description="Versand am"),
     },
 )
 QUEUE_RESULT = Object(
     name="QueueResult",
     required=("queued", "failed", "messages"),
     fields={
-        "queued": Integer(),
+        "queued": Integer(description="Queued to be sent with the next run"),
+        "planned": Integer(description="Waiting for their send_at"),
         "failed": Integer(),
         "messages": List(
             items=Object(
                 required=("id", "status", "reason", "reference"),
                 fields={
                     "id": Integer(),
-                    "status": Choice(values=("queued", "failed")),
+                    "status": Choice(values=("queued", "planned", "failed")),
                     "reason": Text(nullable=True),
                     "reference": Text(nullable=True),
                 },

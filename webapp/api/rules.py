@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from webapp.api.errors import N_, validation_error
-from webapp.api.fields import TOO_LONG, Choice, Field, Integer, List, Object, Text
+from webapp.api.fields import TOO_LONG, Choice, Field, Integer, List, Object, Text, Timestamp
 from webapp.models import MessageStatus
 from webapp.sms.outbox import QueueItem
 from webapp.validation import MAX_ID, clean_text
@@ -53,6 +53,13 @@ NEW_SMS = Object(
             description="Id of the record in the calling system.",
             message=N_("„reference“ muss ein Text mit höchstens %(n)d Zeichen sein."),
         ),
+        "send_at": Timestamp(
+            nullable=True,
+            description="Versand am: send not before this time, ISO 8601 with an offset "
+            "(2026-12-24T08:00:00+01:00 or …Z). The SMS waits with status `planned` and is "
+            "valid for a week from this time; it must lie in the future and at most a year "
+            "ahead (else 422). Absent or null: sent with the next run.",
+        ),
     },
 )
 NEW_SMS_BATCH = Object(
@@ -91,7 +98,10 @@ def parse_send(body: Any) -> list[QueueItem]:
         items = [NEW_SMS.parse(body, "body")]
     else:  # a batch, or no JSON object at all: refused as the batch's object
         items = NEW_SMS_BATCH.parse(body)["messages"]
-    return [QueueItem(item["to"], item["text"], item["reference"] or None) for item in items]
+    return [
+        QueueItem(item["to"], item["text"], item["reference"] or None, send_at=item["send_at"])
+        for item in items
+    ]
 
 
 def parse_idempotency_key(header: str) -> str:

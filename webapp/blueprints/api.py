@@ -107,6 +107,7 @@ def message_json(message: Message) -> dict[str, Any]:
         "created_at": _iso(message.created_at),
         "sent_at": _iso(message.sent_at),
         "delivered_at": _iso(message.delivered_at),
+        "send_at": _iso(message.send_at),
     }
 
 
@@ -142,6 +143,7 @@ def _queue(items: list[QueueItem], token: ApiToken) -> idempotency.Answer:
         ) from None
     payload = {
         "queued": sum(m.status is MessageStatus.QUEUED for m in messages),
+        "planned": sum(m.status is MessageStatus.PLANNED for m in messages),
         "failed": sum(m.status is MessageStatus.FAILED for m in messages),
         "messages": [
             {"id": m.id, "status": str(m.status), "reason": m.reason, "reference": m.source_ref}

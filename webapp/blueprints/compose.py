@@ -22,13 +22,16 @@ from wtforms import SelectField, StringField, TextAreaField
 from webapp.accounts import missing_mandant_reason, selectable_mandanten
 from webapp.errors import InputError
 from webapp.extensions import db
+from webapp.formatting import format_datetime
 from webapp.jobs.settings import service_signature
 from webapp.models import Message, MessageSource, MessageStatus, SmsText, User
+from webapp.models.base import utcnow
 from webapp.permissions import requires
 from webapp.sms import placeholders
 from webapp.sms.encoding import analyze
 from webapp.sms.numbers import check_number
 from webapp.sms.outbox import compose_text, fixed_text, queue_sms
+from webapp.sms.planning import parse_send_at
 from webapp.validation import optional_id
 
 bp = Blueprint("compose", __name__, url_prefix="/sms/compose")
@@ -45,6 +48,8 @@ class SmsForm(FlaskForm):
     mandant = SelectField("Mandant", coerce=optional_id, validate_choice=False)
     template = SelectField("SMS-Text als Vorlage", coerce=str, validate_choice=False)
     text = TextAreaField("SMS-Text")
+    # Versand am: a local date and time (datetime-local), empty = send at once.
+    send_at = StringField("Versand am")
     # Set by prepare_form when the user has no Mandant to send for: what an administrator must do.
     missing_mandant: str | None = None
     # Starts the id of every field and of the editor's live checks: an editor that can open
@@ -97,8 +102,9 @@ def queue_from_form(
     """Queue the SMS of an editor form for the current user; raises InputError to show.
 
     `mandant_id` overrides the form's choice (the Mandant of a record); either way it must be
-    one of the user's Mandanten.
+    one of the user's Mandanten. "Versand am" plans it (local time, `planning.parse_send_at`).
     """
+    send_at = parse_send_at(form.send_at.data, _config("TIMEZONE"), utcnow())
     return queue_sms(
         db.session(),
         recipient=form.recipient.data or "",
@@ -109,6 +115,7 @@ def queue_from_form(
         created_by=current_user,
         max_segments=int(_config("SMS_MAX_SEGMENTS")),
         default_region=str(_config("DEFAULT_PHONE_REGION")),
+        send_at=send_at,
     )
 
 
@@ -145,6 +152,15 @@ def flash_queued(message: Message) -> None:
                 reason=message.reason,
             ),
             "error",
+        )
+    elif message.status is MessageStatus.PLANNED and message.send_at is not None:
+        flash(
+            _(
+                "SMS ist geplant: Versand am %(when)s. Bis dahin kann die Planung aufgehoben "
+                "werden.",
+                when=format_datetime(message.send_at),
+            ),
+            "success",
         )
     else:
         flash(_("SMS wurde in die Versandliste aufgenommen."), "success")

@@ -51,8 +51,9 @@ from webapp.blueprints.lists import (
 from webapp.errors import ServiceOff
 from webapp.extensions import db
 from webapp.models import Message, MessageSource, MessageStatus
+from webapp.models.base import utcnow
 from webapp.permissions import Permission, requires
-from webapp.sms import outbox, unclear
+from webapp.sms import outbox, planning, unclear
 from webapp.sms.export import message_export
 from webapp.sms.inbox import reply_counts
 from webapp.sms.paging import KeysetPage
@@ -309,6 +310,49 @@ def resend() -> ResponseReturnValue:
     for message_id, reason in result.refused:
         flash(_("SMS %(id)d nicht kopiert: %(reason)s", id=message_id, reason=reason), "error")
     return redirect(back)
+
+
+# --- Versand am -----------------------------------------------------------------------------------
+
+
+def cancel_answer(
+    message_id: int, back: str, created_by_id: int | None = None
+) -> ResponseReturnValue:
+    """Planung aufheben for one SMS of the user's Mandanten (of `created_by_id` when given:
+    Meine SMS): flash what happened and return to `back`."""
+    done = planning.cancel_planned(
+        db.session(),
+        message_id,
+        utcnow(),
+        mandant_ids=visible_mandant_ids(current_user),
+        created_by_id=created_by_id,
+        by=current_user.label,
+    )
+    if done:
+        flash(
+            _(
+                "Die Planung von SMS %(id)d ist aufgehoben: sie wird nicht versendet.",
+                id=message_id,
+            ),
+            "success",
+        )
+    else:
+        flash(
+            _(
+                "Die Planung von SMS %(id)d kann nicht aufgehoben werden: sie ist nicht (mehr) "
+                "geplant – der Versand hat schon begonnen, oder sie wurde schon aufgehoben.",
+                id=message_id,
+            ),
+            "error",
+        )
+    return redirect(back)
+
+
+@bp.route("/<int:message_id>/cancel", methods=["POST"])
+@sms_messages
+def cancel_planning(message_id: int) -> ResponseReturnValue:
+    """Planung aufheben (from its row or from the SMS opened)."""
+    return cancel_answer(message_id, _decision_back(message_id))
 
 
 # --- the Unklar worklist -------------------------------------------------------------------------

@@ -9,13 +9,19 @@ user's Mandanten; another user's SMS answers 404.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from webapp.accounts import visible_mandant_ids
 from webapp.blueprints.lists import render_list
-from webapp.blueprints.messages import export_answer, live_answer, search_page, source_labels
+from webapp.blueprints.messages import (
+    cancel_answer,
+    export_answer,
+    live_answer,
+    search_page,
+    source_labels,
+)
 from webapp.extensions import db
 from webapp.permissions import requires
 from webapp.sms import outbox
@@ -83,4 +89,15 @@ def show(message_id: int) -> ResponseReturnValue:
         status_label=outbox.status_label,
         source_labels=source_labels(),
         **MINE,
+    )
+
+
+@bp.route("/<int:message_id>/cancel", methods=["POST"])
+@requires()
+def cancel_planning(message_id: int) -> ResponseReturnValue:
+    """Planung aufheben for one of the user's own SMS (`messages.cancel_answer`)."""
+    return cancel_answer(
+        message_id,
+        url_for("my_messages.show", message_id=message_id),
+        created_by_id=current_user.id,
     )

@@ -195,6 +195,8 @@ class QueueItem:
     source_ref: str | None = None
     # The number as `check_number` judged it already (a Serien-SMS's review), not checked again.
     parsed: ParsedNumber | None = None
+    # Versand am of this SMS (the API's send_at per message); None: the batch's `send_at`.
+    send_at: datetime | None = None
 
 
 def queue_many(
@@ -213,7 +215,8 @@ def queue_many(
 ) -> list[Message]:
     """`queue_sms` for many messages of one Mandant: the Mandant, the signature, the fixed
     text and the prefixes of table 93001 are loaded once, and the rows are flushed together.
-    `send_at` plans all of them for that time (as `queue_sms`).
+    `send_at` plans all of them for that time (as `queue_sms`); an item's own `send_at`
+    plans that one.
     With `returning=False` the rows are only inserted and [] is returned (a Serien-SMS of
     thousands does not need them back as objects).
 
@@ -224,7 +227,8 @@ def queue_many(
     require_sms_service(session)
     if session.get(Mandant, mandant_id) is None:
         raise InputError(_("Bitte einen Mandanten auswählen."), "mandant")
-    send_at = check_send_at(send_at, utcnow())
+    now = utcnow()
+    send_at = check_send_at(send_at, now)
     endings = _endings(session, signature)
     prefixes = active_prefixes(session)
     checked: dict[str, ParsedNumber] = {}  # a batch often repeats numbers
@@ -239,6 +243,12 @@ def queue_many(
         except InputError as error:
             raise InputError(error.message, f"{index}.{error.field}") from None
         analyzed[final_text] = info
+        planned_at = send_at
+        if item.send_at is not None:
+            try:
+                planned_at = check_send_at(item.send_at, now)
+            except InputError as error:
+                raise InputError(error.message, f"{index}.{error.field}") from None
         parsed = item.parsed or checked.get(item.recipient)
         if parsed is None:
             parsed = checked[item.recipient] = check_number(
@@ -255,9 +265,9 @@ def queue_many(
             "created_by_id": created_by.id if created_by is not None else None,
             "created_by_module": created_by_module,
             "attempts": 0,
-            "send_at": send_at,
+            "send_at": planned_at,
         }
-        row.update(_number_columns(parsed, send_at is not None))
+        row.update(_number_columns(parsed, planned_at is not None))
         rows.append(row)
     if not rows:
         return []

@@ -9,7 +9,8 @@ as `cancelled` (Abgebrochen) and is never sent.
 Times typed in a dialog are local (TIMEZONE, Europe/Vienna) and converted with zoneinfo by
 `jobs.inputs.parse_local_datetime`: a time in the hour skipped when summer time begins is
 refused with a message; a time of the hour that occurs twice when it ends is taken as its
-first occurrence (still summer time, +02:00). The API takes ISO 8601 with an offset.
+first occurrence (still summer time, +02:00). The API takes ISO 8601 with an offset
+(`api.fields.Timestamp`).
 """
 
 from __future__ import annotations
@@ -77,28 +78,6 @@ def parse_send_at(
     return check_send_at(parse_local_datetime(raw, timezone, field), now, field)
 
 
-def parse_api_send_at(raw: Any, now: datetime, field: str = "send_at") -> datetime | None:
-    """The API's `send_at`: ISO 8601 with an offset ("2026-12-24T08:00:00+01:00", "…Z"),
-    checked as `check_send_at`; null or absent: None."""
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or not raw.strip():
-        raise InputError(_("send_at muss ein Zeitpunkt nach ISO 8601 mit Zeitzone sein."), field)
-    text = raw.strip()
-    try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
-    except ValueError:
-        raise InputError(
-            _(
-                "send_at „%(value)s“ ist kein Zeitpunkt nach ISO 8601, z. B. "
-                "2026-12-24T08:00:00+01:00.",
-                value=text[:40],
-            ),
-            field,
-        ) from None
-    return check_send_at(parsed, now, field)
-
-
 def cancel_unclaimed(
     session: Session,
     where: Any,
@@ -131,3 +110,33 @@ def cancel_unclaimed(
         .execution_options(synchronize_session=False)
     )
     return sorted(session.scalars(statement))
+
+
+def is_cancellable(message: Message) -> bool:
+    """Whether "Planung aufheben" applies to `message`: planned and not claimed yet (the
+    cancel itself decides, `cancel_planned`; this only offers the button)."""
+    return message.send_at is not None and message.status in UNCLAIMED
+
+
+def cancel_planned(
+    session: Session,
+    message_id: int,
+    now: datetime,
+    *,
+    mandant_ids: set[int] | None,
+    created_by_id: int | None = None,
+    by: str = "",
+) -> bool:
+    """Planung aufheben for one SMS within `mandant_ids` (and of `created_by_id` when given:
+    Meine SMS); committed. False when it is not planned or a run has claimed it meanwhile."""
+    where = Message.id == message_id
+    if created_by_id is not None:
+        where = and_(where, Message.created_by_id == created_by_id)
+    reason = (
+        f"Die Planung wurde von {by} aufgehoben; die SMS wird nicht versendet."
+        if by
+        else CANCELLED_REASON
+    )
+    done = cancel_unclaimed(session, where, now, mandant_ids=mandant_ids, reason=reason)
+    session.commit()
+    return bool(done)
