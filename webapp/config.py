@@ -129,6 +129,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         # host that died keeps the job from starting this long); the seconds a run may claim
         # for before it leaves the rest to the next run (RQ's timeout is 5 minutes more).
         "SMS_DISPATCH_BATCH": int(os.environ.get("SMS_DISPATCH_BATCH", "200")),
+        # Passing errors in a row of one SMS on one channel after which it goes to another
+        # channel (when another may send it; README "Kanäle").
+        "SMS_CHANNEL_TRANSIENTS": int(os.environ.get("SMS_CHANNEL_TRANSIENTS", "3")),
         "JOB_LOCK_SECONDS": int(os.environ.get("JOB_LOCK_SECONDS", "60")),
         "SMS_RUN_BUDGET_SECONDS": int(os.environ.get("SMS_RUN_BUDGET_SECONDS", "600")),
         # Longest SMS accepted, in segments (each 153 GSM-7 / 67 Unicode characters).

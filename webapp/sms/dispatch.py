@@ -59,6 +59,7 @@ from webapp.sms.inbound import (
     forward_pending,
     settle_early_reports,
 )
+from webapp.sms.lanes import Lane, Lanes
 from webapp.sms.leases import (
     BATCH_SIZE,
     Claimed,
@@ -85,7 +86,7 @@ from webapp.sms.transports.base import (
 )
 from webapp.sms.transports.modem import ModemSettings, ModemTransport
 from webapp.sms.transports.websms import WebsmsTransport
-from webapp.sms.transports.window import Finished, Pace, SendWindow
+from webapp.sms.transports.window import Finished
 
 if TYPE_CHECKING:
     from webapp.jobs.runner import RunContext
@@ -123,23 +124,13 @@ class RunTotals:
 class SendRun:
     """The sending part of one run: claims, keeps the window full, records outcomes."""
 
-    def __init__(
-        self,
-        ctx: RunContext,
-        transport: Transport,
-        totals: RunTotals,
-        channel_id: int | None = None,
-        next_channel: bool = False,
-    ) -> None:
+    def __init__(self, ctx: RunContext, lanes: Lanes, totals: RunTotals) -> None:
         app = ctx.app
-        self.channel_id = channel_id  # recorded with each attempt
-        # Failover: another channel follows; a passing error that stops or halts this one
-        # before any SMS was settled here (sent, failed, unclear) makes its SMS due at once.
-        self.next_channel = next_channel
-        self.settled = False
+        # One lane per channel (webapp.sms.lanes): each SMS is placed on one, each attempt
+        # records its channel; a lane that fails stops alone.
+        self.lanes = lanes
         self.ctx = ctx
         self.session: Session = ctx.session
-        self.transport = transport
         self.totals = totals
         self.run_id: int = ctx.run.id
         self.run_key: str = ctx.run.run_key
@@ -151,9 +142,9 @@ class SendRun:
         budget = ctx.budget_seconds
         self.started = time.monotonic()
         self.deadline = self.started + budget if budget > 0 else None
-        self.window = SendWindow(transport)
         self.tally = TransportTally()  # latency and outcomes for /metrics, added to Redis
         self.claimed: deque[Claimed] = deque()
+        self.stranded: list[Claimed] = []  # every lane serving them failed: handed back
         self.in_flight: dict[int, Claimed] = {}
         self.writes = Writes(self.run_key)
         self.starting: list[Claimed] = []  # attempt start written, not committed yet
@@ -172,8 +163,6 @@ class SendRun:
         self.failure: str | None = None  # the run fails with this reason
         self.unavailable: TransportUnavailable | None = None
         self.lock_lost = False
-        self.pace = Pace(self.window.size)
-        self.any_answer = False
         self.total = 0
         self.done = 0
         now = time.monotonic()
@@ -212,7 +201,7 @@ class SendRun:
                 try:
                     self._check_stop()
                     self._hand_over()
-                    if self.window.in_flight == 0 and (
+                    if self.lanes.in_flight == 0 and (
                         self.stop_reason is not None or (self.queue_empty and not self.claimed)
                     ):
                         break
@@ -243,12 +232,12 @@ class SendRun:
             self.failure = reason
 
     def _room(self) -> int:
-        return 0 if self.stop_reason is not None else self.pace.room(self.window.in_flight)
+        return 0 if self.stop_reason is not None else self.lanes.room()
 
     def _claim_size(self) -> int:
         elapsed = time.monotonic() - self.started
         rate = self.done / elapsed if elapsed > 0 and self.done else 0.0
-        return max(self.window.size, min(self.max_claim, int(rate * CLAIM_SECONDS)))
+        return max(self.lanes.size, min(self.max_claim, int(rate * CLAIM_SECONDS)))
 
     def _hand_over(self) -> None:
         """Commit what came back together with the attempt start of the SMS that fill the free
@@ -275,25 +264,63 @@ class SendRun:
             if claimed_so_far > self.total:
                 self.total = claimed_so_far  # queued meanwhile
         now = utcnow()
-        chosen: list[Claimed] = []
+        chosen: list[tuple[Claimed, Lane]] = []
+        waiting: list[Claimed] = []  # no room on their lane now: others may pass them
         while room > 0 and self.claimed:
             candidate = self.claimed.popleft()
             problem = self._number_problem(candidate)
+            if problem is None and not self.lanes.served_at_all(candidate):
+                problem = (
+                    _(
+                        "Kein Kanal darf an diese Nummer senden (Einstellungen – Kanäle, "
+                        "Nur an diese Nummern)."
+                    ),
+                    "no_channel",
+                )
             if problem is not None:
                 self.writes.add_refused(candidate, *problem, now)
                 self.totals.failed += 1
                 self.done += 1
                 continue
-            chosen.append(candidate)
+            if not self.lanes.candidates(candidate):
+                self.stranded.append(candidate)  # every lane serving it failed
+                continue
+            lane = self.lanes.place(candidate)
+            if lane is None:
+                waiting.append(candidate)
+                continue
+            if lane.window is None and not self._open(lane):
+                self.claimed.appendleft(candidate)  # placed anew on the lanes left
+                room = self._room()
+                continue
+            chosen.append((candidate, lane))
+            lane.reserved += 1
             room -= 1
-        self.starting = chosen
-        started = self._flush({self.channel_id: [c.id for c in chosen]}, now)
+        self.claimed.extendleft(reversed(waiting))
+        for lane in self.lanes:
+            lane.reserved = 0
+        self.starting = [c for c, _lane in chosen]
+        start: dict[int | None, list[int]] = {}
+        for candidate, lane in chosen:
+            start.setdefault(lane.channel_id, []).append(candidate.id)
+        started = self._flush(start, now)
         self.starting = []
-        for candidate in chosen:
+        for candidate, lane in chosen:
             if candidate.id not in started:
                 continue  # no longer ours (our run was declared dead meanwhile): never send
+            assert lane.window is not None
             self.in_flight[candidate.id] = candidate
-            self.window.submit(OutgoingSms(candidate.id, candidate.recipient or "", candidate.text))
+            sms = OutgoingSms(candidate.id, candidate.recipient or "", candidate.text)
+            lane.window.submit(sms, tag=lane)
+
+    def _open(self, lane: Lane) -> bool:
+        """Open the lane's transport; a lane that cannot be opened fails (False)."""
+        try:
+            lane.open(self.lanes.done)
+        except TransportUnavailable as error:
+            self._lane_failed(lane, error.reason, error)
+            return False
+        return True
 
     def _number_problem(self, claimed: Claimed) -> tuple[str, str] | None:
         """Why the number may not be sent to now (table 93001 changed since it was queued)."""
@@ -308,52 +335,59 @@ class SendRun:
     def _collect(self) -> None:
         """Wait for outcomes until the next heartbeat is due (or a probe may go out)."""
         until = self.next_heartbeat
-        if self.pace.probing and self.window.in_flight == 0 and self.stop_reason is None:
-            until = min(until, self.pace.not_before)
+        if self.stop_reason is None:
+            for lane in self.lanes.live():
+                pace = lane.pace
+                if pace is not None and pace.probing and lane.in_flight == 0:
+                    until = min(until, pace.not_before)  # a probe may go out then
         timeout = max(0.0, until - time.monotonic())
-        if self.window.in_flight == 0:
+        if self.lanes.in_flight == 0:
             if timeout > 0:
                 time.sleep(min(timeout, 0.5))  # pausing before a probe: keep beating
             return
-        size = self.window.size
+        size = self.lanes.size
         gather = GATHER_SECONDS if size > 1 else 0.0
-        finished_now = self.window.collect(timeout, gather, max(1, size // 2))
+        finished_now = self.lanes.collect(timeout, gather, max(1, size // 2))
         now = utcnow()
         for finished in finished_now:
             self._record(finished, now)
 
     def _record(self, finished: Finished, now: datetime) -> None:
         claimed = self.in_flight.pop(finished.sms.message_id)
+        lane = finished.tag
+        assert isinstance(lane, Lane) and lane.transport is not None and lane.pace is not None
         error = finished.unavailable
         outcome_class = NOT_TRIED if finished.outcome is None else finished.outcome.kind.value
-        self.tally.observe(self.transport.name, finished.seconds, outcome_class)
+        self.tally.observe(lane.transport.name, finished.seconds, outcome_class)
         if error is not None:  # certainly not sent: back to the queue as it was
             reason = _("Nicht versucht: %(reason)s", reason=error.reason)
             code = getattr(error, "code", None)
-            self.writes.add_untried(claimed, reason, code, now, self.channel_id)
-            self.totals.handed_back += 1
-            if error.fails_run:
-                self.unavailable = error
-                self._stop(error.reason, failure=True)
-            elif not self.any_answer:
-                self.unavailable = error  # unusable from the start: fail fast, as a whole
-                self._stop(error.reason, failure=True)
+            self.writes.add_untried(claimed, reason, code, now, lane.channel_id)
+            if error.fails_run or not lane.any_answer:
+                # unusable (from the start): the lane fails as a whole at once
+                self._lane_failed(lane, error.reason, error)
             else:
-                self._halted(error.reason)
+                self._halted(lane, error.reason)
+            if lane.failed and self.lanes.candidates_ignoring_limit(claimed):
+                self.queue_empty = False  # due again at once: another lane claims it
+            else:
+                self.totals.handed_back += 1
             return
         outcome = finished.outcome
         assert outcome is not None
         self.done += 1
-        self.any_answer = True
+        lane.any_answer = True
         kind = outcome.kind
-        moves_on = (
-            self.next_channel
-            and not self.settled
-            and kind is OutcomeKind.TRANSIENT
-            and (outcome.fails_run or outcome.halts)
-        )
-        self.settled = self.settled or kind is not OutcomeKind.TRANSIENT
-        self.writes.add(claimed, outcome, now, self.channel_id, failover=moves_on)
+        moves_on = False
+        if kind is OutcomeKind.TRANSIENT and self.lanes.other_lane_for(claimed, lane):
+            in_a_row = 1 + (
+                claimed.channel_transients if claimed.channel_id == lane.channel_id else 0
+            )
+            moves_on = outcome.fails_run or outcome.halts or in_a_row >= self.lanes.transients_limit
+        lane.settled = lane.settled or kind is not OutcomeKind.TRANSIENT
+        self.writes.add(claimed, outcome, now, lane.channel_id, failover=moves_on)
+        if moves_on:
+            self.queue_empty = False  # due at once: claimed again, placed on another lane
         if kind is OutcomeKind.ACCEPTED:
             self.totals.sent += 1
             self.sent_ids.append(claimed.id)
@@ -366,16 +400,47 @@ class SendRun:
             self.totals.unknown += 1
             self.log_lines.append(("error", f"SMS {claimed.id}: {outcome.reason}"))
         if outcome.fails_run:
-            self._stop(outcome.reason or "", failure=True)
+            self._lane_failed(lane, outcome.reason or "")
         elif outcome.halts:
-            self._halted(outcome.reason or "")
+            self._halted(lane, outcome.reason or "")
         else:
-            self.pace.answered()
+            lane.pace.answered()
 
-    def _halted(self, reason: str) -> None:
-        """The link looks broken: the next SMS goes alone after a pause; stop after a few."""
-        if self.pace.halted():
-            self._stop(reason, failure=True)
+    def _halted(self, lane: Lane, reason: str) -> None:
+        """The lane's link looks broken: its next SMS goes alone after a pause; after a few
+        the lane fails."""
+        assert lane.pace is not None
+        if lane.pace.halted():
+            self._lane_failed(lane, reason)
+
+    def _lane_failed(
+        self, lane: Lane, reason: str, error: TransportUnavailable | None = None
+    ) -> None:
+        """The lane stops (what stopped a whole run before channels): its channel's state is
+        written, its SMS go to the lanes left; the run fails only when none is left."""
+        if lane.failed:
+            return
+        lane.failed = True
+        lane.failure = reason
+        lane.unavailable = error
+        channel = lane.channel
+        if channel is not None:
+            if error is not None and getattr(error, "pin_rejected", False):
+                mark_pin_rejected(self.ctx.job, channel)
+            mark_failed(channel, reason, utcnow())
+        if self.lanes.live():
+            position = channel.position if channel is not None else 1
+            self.log_lines.append(
+                (
+                    "warning",
+                    f"Kanal {position} gestört: {reason} Die SMS gehen über die anderen "
+                    "eingeschalteten Kanäle.",
+                )
+            )
+            return
+        if error is not None:
+            self.unavailable = error
+        self._stop(reason, failure=True)
 
     def _flush(
         self, start: Mapping[int | None, Sequence[int]] | None = None, now: datetime | None = None
@@ -422,8 +487,8 @@ class SendRun:
         logger.warning("run %s: database unreachable (%s); waiting", self.run_key, error.orig)
         pause = 0.5
         while True:
-            if self.window.in_flight:
-                for finished in self.window.collect(pause):
+            if self.lanes.in_flight:
+                for finished in self.lanes.collect(pause):
                     self._record(finished, utcnow())
             else:
                 time.sleep(pause)
@@ -489,7 +554,7 @@ class SendRun:
                     with contextlib.suppress(DBAPIError):
                         self.hot.rollback()
             else:
-                while self.window.in_flight:
+                while self.lanes.in_flight:
                     try:
                         self._collect()
                         self._beat_if_due()
@@ -501,8 +566,9 @@ class SendRun:
                     self._settle()
             # The SMS whose attempt start was not committed (an error in that very commit)
             # go back too: they were never handed over.
-            left = [c.id for c in (*self.starting, *self.claimed)]
+            left = [c.id for c in (*self.starting, *self.claimed, *self.stranded)]
             self.claimed.clear()
+            self.stranded.clear()
             self.starting = []
             self.totals.handed_back += hand_back(self.session, self.run_key, left, utcnow())
         except Exception:
@@ -510,7 +576,7 @@ class SendRun:
                 raise
             logger.exception("run %s: could not hand back its claimed SMS", self.run_key)
         finally:
-            self.window.close()
+            self.lanes.close()
             if self.hot is not None:
                 with contextlib.suppress(DBAPIError):
                     self.hot.close()
@@ -580,20 +646,6 @@ class NoChannel:
         """Nothing to release."""
 
 
-def _channel_failed(
-    session: Session, job: Job, log: Any, channel: Channel, error: TransportUnavailable
-) -> None:
-    """Failover: the channel's state is written (committed) and the run goes on with the next."""
-    if getattr(error, "pin_rejected", False):
-        remember_rejected_pin(session, job, channel)
-    mark_failed(channel, error.reason, utcnow())
-    log.warning(
-        f"Kanal {channel.position} gestört: {error.reason} Die SMS gehen über den nächsten "
-        "eingeschalteten Kanal."
-    )
-    session.commit()
-
-
 def remember_rejected_pin(session: Session, job: Job, channel: Channel | None) -> None:
     """Store that the SIM refused the PIN: no later run (a new process) may send it again."""
     session.rollback()
@@ -614,6 +666,16 @@ def open_transport(app: Flask, job: Job, channel: Channel | None) -> Transport:
     if isinstance(settings, ModemSettings):
         return ModemTransport(settings)
     return WebsmsTransport(settings)
+
+
+def _lane(app: Flask, job: Job, channel: Channel | None) -> Lane:
+    """The lane of `channel` in a run (its transport opened when first needed)."""
+    return Lane(
+        channel=channel,
+        rank=channel.rank if channel is not None else 1,
+        routes=channel.routes if channel is not None else "",
+        opener=lambda: open_transport(app, job, channel),
+    )
 
 
 def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunTotals:
@@ -640,54 +702,47 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
             transport.close()
         return totals
     session.commit()
-    # Failover (README "Kanäle"): a channel that fails as a whole before any SMS of this run
-    # was settled on it (unreachable, credentials, SIM/PIN: only untried SMS or passing
-    # errors, certainly not sent) leaves its SMS queued and due, and the run goes on with the
-    # next channel. Once one was settled (sent, failed, unclear) the run ends as before.
-    candidates: list[Channel | None] = [*run_channels(job, utcnow())] or [None]
-    for index, channel in enumerate(candidates):
-        last = index == len(candidates) - 1
-        if transport is None or index > 0:
-            try:
-                transport = open_transport(app, job, channel)
-            except TransportUnavailable as error:
-                if last or channel is None:
-                    raise
-                _channel_failed(session, job, log, channel, error)
-                continue
-        handed_back, retried = totals.handed_back, totals.retried
-        sender = SendRun(
-            ctx, transport, totals, channel.id if channel is not None else None, not last
-        )
+    # The lanes (README "Kanäle"): one per channel switched on and not in its back-off, each
+    # opened when its first SMS is placed on it; a lane that fails stops alone and its SMS go
+    # through the others. One channel: opened first, as before channels (a transport that
+    # cannot be opened fails the run before anything is claimed).
+    channels: list[Channel | None] = [*run_channels(job, utcnow())] or [None]
+    if transport is None and len(channels) == 1:
         try:
-            sender.run()
-            lost = sender.unavailable
-            if lost is None and sender.failure is not None:
-                lost = TransportUnavailable(sender.failure)
-            if channel is not None and lost is not None and not sender.settled:
-                if not last and not totals.stopped:
-                    # the next channel takes them (handed back, or due at once)
-                    totals.handed_back, totals.retried = handed_back, retried
-                    _channel_failed(session, job, log, channel, lost)
-                    continue
-                mark_failed(channel, lost.reason, utcnow())
-            elif channel is not None and sender.settled:
-                mark_ok(channel, utcnow())
-            # Collected whenever the modem may answer, also after a failed SMS: a report
-            # stored on the modem waits for a run that reads it (issue 15 point 1).
-            if not totals.stopped and not sender.lock_lost and sender.unavailable is None:
-                if receives(job, channel):
-                    collect_received(session, transport, log, region)
-                collect_status_reports(session, job, transport, log, region)
-            if sender.unavailable is None and sender.failure is None and not totals.stopped:
-                record_signal(run, transport)
+            transport = open_transport(app, job, channels[0])
         except TransportUnavailable as error:
             if getattr(error, "pin_rejected", False):
-                remember_rejected_pin(session, job, channel)
+                remember_rejected_pin(session, job, channels[0])
             raise
-        finally:
-            transport.close()
-        break
+    lanes = Lanes(
+        [_lane(app, job, channel) for channel in channels],
+        all_routes=[c.routes for c in job.channels if c.enabled] or [""],
+        transients_limit=int(app.config.get("SMS_CHANNEL_TRANSIENTS", 3)),
+    )
+    lanes.lanes[0].transport = transport
+    sender = SendRun(ctx, lanes, totals)
+    try:
+        sender.run()
+        for lane in lanes:
+            if lane.channel is not None and lane.settled and not lane.failed:
+                mark_ok(lane.channel, utcnow())
+        # Collected whenever the modem may answer, also after a failed SMS: a report stored
+        # on the modem waits for a run that reads it (issue 15 point 1).
+        for lane in lanes:
+            if lane.transport is None or lane.unavailable is not None:
+                continue
+            if not totals.stopped and not sender.lock_lost:
+                if receives(job, lane.channel):
+                    collect_received(session, lane.transport, log, region)
+                collect_status_reports(session, job, lane.transport, log, region)
+            if not lane.failed and sender.failure is None and not totals.stopped:
+                record_signal(run, lane.transport)
+    finally:
+        for lane in lanes:
+            if lane.transport is not None:
+                lane.transport.close()
+    # the lane whose failure ended the run
+    channel = next((lane.channel for lane in lanes if lane.unavailable is sender.unavailable), None)
     if sender.unavailable is not None and getattr(sender.unavailable, "pin_rejected", False):
         remember_rejected_pin(session, job, channel)
     if not totals.stopped:

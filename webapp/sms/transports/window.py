@@ -48,11 +48,15 @@ class SendWindow:
     started with the window and fed through a queue (a run hands over thousands of SMS; a
     future and a context copy for each would cost the run's thread more than the rest)."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(
+        self, transport: Transport, done: queue.SimpleQueue[Finished] | None = None
+    ) -> None:
         self.transport = transport
         self.size = max(1, int(getattr(transport, "window", 1) or 1))
         self._todo: queue.SimpleQueue[tuple[OutgoingSms, object] | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[Finished] = queue.SimpleQueue()
+        # `done`: a queue shared by several windows (the lanes of a run, webapp.sms.lanes);
+        # its reader then counts `in_flight` down itself.
+        self._done: queue.SimpleQueue[Finished] = done if done is not None else queue.SimpleQueue()
         self.in_flight = 0
         self._threads = [
             threading.Thread(
@@ -103,29 +107,7 @@ class SendWindow:
         """What came back: waits up to `timeout` seconds for the first one (None: until one
         comes); then up to `gather` seconds more until `enough` are in hand (outcomes that
         share a commit); then takes whatever else is already there without waiting."""
-        if self.in_flight == 0:
-            return []
-        try:
-            first = self._done.get(timeout=timeout) if timeout is None or timeout > 0 else None
-        except queue.Empty:
-            first = None
-        results = [first] if first is not None else []
-        if results and gather > 0:
-            wanted = min(enough, self.in_flight)
-            deadline = time.monotonic() + gather
-            while len(results) < wanted:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    results.append(self._done.get(timeout=left))
-                except queue.Empty:
-                    break
-        while True:
-            try:
-                results.append(self._done.get_nowait())
-            except queue.Empty:
-                break
+        results = take_finished(self._done, self.in_flight, timeout, gather, enough)
         self.in_flight -= len(results)
         return results
 
@@ -135,6 +117,41 @@ class SendWindow:
             self._todo.put(None)
         for thread in self._threads:
             thread.join()
+
+
+def take_finished(
+    done: queue.SimpleQueue[Finished],
+    in_flight: int,
+    timeout: float | None,
+    gather: float = 0.0,
+    enough: int = 1,
+) -> list[Finished]:
+    """`SendWindow.collect` on a queue of outcomes with `in_flight` SMS out (the caller counts
+    them down)."""
+    if in_flight == 0:
+        return []
+    try:
+        first = done.get(timeout=timeout) if timeout is None or timeout > 0 else None
+    except queue.Empty:
+        first = None
+    results = [first] if first is not None else []
+    if results and gather > 0:
+        wanted = min(enough, in_flight)
+        deadline = time.monotonic() + gather
+        while len(results) < wanted:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                results.append(done.get(timeout=left))
+            except queue.Empty:
+                break
+    while True:
+        try:
+            results.append(done.get_nowait())
+        except queue.Empty:
+            break
+    return results
 
 
 # After this many broken-link outcomes in a row a run stops sending (the link is down).
