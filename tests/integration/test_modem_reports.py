@@ -223,3 +223,22 @@ def test_a_run_meeting_a_starting_sim800_sends(app, db, job, wien):
         assert _run(app, db, job).sent == 1
         assert _status(db, first) is MessageStatus.SENT
         assert modem.messages()[0].text.startswith("Eins")
+
+
+def test_reports_a_modem_keeps_in_me_arrive_without_their_cdsi(app, db, job, wien):
+    """A modem that stores reports in its own memory ("ME", no "SR"): a report stored while no
+    run was connected (its +CDSI unheard) is found by the next run in "ME" and deleted there;
+    the received SMS in "SM" stay (Empfang off)."""
+    memories = (("SM", "ME"), ("SM", "ME"), ("SM", "ME"))
+    profile = dataclasses.replace(PROFILES["simcom"], memories=memories, report_memory="ME")
+    with ModemSimulator(profile=profile) as modem:
+        _use_modem(app, db, job, modem, receive=False)
+        first = _queue(db, wien, "Eins")
+        assert _run(app, db, job).sent == 1
+        received = modem.inject_received("+436649999999", "bleibt", notify=False)
+        modem.inject_status_report(_reference(db, first), NUMBER, 0x00)  # nobody connected
+        assert len(modem.stored("ME")) == 1
+        _run(app, db, job)
+        assert _status(db, first) is MessageStatus.DELIVERED
+        assert modem.stored("ME") == {}
+        assert sorted(modem.stored("SM")) == received and modem.cpms[0] == "SM"

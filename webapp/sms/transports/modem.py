@@ -367,6 +367,7 @@ class ModemTransport:
         self._indications: str | None = None  # the AT+CNMI set command chosen for this modem
         self._ready_by = 0.0  # while connecting: until when a starting modem is waited for
         self._report_memories: set[str] = set()  # where +CDSI said reports were stored
+        self._readable: list[str] | None = None  # AT+CPMS=? <mem1> stores that may hold reports
 
     # connection
 
@@ -912,11 +913,11 @@ class ModemTransport:
 
     def stored_reports(self) -> list[StatusReport]:
         """The status reports stored on the modem: in its report memory ("SR": AT+CNMI <ds> 2,
-        `+CDSI`), in any memory a `+CDSI` named, and in the read memory, where some modems
-        keep them with the received SMS. Each is read with AT+CPMS="<mem>" and AT+CMGL=4; the
-        read memory is set back afterwards; received SMS there are not returned and stay
-        (Empfang may be off; the listing marks unread ones read). Nothing is deleted:
-        `delete(indices, memory)` once they are applied."""
+        `+CDSI`), in any memory a `+CDSI` named, and in the other stores AT+CPMS=? offers
+        ("SM", "ME"), where some modems keep them with the received SMS. Each is read with
+        AT+CPMS="<mem>" and AT+CMGL=4; the read memory is set back afterwards; received SMS
+        there are not returned and stay (Empfang may be off; the listing marks unread ones
+        read). Nothing is deleted: `delete(indices, memory)` once they are applied."""
         timeout = self.settings.command_timeout
         reports: list[StatusReport] = []
         with self._lock:
@@ -924,7 +925,12 @@ class ModemTransport:
             try:
                 self._keep_routing(at)  # once a run: routing a phase 2+ modem dropped is back
                 previous = _read_memory(at.command("AT+CPMS?", timeout, "+CPMS:"))
-                wanted = [_REPORT_MEMORY, *sorted(self._report_memories), previous]
+                wanted = [
+                    _REPORT_MEMORY,
+                    *sorted(self._report_memories),
+                    previous,
+                    *self._message_memories(at),
+                ]
                 memories = [m for n, m in enumerate(wanted) if m and m not in wanted[:n]]
                 current = previous
                 try:
@@ -947,6 +953,28 @@ class ModemTransport:
                 self._drop()
                 raise self._unavailable(_link_problem(exc)) from exc
         return reports
+
+    def _message_memories(self, at: AtChannel) -> list[str]:
+        """The stores AT+CPMS=? offers to read (<mem1>) that may hold reports: each one but
+        broadcasts ("BM") and "MT" where it is only "SM" and "ME" together (listed twice
+        otherwise). A report stored in "ME" while no run was connected is found there even
+        though its +CDSI went unheard. Asked once per transport (run)."""
+        if self._readable is None:
+            try:
+                lines = at.command("AT+CPMS=?", self.settings.command_timeout, "+CPMS:")
+            except (ErrorResult, NoAnswer) as exc:
+                log.info("modem: AT+CPMS=? not answered (%s)", exc)
+                lines = []
+            names: list[str] = []
+            for line in lines:
+                if line.upper().startswith("+CPMS:"):
+                    first = re.match(r"\s*\(([^)]*)\)", line.split(":", 1)[1])
+                    if first:
+                        names = [n.strip().strip('"').upper() for n in first.group(1).split(",")]
+            if "SM" in names or "ME" in names:
+                names = [n for n in names if n != "MT"]
+            self._readable = [n for n in names if n and n != "BM"]
+        return self._readable
 
     def _select_memory(self, at: AtChannel, memory: str | None) -> None:
         """Back to the read memory that was set before (errors only logged)."""
