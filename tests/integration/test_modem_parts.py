@@ -356,3 +356,32 @@ def test_an_sms_unclear_after_a_late_cmgs_is_cleared_by_its_report(
     page = client.get(f"/admin/sms/{message.id}").get_data(as_text=True)
     assert "durch Zustellbericht geklärt" in page
     assert "zugeordnet nach Empfänger und Zeit" in page
+
+
+def test_a_multipart_sms_unclear_after_its_first_part_keeps_that_reference(app, db, job, wien):
+    """Part 2's +CMGS never comes: the SMS is Unklar with part 1's reference. Part 1's report
+    finds it by that reference, part 2's by recipient and time; both delivered: Zugestellt."""
+    with ModemSimulator(status_reports=True) as modem:
+        _modem_job(app, db, job, modem)
+        modem.plan_reports(NUMBER, None)  # part 1: no report now
+        modem.no_answer_after_ctrl_z(1, sent=True, after=1)  # part 2 leaves, +CMGS never
+        message = _sms(db, wien)
+        transport = ModemTransport(
+            ModemSettings(url=modem.url, cmgs_timeout=1.0, command_timeout=2.0)
+        )
+        assert _run(app, db, job, transport).unknown == 1
+        first, second = (p.message_reference for p in modem.parts)
+        unclear = _reload(db, message)
+        assert unclear.status is MessageStatus.UNKNOWN
+        assert unclear.provider_ref == str(first)
+        modem.inject_status_report(second, NUMBER, 0x00)  # stored in "SR" (<ds> 2)
+        modem.inject_status_report(first, NUMBER, 0x00)
+        _run(app, db, job)
+    message = _reload(db, message)
+    assert message.status is MessageStatus.DELIVERED
+    parts = _parts(db, message)
+    assert [(p.message_reference, p.matched_by_time) for p in parts] == [
+        (first, False),
+        (second, True),
+    ]
+    assert message.provider_ref == f"{first},{second}"

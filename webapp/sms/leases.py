@@ -408,7 +408,12 @@ class Writes:
                 ),
             ),
             (self.failed, release(owned, MessageStatus.FAILED)),
-            (self.unknown, release(owned, MessageStatus.UNKNOWN)),
+            # the references of the parts the modem took before it fell silent: their
+            # reports still find the SMS (issue 15 point 5; `sms/modem_reports.py`)
+            (
+                self.unknown,
+                release(owned, MessageStatus.UNKNOWN, provider_ref=bindparam("b_ref")),
+            ),
             (
                 self.untried,
                 release(owned, MessageStatus.QUEUED, attempts=t.c.attempts - 1, **back_in_queue),
@@ -444,6 +449,7 @@ class Writes:
         elif outcome.kind is OutcomeKind.PERMANENT:
             self.failed.append(row)
         else:
+            row["b_ref"] = outcome.provider_ref
             self.unknown.append(row)
 
     def add_untried(
