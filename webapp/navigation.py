@@ -35,6 +35,7 @@ MENU: tuple[MenuEntry, ...] = (
         _l("Administration"),
         children=(
             MenuEntry(_l("SMS Nachrichten"), "messages.index"),
+            MenuEntry(_l("Serien-SMS"), "serien.index"),
             MenuEntry(_l("Empfangene SMS"), "inbox.index"),
             MenuEntry(_l("Smstexte"), "texts.index"),
             MenuEntry(_l("Job Liste"), "jobs.index"),

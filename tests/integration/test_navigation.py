@@ -26,6 +26,7 @@ def test_administrator_sees_all_built_dialogs(app, db, admin_client):
     assert _menu(admin_client) == EVERYONE | {
         "SMS senden",
         "SMS Nachrichten",
+        "Serien-SMS",
         "Empfangene SMS",
         "Smstexte",
         "Job Liste",
@@ -60,4 +61,9 @@ def test_user_without_permissions_sees_only_the_records(app, client, make_user):
 
 def test_sms_nachrichten_and_smstexte_follow_their_permissions(app, client, make_user):
     login_as(client, make_user("texte", Permission.SMS_TEXTS, Permission.SMS_MESSAGES))
-    assert _menu(client) == EVERYONE | {"SMS Nachrichten", "Empfangene SMS", "Smstexte"}
+    assert _menu(client) == EVERYONE | {
+        "SMS Nachrichten",
+        "Serien-SMS",
+        "Empfangene SMS",
+        "Smstexte",
+    }

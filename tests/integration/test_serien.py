@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select, text, update
 
@@ -25,7 +27,6 @@ from webapp.sms.leases import claim
 from webapp.sms.recipient_lists import read_list
 from webapp.sms.search import MessageFilter, count_messages
 from webapp.sms.serien import (
-    CANCELLED_CODE,
     ContactFilter,
     ContactKinds,
     SeriesInput,
@@ -318,7 +319,7 @@ def test_a_serie_does_not_hold_back_another_mandants_single_sms(db, wien, graz):
 def test_counts_follow_the_sms_and_rest_abbrechen_cancels_what_waits(db, wien, make_user):
     user = make_user("maria")
     series = _queue(db, wien, [f"0664 {i:07d}" for i in range(1, 11)]).series
-    assert counts(db, series.id).planned == 10 and counts(db, series.id).waiting == 10
+    assert counts(db, series.id).total == 10 and counts(db, series.id).waiting == 10
     ids = db.scalars(select(Message.id).where(Message.source_ref == str(series.id))).all()
     claimed = [c.id for c in claim(db, [], "run-a", utcnow(), 3)]  # sending now
     db.execute(update(Message).where(Message.id == ids[5]).values(status=MessageStatus.SENT))
@@ -331,9 +332,9 @@ def test_counts_follow_the_sms_and_rest_abbrechen_cancels_what_waits(db, wien, m
     assert cancel_rest(db, series, user) == 3  # ids 3, 4, 9; the three claimed go on
     db.commit()
     after = counts(db, series.id)
-    assert (after.waiting, after.cancelled, after.failed, after.planned) == (3, 3, 1, 10)
+    assert (after.waiting, after.cancelled, after.failed, after.total) == (3, 3, 1, 10)
     cancelled = db.get(Message, ids[9])
-    assert cancelled.status is MessageStatus.FAILED and cancelled.error_code == CANCELLED_CODE
+    assert cancelled.status is MessageStatus.CANCELLED
     assert "Maria" in cancelled.reason and not cancelled.error_notification_due
     assert {db.get(Message, i).status for i in claimed} == {MessageStatus.SENDING}
     assert series.cancelled == 3 and series.cancelled_by == "Maria"
@@ -381,3 +382,55 @@ def test_a_confirmation_refused_queues_nothing_and_keeps_the_draft(db, wien):
     db.rollback()
     assert db.get(Series, draft.id).state is SeriesState.DRAFT  # may be sent later
     assert db.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_a_planned_serie_waits_as_geplant_and_can_be_cancelled(db, wien):
+    user = _user(db)
+    listing = read_list("Nummer\n0664 1111111\n0664 2222222\n")
+    when = utcnow() + timedelta(days=1)
+    series_input = SeriesInput(wien.id, "Wasser morgen aus", listing=listing, send_at=when)
+    draft = save_review(
+        db,
+        review(db, series_input, mandant_ids=None),
+        series_input,
+        created_by=user,
+        mandant_ids=None,
+    )
+    db.commit()
+    series = confirm(db, draft.token, user=user, mandant_ids=None).series
+    db.commit()
+    sms = db.scalars(select(Message).where(Message.source == MessageSource.SERIES)).all()
+    assert {m.status for m in sms} == {MessageStatus.PLANNED}
+    assert {m.send_at for m in sms} == {when}
+    assert counts(db, series.id).planned == 2
+    assert claim(db, [], "run-a", utcnow(), 10) == []  # not before its time
+    assert cancel_rest(db, series, user) == 2
+    db.commit()
+    assert counts(db, series.id).cancelled == 2
+
+
+def test_a_planned_time_that_passed_before_senden_is_refused(db, wien):
+    user = _user(db)
+    listing = read_list("Nummer\n0664 1111111\n")
+    series_input = SeriesInput(
+        wien.id, "Hallo", listing=listing, send_at=utcnow() + timedelta(seconds=1)
+    )
+    draft = save_review(
+        db,
+        review(db, series_input, mandant_ids=None),
+        series_input,
+        created_by=user,
+        mandant_ids=None,
+    )
+    db.commit()
+    db.execute(
+        update(Series).values(
+            draft=draft.draft.replace(
+                series_input.send_at.isoformat(), (utcnow() - timedelta(minutes=1)).isoformat()
+            )
+        )
+    )
+    db.commit()
+    with pytest.raises(InputError) as error:
+        confirm(db, draft.token, user=user, mandant_ids=None)
+    assert "Vergangenheit" in error.value.message

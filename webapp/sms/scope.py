@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, SQLColumnExpression, false, select
 from sqlalchemy.orm import Session
 
-from webapp.models import Company, Mandant, Message, Person, Ticket, WorkOrder
+from webapp.models import Company, Mandant, Message, Person, Series, Ticket, WorkOrder
 
 # The records a dialog opens by id; each belongs to one Mandant.
-Record = TypeVar("Record", Person, Company, WorkOrder, Ticket, Message)
+Record = TypeVar("Record", Person, Company, WorkOrder, Ticket, Message, Series)
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 
 

@@ -15,8 +15,9 @@ parse the request and render):
    `models.sms.BULK_SOURCES`) and `source_ref` = the Serie's id. The draft → queued
    compare-and-set makes a second submit of the token queue nothing.
 3. `counts` (read from the SMS, so they follow runs and delivery reports live) and
-   `cancel_rest` ("Rest abbrechen": the SMS no run has claimed end as Fehler, compare-and-set
-   on `status = queued` against the claim).
+   `cancel_rest` ("Rest abbrechen": the SMS no run has claimed end as Abgebrochen,
+   `planning.cancel_unclaimed`'s compare-and-set against the claim). A Serie may be planned
+   (Versand am, `SeriesInput.send_at`): its SMS wait as Geplant until then.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import enum
 import json
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.errors import InputError
@@ -70,13 +71,12 @@ from webapp.sms.placeholders import (
     render,
     tokens_of,
 )
+from webapp.sms.planning import cancel_unclaimed, check_send_at
 from webapp.sms.prefixes import active_prefixes
 from webapp.sms.recipient_lists import RecipientList
 from webapp.sms.scope import scoped
 from webapp.sms.settings import require_sms_service
 
-# The error code of an SMS cancelled with the rest of its Serie (status Fehler, no e-mail).
-CANCELLED_CODE = "series_cancelled"
 SHOWN_TEXTS = 5  # the review shows the final text of the first few recipients
 RATE_RUNS = 20  # the job's recent rate: its last runs that sent something …
 RATE_DAYS = 7  # … within this many days
@@ -115,6 +115,7 @@ class SeriesInput:
     text: str
     contacts: ContactFilter = ContactFilter()
     listing: RecipientList | None = None
+    send_at: datetime | None = None  # Versand am (aware, UTC): planned, else at once
 
 
 @dataclass(frozen=True)
@@ -409,7 +410,12 @@ def save_review(
             Series.created_at < utcnow() - timedelta(hours=DRAFT_HOURS),
         )
     )
-    draft = [[r.parsed.raw, r.parsed.e164, r.parsed.display, r.text] for r in result.recipients]
+    draft = {
+        "send_at": series_input.send_at.isoformat() if series_input.send_at else None,
+        "rows": [
+            [r.parsed.raw, r.parsed.e164, r.parsed.display, r.text] for r in result.recipients
+        ],
+    }
     series = Series(
         mandant_id=mandant_id,
         created_by_id=created_by.id,
@@ -455,7 +461,12 @@ def confirm(
         return Queued(series, False)
     require_mandant(session, series.mandant_id, mandant_ids)
     require_sms_service(session)
-    rows = json.loads(series.draft or "[]")
+    draft = json.loads(series.draft or "{}")
+    rows = draft.get("rows") or []
+    # The planned time may have passed since the review: check_send_at says so (review again).
+    send_at = check_send_at(
+        datetime.fromisoformat(draft["send_at"]) if draft.get("send_at") else None, utcnow()
+    )
     taken = session.execute(
         update(Series)
         .where(Series.id == series.id, Series.state == SeriesState.DRAFT)
@@ -481,6 +492,7 @@ def confirm(
         max_segments=max_segments,
         default_region=default_region,
         returning=False,
+        send_at=send_at,
     )
     return Queued(series, True)
 
@@ -497,7 +509,8 @@ def series_messages(series_id: int) -> ColumnElement[bool]:
 class SeriesCounts:
     """Where a Serie stands: its SMS by status as users know them."""
 
-    planned: int = 0  # geplant: all SMS of the Serie
+    total: int = 0  # all SMS of the Serie
+    planned: int = 0  # geplant: waiting for their time (Versand am)
     waiting: int = 0  # wartet: queued or being sent
     sent: int = 0  # versendet (no report yet)
     delivered: int = 0  # zugestellt
@@ -506,47 +519,66 @@ class SeriesCounts:
     cancelled: int = 0  # abgebrochen ("Rest abbrechen")
 
     @property
-    def finished(self) -> bool:
-        return self.waiting == 0
+    def open(self) -> int:
+        """SMS that may still be sent (and may still be cancelled, unless being sent)."""
+        return self.planned + self.waiting
 
 
 _FAILED = (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.EXPIRED)
 
 
 def counts(session: Session, series_id: int) -> SeriesCounts:
-    """The Serie's SMS counted by status (one GROUP BY), cancelled ones apart from Fehler."""
-    cancelled = case((Message.error_code == CANCELLED_CODE, 1), else_=0)
+    """The Serie's SMS counted by status (one GROUP BY)."""
+    return counts_of(session, [series_id]).get(series_id, SeriesCounts())
+
+
+def counts_of(session: Session, series_ids: list[int]) -> dict[int, SeriesCounts]:
+    """`counts` of several Serien in one query (the list)."""
+    if not series_ids:
+        return {}
+    refs = [str(i) for i in series_ids]
     rows = session.execute(
-        select(Message.status, cancelled, func.count())
-        .where(series_messages(series_id))
-        .group_by(Message.status, cancelled)
+        select(Message.source_ref, Message.status, func.count())
+        .where(Message.source == MessageSource.SERIES, Message.source_ref.in_(refs))
+        .group_by(Message.source_ref, Message.status)
     ).all()
-    tally: dict[str, int] = dict.fromkeys(
-        ("waiting", "sent", "delivered", "failed", "unclear", "cancelled"), 0
-    )
-    total = 0
-    for status, was_cancelled, n in rows:
-        total += n
-        status = MessageStatus(status)
-        if status is MessageStatus.FAILED and was_cancelled:
-            tally["cancelled"] += n
-        elif status in (MessageStatus.QUEUED, MessageStatus.SENDING):
-            tally["waiting"] += n
-        elif status is MessageStatus.SENT:
-            tally["sent"] += n
-        elif status is MessageStatus.DELIVERED:
-            tally["delivered"] += n
-        elif status in _FAILED:
-            tally["failed"] += n
-        else:
-            tally["unclear"] += n
-    return SeriesCounts(planned=total, **tally)
+    tallies: dict[int, dict[str, int]] = {}
+    for ref, status, n in rows:
+        tally = tallies.setdefault(int(ref or 0), dict.fromkeys(_COUNT_FIELDS, 0))
+        tally["total"] += n
+        tally[_count_field(MessageStatus(status))] += n
+    return {series_id: SeriesCounts(**tally) for series_id, tally in tallies.items()}
+
+
+_COUNT_FIELDS = tuple(f.name for f in fields(SeriesCounts))
+
+
+def _count_field(status: MessageStatus) -> str:
+    if status is MessageStatus.CANCELLED:
+        return "cancelled"
+    if status is MessageStatus.PLANNED:
+        return "planned"
+    if status in (MessageStatus.QUEUED, MessageStatus.SENDING):
+        return "waiting"
+    if status is MessageStatus.SENT:
+        return "sent"
+    if status is MessageStatus.DELIVERED:
+        return "delivered"
+    if status in _FAILED:
+        return "failed"
+    return "unclear"
+
+
+def planned_time(session: Session, series_id: int) -> datetime | None:
+    """The Versand am of a Serie (its SMS share it), None when it was sent at once."""
+    return session.scalar(select(func.min(Message.send_at)).where(series_messages(series_id)))
 
 
 def cancel_rest(session: Session, series: Series, by: User) -> int:
-    """Rest abbrechen: every SMS of the Serie that no run has claimed yet ends as Fehler with
-    the reason, in one UPDATE guarded by `status = queued` (the claim's own condition, so an
-    SMS is either claimed or cancelled, never both). Returns how many; the caller commits."""
+    """Rest abbrechen: every SMS of the Serie that no run has claimed yet (planned or
+    waiting) ends as Abgebrochen with the reason, by `planning.cancel_unclaimed`'s
+    compare-and-set against the claim (an SMS is either claimed or cancelled, never both).
+    Returns how many; the caller commits."""
     name = by.display_name or by.username
     now = utcnow()
     reason = _(
@@ -554,20 +586,11 @@ def cancel_rest(session: Session, series: Series, by: User) -> int:
         id=series.id,
         name=name,
     )
-    done = session.execute(
-        update(Message)
-        .where(series_messages(series.id), Message.status == MessageStatus.QUEUED)
-        .values(
-            status=MessageStatus.FAILED,
-            reason=reason,
-            error_code=CANCELLED_CODE,
-            error_notification_due=False,
-            next_attempt_at=None,
-            updated_at=now,
+    cancelled = len(
+        cancel_unclaimed(
+            session, series_messages(series.id), now, planned_only=False, reason=reason
         )
-        .execution_options(synchronize_session=False)
     )
-    cancelled = int(getattr(done, "rowcount", 0) or 0)
     series.cancelled = (series.cancelled or 0) + cancelled
     series.cancelled_at = now
     series.cancelled_by = name
