@@ -242,3 +242,43 @@ def test_reports_a_modem_keeps_in_me_arrive_without_their_cdsi(app, db, job, wie
         assert _status(db, first) is MessageStatus.DELIVERED
         assert modem.stored("ME") == {}
         assert sorted(modem.stored("SM")) == received and modem.cpms[0] == "SM"
+
+
+def test_a_modem_channel_no_sms_used_is_still_collected(app, db, job, wien):
+    """Channel 1 websms, channel 2 the modem: a run that sends nothing (or only over websms)
+    opens the modem anyway to read its stored reports — they would wait there (and fill "SR")
+    until an SMS happened to go through it."""
+    import socket
+
+    from sqlalchemy import update
+
+    from tests.service_job import send_through_websms
+    from webapp.jobs.channels import new_channel, set_enabled
+    from webapp.models import Channel
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    with ModemSimulator() as modem:
+        send_through_websms(app, db, job, dead_url, "t0ken")
+        second = new_channel(db, job, "1", "test")
+        save_settings(
+            db,
+            job,
+            SettingsInput(variant="1", modem_url=modem.url),
+            "test",
+            app.config["SMS_SECRET_KEY"],
+            channel=second,
+        )
+        set_enabled(db, job, second, True, "test")
+        db.commit()
+        first = _queue(db, wien, "Eins")
+        assert _run(app, db, job).sent == 1  # websms unreachable: over the modem
+        modem.inject_status_report(_reference(db, first), NUMBER, 0x00)  # nobody connected
+        db.execute(update(Channel).values(backoff_until=None, failed_since=None, failures=0))
+        db.commit()
+        connections = modem.connections
+        assert _run(app, db, db.get(Job, job.id)).sent == 0  # both lanes, nothing to send
+        assert modem.connections == connections + 1
+        assert _status(db, first) is MessageStatus.DELIVERED
+        assert modem.stored("SR") == {}

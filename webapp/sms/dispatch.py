@@ -678,6 +678,14 @@ def _lane(app: Flask, job: Job, channel: Channel | None) -> Lane:
     )
 
 
+def _collects_unused(job: Job, lane: Lane, totals: RunTotals, sender: SendRun) -> bool:
+    """Whether a lane no SMS used is opened after the sending to collect what its modem
+    stored (status reports, received SMS): a modem channel of a run that was not stopped."""
+    if lane.channel is None or lane.failed or totals.stopped or sender.lock_lost:
+        return False
+    return channel_settings(job, lane.channel).variant is Variant.MODEM
+
+
 def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunTotals:
     """The job function of "Service SMS" (registered in webapp.jobs.registry)."""
     session, job, run, log, app = ctx.session, ctx.job, ctx.run, ctx.log, ctx.app
@@ -727,8 +735,12 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
             if lane.channel is not None and lane.settled and not lane.failed:
                 mark_ok(lane.channel, utcnow())
         # Collected whenever the modem may answer, also after a failed SMS: a report stored
-        # on the modem waits for a run that reads it (issue 15 point 1).
+        # on the modem waits for a run that reads it (issue 15 point 1) — also on a modem no
+        # SMS of this run went through (opened for it, as one channel is for the signal).
         for lane in lanes:
+            if lane.transport is None and _collects_unused(job, lane, totals, sender):
+                with contextlib.suppress(TransportUnavailable):
+                    lane.transport = lane.opener()
             if lane.transport is None or lane.unavailable is not None:
                 continue
             if not totals.stopped and not sender.lock_lost:
