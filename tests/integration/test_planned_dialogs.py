@@ -252,3 +252,13 @@ def test_the_autumn_hour_that_occurs_twice_is_its_first_occurrence(clerk, db, wi
     message = db.scalar(select(Message))
     # 02:30 summer time (+02:00) is 00:30 UTC; the second 02:30 (+01:00) would be 01:30
     assert message.send_at == datetime(day.year, day.month, day.day, 0, 30, tzinfo=UTC)
+
+
+def test_the_uebersicht_names_the_planned_sms_apart(clerk, db, wien):
+    _planned(db, wien)
+    cancelled = _planned(db, wien)
+    clerk.post(f"/admin/sms/{cancelled.id}/cancel")
+    fragment = clerk.get("/uebersicht/aktuell")
+    assert fragment.status_code == 200
+    tile = re.search(r'id="tile-waiting".*?</a>', fragment.text, re.S).group(0)
+    assert "keine wartet" in tile and "dazu 1 geplant" in tile
