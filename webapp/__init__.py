@@ -274,26 +274,34 @@ def _attempts_of(message_id: int) -> list[Any]:
 
 
 def _parts_of(message: Any) -> list[Any]:
-    """The parts of an SMS with what the modem's status reports said (the SMS detail): read
-    only for an SMS with a report that was not sent through websms (the kinds of the channels
-    are read once a request)."""
+    """The parts of an SMS with what the modem's status reports said (the SMS detail). Read
+    only for SMS with a report that were not sent through websms, and for a list in one
+    query: the first call of a request reads them for every such SMS the request loaded."""
     from flask import g
     from sqlalchemy import select
 
-    from webapp.models import Channel
+    from webapp.models import Channel, Message
     from webapp.models.channels import WEBSMS
     from webapp.sms.modem_reports import report_parts
 
     if not message.report_status:
         return []
+    cache: dict[int, list[Any]] | None = g.get("message_parts")
+    if cache is not None and message.id in cache:
+        return cache[message.id]
     websms = g.get("websms_channels")
     if websms is None:
         websms = g.websms_channels = set(
             db.session.scalars(select(Channel.id).where(Channel.kind == WEBSMS))
         )
-    if message.channel_id in websms:
-        return []
-    return report_parts(db.session(), message.id)
+    loaded = [m for m in db.session.identity_map.values() if isinstance(m, Message)]
+    wanted = {
+        m.id
+        for m in [*loaded, message]
+        if m.report_status and m.channel_id not in websms and (cache is None or m.id not in cache)
+    }
+    cache = g.message_parts = {**(cache or {}), **report_parts(db.session(), wanted)}
+    return cache.get(message.id, [])
 
 
 def register_commands(app: Flask) -> None:

@@ -266,15 +266,19 @@ def _failure_reason(part: MessagePart, total: int) -> str:
     return str(_l("Laut Zustellbericht nicht zugestellt: %(what)s.", what=what))
 
 
-def report_parts(session: Session, message_id: int) -> list[MessagePart]:
-    """The parts of an SMS as its detail shows them (none before its first modem report)."""
-    return list(
-        session.scalars(
-            select(MessagePart)
-            .where(MessagePart.message_id == message_id)
-            .order_by(MessagePart.part)
-        )
-    )
+def report_parts(session: Session, message_ids: Iterable[int]) -> dict[int, list[MessagePart]]:
+    """The parts of these SMS as their details show them, by SMS (one query for a page; an SMS
+    before its first modem report has none)."""
+    found: dict[int, list[MessagePart]] = {i: [] for i in message_ids}
+    if not found:
+        return found
+    for part in session.scalars(
+        select(MessagePart)
+        .where(MessagePart.message_id.in_(list(found)))
+        .order_by(MessagePart.message_id, MessagePart.part)
+    ):
+        found[part.message_id].append(part)
+    return found
 
 
 def part_label(part: MessagePart) -> str:
