@@ -400,3 +400,36 @@ def test_release_and_claim_stay_on_their_partial_indexes(db, mandant):
     assert release and "ix_sms_message_planned" in release[0], plans
     ranges = [p for s, p in plans.items() if "UPDATE sms_message" in s and "claimed_at" in s]
     assert ranges and "ix_sms_message_claim" in ranges[0], plans
+
+
+def test_a_whole_run_sends_a_planned_sms_only_once_its_time_has_come(app, db, mandant, job):
+    """The real run against the websms sandbox: with only a planned SMS waiting it sends
+    nothing and ends (no spinning); once its time has passed the next run sends it, once."""
+    from tests.integration.test_dispatch import _run
+    from webapp.simulators.websms import WebsmsSandbox
+
+    now = utcnow()
+    planned = _plan(db, mandant, now + timedelta(hours=1))
+    at_once = _plan(db, mandant, None, recipient="0676 5550001")
+    with WebsmsSandbox(token="t0ken") as sandbox:
+        totals, run = _run(app, db, job, sandbox)
+        assert totals.sent == 1 and run.total == 1
+        assert [a.client_message_id for a in sandbox.accepted] == [str(at_once.id)]
+        totals, run = _run(app, db, job, sandbox)
+        assert totals.sent == 0 and run.total == 0 and len(sandbox.accepted) == 1
+        db.expire_all()
+        assert db.get(Message, planned.id).status is MessageStatus.PLANNED
+        # its time has come (the clock moved on): the next run sends it
+        db.execute(
+            update(Message)
+            .where(Message.id == planned.id)
+            .values(send_at=utcnow() - timedelta(seconds=1))
+        )
+        db.commit()
+        totals, run = _run(app, db, job, sandbox)
+        assert totals.sent == 1
+        assert [a.client_message_id for a in sandbox.accepted] == [str(at_once.id), str(planned.id)]
+        totals, _run_again = _run(app, db, job, sandbox)
+        assert totals.sent == 0 and len(sandbox.accepted) == 2
+    db.expire_all()
+    assert db.get(Message, planned.id).status is MessageStatus.SENT
