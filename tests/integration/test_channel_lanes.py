@@ -241,3 +241,31 @@ def test_a_passing_error_three_times_in_a_row_moves_the_sms_to_the_next_channel(
         (websms_channel.id, "transient"),
         (modem_channel.id, "accepted"),
     ]
+
+
+def test_a_run_with_nothing_to_send_reads_every_modem_channel(app, db, job):
+    """Two modem channels with "receive" on, nothing queued: the run opens both lanes and
+    collects what each modem received (a lane is otherwise opened only for its first SMS)."""
+    from webapp.models import ReceivedMessage
+
+    with ModemSimulator() as one, ModemSimulator() as two:
+        first = _modem(app, db, job, one.url, channel=job.channels[0])
+        second = _modem(app, db, job, two.url)
+        for channel, url in ((first, one.url), (second, two.url)):
+            save_settings(
+                db,
+                job,
+                SettingsInput(variant="1", modem_url=url, modem_receive=True),
+                "test",
+                app.config["SMS_SECRET_KEY"],
+                channel=channel,
+            )
+        db.commit()
+        one.inject_received("+436641112233", "Antwort eins")
+        two.inject_received("+436644445566", "Antwort zwei")
+        _run(app, db, job)
+        received = db.scalars(select(ReceivedMessage).order_by(ReceivedMessage.text)).all()
+        assert [(r.sender, r.text) for r in received] == [
+            ("+436641112233", "Antwort eins"),
+            ("+436644445566", "Antwort zwei"),
+        ]
