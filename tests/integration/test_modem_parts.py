@@ -385,3 +385,17 @@ def test_a_multipart_sms_unclear_after_its_first_part_keeps_that_reference(app, 
         (second, True),
     ]
     assert message.provider_ref == f"{first},{second}"
+
+
+def test_a_wrapped_reference_of_an_older_settled_sms_does_not_hide_an_unclear_one(db, job, wien):
+    """TP-MR wraps at 256: an SMS of two days ago to the same number, delivered long since,
+    carries the reference the modem gave the Unklar SMS now; the report is the new one's."""
+    old = _sent(db, wien, "50", 1, sent_at=datetime.now(UTC) - timedelta(days=2))
+    _apply(db, job, _report(50, 0x00, sc_timestamp=datetime.now(UTC) - timedelta(days=2)))
+    assert _reload(db, old).status is MessageStatus.DELIVERED
+    unclear = _unclear(db, wien)
+    _apply(db, job, _report(50, 0x46))
+    assert _reload(db, unclear).status is MessageStatus.UNDELIVERED
+    assert _reload(db, old).status is MessageStatus.DELIVERED
+    _apply(db, job, _report(50, 0x00))  # the old one's report, read again: changes nothing
+    assert _reload(db, old).status is MessageStatus.DELIVERED

@@ -89,9 +89,12 @@ def apply_status_reports(
         message = _by_reference(session, e164, report.message_reference, now)
         by_time = False
         note = ""
-        if message is None:
-            message, note = _unclear_for(session, e164, report)
-            by_time = message is not None
+        if message is None or _settled_long_before(session, message, report):
+            # TP-MR wraps at 256: a settled SMS sent long before the report may only share
+            # the reference of an Unklar one
+            unclear, note = _unclear_for(session, e164, report)
+            if unclear is not None:
+                message, by_time = unclear, True
         if message is None:
             log_unknown_report(
                 session,
@@ -129,6 +132,26 @@ def _by_reference(session: Session, e164: str, reference: int, now: datetime) ->
         .limit(50)
     )
     return next((m for m in candidates if reference in split_references(m.provider_ref)), None)
+
+
+def _settled_long_before(session: Session, message: Message, report: StatusReport) -> bool:
+    """Whether the part of `message` with the report's reference has its final report already
+    and was sent more than UNCLEAR_BEFORE before the centre got the reported part."""
+    sent = message.sent_at or message.attempt_started_at
+    if report.sc_timestamp is None or sent is None:
+        return False
+    if sent >= report.sc_timestamp - UNCLEAR_BEFORE:
+        return False
+    final = session.scalar(
+        select(func.count())
+        .select_from(MessagePart)
+        .where(
+            MessagePart.message_id == message.id,
+            MessagePart.message_reference == report.message_reference,
+            MessagePart.status.in_([PartStatus.DELIVERED, PartStatus.FAILED]),
+        )
+    )
+    return bool(final)
 
 
 def _unclear_for(session: Session, e164: str, report: StatusReport) -> tuple[Message | None, str]:
