@@ -269,3 +269,72 @@ def test_a_run_with_nothing_to_send_reads_every_modem_channel(app, db, job):
             ("+436641112233", "Antwort eins"),
             ("+436644445566", "Antwort zwei"),
         ]
+
+
+def test_killed_workers_of_a_pooled_run_leave_at_most_each_lanes_sms_unclear(app, db, job, wien):
+    """Three pooled modems at 0.1 s per SMS; the run's worker process is SIGKILLed five times
+    mid-run: each kill leaves at most one SMS per lane unclear, the next run sends the rest,
+    and no SMS reaches two modems (or one twice)."""
+    from tests.workers import start_worker
+    from webapp.jobs.queues import redis_connection
+    from webapp.jobs.runner import execute_job
+
+    environment = {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SECRET_KEY": "test",
+        "SMS_SECRET_KEY": app.config["SMS_SECRET_KEY"],
+        "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+        "SMS_DISPATCH_BATCH": "10",
+        "JOB_LOCK_SECONDS": "30",
+    }
+    count = 90
+    sims = [ModemSimulator(latency=0.1) for _ in range(3)]
+    for sim in sims:
+        sim.start()
+    try:
+        _modem(app, db, job, sims[0].url, channel=job.channels[0])
+        for sim in sims[1:]:
+            _modem(app, db, job, sim.url, parallel=True)
+        ids = _queue(db, wien, _austrian(count))
+        for key in redis_connection(app).scan_iter("sms:job-lock:*"):
+            redis_connection(app).delete(key)
+
+        def delivered():
+            return sum(len(sim.messages()) for sim in sims)
+
+        kills = 0
+        for _kill in range(5):
+            target = delivered() + 6
+            worker = start_worker(environment, job.id)
+            deadline = time.monotonic() + 30
+            while delivered() < target and worker.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            worker.kill()
+            worker.join(timeout=10)
+            kills += 1
+            db.expire_all()
+            in_flight = db.scalars(
+                select(Message).where(
+                    Message.status == MessageStatus.SENDING,
+                    Message.attempt_started_at.is_not(None),
+                )
+            ).all()
+            assert len(in_flight) <= 3, "more than one SMS per lane in flight"
+        for sim in sims:
+            sim.latency = 0.0
+        execute_job(app, job.id)
+        carried = Counter()
+        for sim in sims:
+            carried.update(m.recipient for m in sim.messages())
+    finally:
+        for sim in sims:
+            sim.stop()
+    assert kills == 5
+    assert max(carried.values()) == 1, "an SMS reached the modems twice"
+    messages = _statuses(db, ids)
+    sent = [m for m in messages.values() if m.status is MessageStatus.SENT]
+    others = [m for m in messages.values() if m.status is not MessageStatus.SENT]
+    assert all(m.status is MessageStatus.UNKNOWN for m in others)
+    assert len(others) <= 3 * kills and all(m.recipient in carried for m in sent)
+    assert len({m.channel_id for m in sent}) == 3  # all three lanes carried SMS
