@@ -282,3 +282,16 @@ def test_a_modem_channel_no_sms_used_is_still_collected(app, db, job, wien):
         assert modem.connections == connections + 1
         assert _status(db, first) is MessageStatus.DELIVERED
         assert modem.stored("SR") == {}
+
+
+def test_a_routing_only_modem_waits_for_the_last_report_before_closing(app, db, job, wien):
+    """<ds> 1 only: the run waits a moment (report_grace) for the reports of what it sent, so
+    a report 0.5 s after the last SMS still reaches the run instead of a closed NPort."""
+    with ModemSimulator(
+        profile=ROUTING_ONLY, status_reports=True, latency=0.3, report_delay=0.5
+    ) as modem:
+        _use_modem(app, db, job, modem)
+        ids = [_queue(db, wien, f"SMS {n}") for n in range(3)]
+        assert _run(app, db, job).sent == 3
+        assert [_status(db, i) for i in ids] == [MessageStatus.DELIVERED] * 3
+        assert modem.reports_dropped == 0

@@ -823,3 +823,27 @@ def test_a_phase_2_plus_modem_with_ds_2_needs_no_cnma(make_transport):
         stored = sorted(r.message_reference for r in transport.stored_reports())
         assert stored == sorted(int(o.provider_ref) for o in outcomes)
         assert simulator.unacknowledged == 0 and simulator.cnmi == (2, 1, 0, 2, 0)
+
+
+def test_waiting_for_routed_reports_ends_at_the_grace(make_transport):
+    with ModemSimulator(profile=ROUTING_ONLY, status_reports=True) as simulator:
+        simulator.delay_reports(0.2, None)  # the second phone is off
+        transport = make_transport(simulator, report_grace=0.6)
+        outcomes = send_all(transport, [sms(1, "eins"), sms(2, "zwei")])
+        started = time.monotonic()
+        transport.await_routed_reports()
+        waited = time.monotonic() - started
+        assert [r.message_reference for r in transport.take_status_reports()] == [
+            int(outcomes[0].provider_ref)
+        ]
+        assert 0.3 < waited < 1.5
+
+
+def test_no_wait_for_reports_the_modem_stores(sim, make_transport):
+    sim.status_reports = True
+    sim.delay_reports(None)
+    transport = make_transport(sim, report_grace=5.0)
+    send_all(transport, [sms(1, "eins")])
+    started = time.monotonic()
+    transport.await_routed_reports()
+    assert time.monotonic() - started < 0.5

@@ -52,7 +52,10 @@ def collect_status_reports(
     if take is None:
         return 0
     poll = getattr(transport, "poll", None)
+    linger = getattr(transport, "await_routed_reports", None)
     try:
+        if linger is not None:
+            linger()  # a modem that routes its reports: the last SMS's may be seconds away
         if poll is not None:
             poll(0.0)  # +CDS that arrived since the last answer
     except TransportUnavailable:

@@ -88,6 +88,10 @@ class ModemSettings:
     # a modem that is starting (SIM800: SMS commands ERROR until "SMS Ready", SIM busy before
     # "+CPIN: READY") is waited for this long at connect before the run gives up on it
     ready_timeout: float = 30.0
+    # a modem that can only route its reports (AT+CNMI <ds> 1): at the end of a run the
+    # reports still missing are waited for this long after their SMS left (behind an NPort a
+    # report routed once the run closed is lost)
+    report_grace: float = 10.0
     validity_hours: int | None = 168
     request_status_report: bool = True
     list_timeout: float = 60.0  # AT+CMGL with a full SIM
@@ -368,6 +372,7 @@ class ModemTransport:
         self._ready_by = 0.0  # while connecting: until when a starting modem is waited for
         self._report_memories: set[str] = set()  # where +CDSI said reports were stored
         self._readable: list[str] | None = None  # AT+CPMS=? <mem1> stores that may hold reports
+        self._awaited: dict[int, float] = {}  # reference → when it left, report not yet seen
 
     # connection
 
@@ -643,7 +648,9 @@ class ModemTransport:
     def _unsolicited(self, event: Unsolicited) -> None:
         if event.code == "+CDS" and event.pdu:
             try:
-                self._reports.append(StatusReport.from_pdu(decode_status_report_pdu(event.pdu)))
+                report = StatusReport.from_pdu(decode_status_report_pdu(event.pdu))
+                self._reports.append(report)
+                self._awaited.pop(report.message_reference, None)
             except ValueError as exc:
                 log.warning("modem: unreadable status report %r: %s", event.pdu, exc)
         elif event.code == "+CDSI":
@@ -683,6 +690,22 @@ class ModemTransport:
             except LinkDown:
                 self._drop()
             return len(self._events)
+
+    def await_routed_reports(self) -> None:
+        """A modem whose reports are routed (<ds> 1): wait for the reports of the parts sent
+        on this connection, at most `report_grace` after each left (none: at once). Stored
+        reports (<ds> 2) need no wait: the next run reads them."""
+        indications = self._indications or ""
+        if not indications.endswith(",1,0") or not self._awaited:
+            self._awaited.clear()
+            return
+        deadline = max(self._awaited.values()) + self.settings.report_grace
+        while self._awaited and self._at is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.poll(remaining)
+        self._awaited.clear()
 
     # sending
 
@@ -787,7 +810,10 @@ class ModemTransport:
             )
         except ErrorResult as err:
             return parts.refused(err)
-        parts.references.append(_message_reference(lines))
+        reference = _message_reference(lines)
+        parts.references.append(reference)
+        if reference is not None and self.settings.request_status_report:
+            self._awaited[reference] = time.monotonic()
         return None
 
     # status
