@@ -277,6 +277,7 @@ def test_queue_stores_the_serie_and_its_sms_once_per_token(db, wien, make_user):
     assert len(sms) == 5
     assert {m.source_ref for m in sms} == {str(series.id)}
     assert {m.priority for m in sms} == {PRIORITY_BULK}
+    assert all(m.created_at and m.updated_at and m.channel_transients == 0 for m in sms)
     assert {m.status for m in sms} == {MessageStatus.QUEUED}
     assert {m.created_by_id for m in sms} == {user.id}
     assert series.state is SeriesState.QUEUED and series.draft is None
