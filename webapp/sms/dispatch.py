@@ -1,7 +1,8 @@
 """One run of the job "Service SMS" (SPEC R3–R5, E3, E4, E9; DESIGN.md "Exactly once").
 
 The unit is the SMS. A run expires what is older than a week and recovers the leases of dead
-runs; then it keeps the transport's window full (1 SMS for a modem, the websms concurrency):
+runs; then it keeps the window of each of its lanes full (one lane per channel, see
+`webapp.sms.lanes`; 1 SMS for a modem, the websms concurrency):
 it claims a few due SMS under its lease, commits "attempt started" for an SMS just before it
 hands it to the transport, and commits each outcome as soon as the transport reports it.
 Outcomes that come back together share one commit with the attempt start of the SMS that take
@@ -11,9 +12,10 @@ puts every other claimed SMS back to `queued`.
 
 The run beats its heart every few seconds whatever the transport's pace, and no transaction
 stays open while it waits for the modem or websms. It stops claiming when its time budget is
-used (the next run goes on), when the process is asked to stop (SIGTERM), when an outcome says
-the run must stop (`fails_run`) or when the link stays broken; the SMS in flight are finished
-and every SMS claimed but not started goes back to `queued`.
+used (the next run goes on), when the process is asked to stop (SIGTERM), or when no lane is
+left: an outcome that says a channel must stop (`fails_run`) or a link that stays broken stops
+that lane only, its SMS go through the others. The SMS in flight are finished and every SMS
+claimed but not started goes back to `queued`.
 
 The writes to the SMS table (expiry, recovery, claims, attempt starts, outcomes, hand back)
 are in `webapp.sms.leases`; what the modem received is collected by `webapp.sms.modem_inbox`.

@@ -43,6 +43,7 @@ class Lane:
 
     @property
     def channel_id(self) -> int | None:
+        """The channel recorded with each attempt on this lane."""
         return self.channel.id if self.channel is not None else None
 
     @property
@@ -52,6 +53,7 @@ class Lane:
 
     @property
     def in_flight(self) -> int:
+        """SMS handed to this lane whose outcome has not been collected."""
         return self.window.in_flight if self.window is not None else 0
 
     def room(self) -> int:
@@ -91,10 +93,12 @@ class Lanes:
         return iter(self.lanes)
 
     def live(self) -> list[Lane]:
+        """The lanes that have not failed."""
         return [lane for lane in self.lanes if not lane.failed]
 
     @property
     def in_flight(self) -> int:
+        """SMS handed to any lane whose outcome has not been collected."""
         return sum(lane.in_flight for lane in self.lanes)
 
     @property
@@ -103,6 +107,7 @@ class Lanes:
         return sum(lane.size for lane in self.live()) or 1
 
     def room(self) -> int:
+        """How many SMS the live lanes may take now, together."""
         return sum(lane.room() for lane in self.live())
 
     def served_at_all(self, claimed: Claimed) -> bool:
@@ -137,6 +142,7 @@ class Lanes:
         return any(other is not lane for other in self.candidates_ignoring_limit(claimed))
 
     def candidates_ignoring_limit(self, claimed: Claimed) -> list[Lane]:
+        """The live lanes serving the SMS's number."""
         return [other for other in self.live() if serves(other.routes, claimed.recipient)]
 
     def collect(
@@ -152,5 +158,6 @@ class Lanes:
         return results
 
     def close(self) -> None:
+        """Stop every lane's window."""
         for lane in self.lanes:
             lane.close()
