@@ -435,3 +435,41 @@ def test_a_planned_time_that_passed_before_senden_is_refused(db, wien):
     with pytest.raises(InputError) as error:
         confirm(db, draft.token, user=user, mandant_ids=None)
     assert "Vergangenheit" in error.value.message
+
+
+def test_two_concurrent_senden_of_one_review_queue_it_once(app, db, wien):
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    user = _user(db)
+    listing = read_list("Nummer\n" + "\n".join(f"0664 {i:07d}" for i in range(1, 201)) + "\n")
+    series_input = SeriesInput(wien.id, "Wasser morgen aus", listing=listing)
+    draft = save_review(
+        db,
+        review(db, series_input, mandant_ids=None),
+        series_input,
+        created_by=user,
+        mandant_ids=None,
+    )
+    db.commit()
+    token, user_id = draft.token, user.id
+    engine = db.get_bind()
+    barrier = threading.Barrier(2)
+    created: list[bool] = []
+
+    def send() -> None:
+        with app.app_context(), Session(engine) as session:
+            me = session.get(User, user_id)
+            barrier.wait()
+            result = confirm(session, token, user=me, mandant_ids=None)
+            session.commit()
+            created.append(result.created)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(created) == [False, True]
+    assert db.scalar(select(func.count()).select_from(Message)) == 200
