@@ -288,10 +288,12 @@ def _contact_candidates(
 
 
 def _list_candidates(listing: RecipientList, mandant: Mandant) -> Iterator[_Candidate]:
+    # Translated once, filled per row: gettext per row was a tenth of a 10.000-row review.
+    line_label = _("Zeile %(n)d")
     for row in listing.rows:
         values = {column_placeholder(k): v for k, v in row.values.items()}
         values["mandant.name"] = mandant.name
-        yield _Candidate(_("Zeile %(n)d", n=row.line), row.number, values)
+        yield _Candidate(line_label % {"n": row.line}, row.number, values)
 
 
 def review(
