@@ -847,3 +847,22 @@ def test_no_wait_for_reports_the_modem_stores(sim, make_transport):
     started = time.monotonic()
     transport.await_routed_reports()
     assert time.monotonic() - started < 0.5
+
+
+def test_a_modem_that_restarted_mid_run_is_initialised_again(sim, make_transport):
+    """SIM800 restarted (power, watchdog) while connected: "RDY" … "SMS Ready", its settings
+    back at power-on values (AT+CNMI <ds> 0: reports would go nowhere). The next SMS waits for
+    it, sets everything again, and its report is stored as before."""
+    sim.status_reports = True
+    transport = make_transport(sim)
+    assert [o.kind for o in send_all(transport, [sms(1, "eins")])] == [A]
+    sim.wait_stored(1, "SR")  # its report, before the restart
+    sim.power_on(scale=0.1)
+    assert sim.cnmi == PROFILES["simcom"].cnmi_default
+    poll_until(lambda: sim.sms_ready, transport, timeout=5)
+    outcome = send_all(transport, [sms(2, "zwei")])[0]
+    assert outcome.kind is A
+    assert sim.cnmi == (2, 1, 0, 2, 0)
+    stored = [r.message_reference for r in transport.stored_reports()]
+    assert int(outcome.provider_ref) in stored
+    assert sim.reports_dropped == 0

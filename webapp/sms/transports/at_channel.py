@@ -39,6 +39,8 @@ _POLL = 0.02  # read timeout for ports without a file descriptor (rfc2217://): a
 _FINAL_ERRORS = ("ERROR", "COMMAND NOT SUPPORT", "TOO MANY PARAMETERS", "NO CARRIER")
 _SPONTANEOUS = {"RING", "RDY", "SMS READY", "CALL READY", "NO CARRIER", "POWERED DOWN"}
 _ROUTED = ("+CMTI:", "+CDSI:", "+CDS:", "+CMT:")  # what the receive path wants to know
+# The modem (re)started: its settings are back at power-on values (SIM800 "RDY", "SMS Ready")
+_RESTARTED = ("RDY", "SMS READY", "^SYSSTART")
 
 
 class PortSettings(Protocol):
@@ -68,7 +70,7 @@ class PortSettings(Protocol):
 class Unsolicited:
     """A result code the modem sent on its own: +CMTI, +CDSI (stored), +CDS/+CMT (with PDU)."""
 
-    code: str  # "+CMTI", "+CDSI", "+CDS", "+CMT"
+    code: str  # "+CMTI", "+CDSI", "+CDS", "+CMT"; "RDY", "SMS READY", "^SYSSTART": restarted
     line: str
     pdu: str | None = None
 
@@ -331,6 +333,8 @@ class AtChannel:
                 return
         if upper.startswith(_ROUTED):
             self._route(line, None)
+        elif upper in _RESTARTED:
+            self._unsolicited(Unsolicited(code=upper, line=line))
         else:
             log.debug("modem: unsolicited %r ignored", line)
 

@@ -373,6 +373,7 @@ class ModemTransport:
         self._report_memories: set[str] = set()  # where +CDSI said reports were stored
         self._readable: list[str] | None = None  # AT+CPMS=? <mem1> stores that may hold reports
         self._awaited: dict[int, float] = {}  # reference → when it left, report not yet seen
+        self._restarted = False  # the modem said it started again: initialise before use
 
     # connection
 
@@ -413,7 +414,7 @@ class ModemTransport:
         except BaseException:
             at.close()
             raise
-        self._at, self._needs_check = at, False
+        self._at, self._needs_check, self._restarted = at, False, False
         return at
 
     def _retrying_busy(
@@ -631,6 +632,12 @@ class ModemTransport:
         at = self._at
         if at is None:
             return self._connect()
+        try:
+            at.drain()  # did the modem say it restarted meanwhile?
+        except LinkDown:
+            return self._connect()
+        if self._restarted:
+            return self._connect()
         idle = time.monotonic() - at.last_used
         if self._needs_check or idle > self.settings.idle_check:
             try:
@@ -646,6 +653,12 @@ class ModemTransport:
     # unsolicited
 
     def _unsolicited(self, event: Unsolicited) -> None:
+        if event.code in ("RDY", "SMS READY", "^SYSSTART"):
+            # restarted (power, watchdog): echo, PDU mode and AT+CNMI are back at their
+            # power-on values — with <ds> 0 its reports would go nowhere until set again
+            log.warning("modem: restarted (%s), initialising again", event.line)
+            self._restarted = True
+            return
         if event.code == "+CDS" and event.pdu:
             try:
                 report = StatusReport.from_pdu(decode_status_report_pdu(event.pdu))
