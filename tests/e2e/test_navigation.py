@@ -9,6 +9,7 @@ from tests.e2e.support import MANDANT, expect_start_page, header_nav, open_dropd
 
 ADMIN_ENTRIES = [
     "SMS Nachrichten",
+    "Serien-SMS",
     "Empfangene SMS",
     "Smstexte",
     "Job Liste",
@@ -45,7 +46,9 @@ def test_clerk_sees_sms_senden_and_sms_nachrichten_only(page: Page, login) -> No
     nav = header_nav(page)
     expect(quick_entries(page)).to_have_text(["SMS senden"])
     menu = open_dropdown(page, "Administration")
-    expect(menu.get_by_role("link")).to_have_text(["SMS Nachrichten", "Empfangene SMS"])
+    expect(menu.get_by_role("link")).to_have_text(
+        ["SMS Nachrichten", "Serien-SMS", "Empfangene SMS"]
+    )
     menu.locator("summary").click()  # close it again: an open dropdown covers the page
     for label in ["Globale Variablen", "Benutzer", "Rollen", "Konfigurationstabellen"]:
         expect(nav.get_by_role("link", name=label, exact=True)).to_have_count(0)
