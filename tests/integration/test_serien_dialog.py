@@ -96,6 +96,9 @@ def test_review_queues_nothing_then_senden_queues_once(client, db, clerk, wien):
     assert 'data-count="waiting">1<' in show and "hx-get" in show  # polls while SMS wait
     listed = client.get(f"/admin/sms/?series={series.id}").get_data(as_text=True)
     assert "Wasser morgen aus, Top 3" in listed
+    one = db.scalar(select(Message))
+    detail = client.get(f"/admin/sms/{one.id}").get_data(as_text=True)
+    assert "Serien-SMS" in detail and f'href="/admin/sms/serien/{series.id}"' in detail
 
 
 def test_live_counts_and_rest_abbrechen(client, db, clerk, wien):
