@@ -473,3 +473,29 @@ def test_two_concurrent_senden_of_one_review_queue_it_once(app, db, wien):
         thread.join(timeout=60)
     assert sorted(created) == [False, True]
     assert db.scalar(select(func.count()).select_from(Message)) == 200
+
+
+def test_the_estimate_follows_the_recent_runs_of_service_sms(db, wien):
+    from webapp.jobs.registry import service_job
+    from webapp.models import JobRun, RunStatus
+
+    listing = read_list("Nummer\n" + "\n".join(f"0664 {i:07d}" for i in range(1, 11)) + "\n")
+    series_input = SeriesInput(wien.id, "Hallo", listing=listing)
+    assert review(db, series_input, mandant_ids=None).estimated is None  # no runs yet
+    job = service_job(db)
+    end = utcnow() - timedelta(hours=1)
+    for n, (sent, seconds) in enumerate(((100, 50), (20, 10), (0, 30))):
+        db.add(
+            JobRun(
+                job_id=job.id,
+                run_key=f"rate-{n}",
+                status=RunStatus.SUCCEEDED,
+                sent=sent,
+                started_at=end - timedelta(seconds=seconds),
+                finished_at=end,
+            )
+        )
+    db.commit()
+    result = review(db, series_input, mandant_ids=None)
+    assert result.rate == pytest.approx(2.0)  # 120 SMS in 60 s; the run without SMS left out
+    assert result.estimated == timedelta(seconds=5)
