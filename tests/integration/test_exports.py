@@ -174,7 +174,7 @@ def test_the_mandant_filter_and_scope_are_the_lists(clerk, db, messages, wien, g
     own = db.scalar(select(func.count()).select_from(Message).where(Message.mandant_id == wien.id))
     rows = _csv(clerk.get("/admin/sms/export.csv"))
     assert len(rows) - 1 == own
-    assert {row[9] for row in rows[1:]} == {"HV Wien"}
+    assert {row[-1] for row in rows[1:]} == {"HV Wien"}
     # Asking for the other Mandant finds nothing, as in the list.
     assert _csv(clerk.get(f"/admin/sms/export.csv?mandant={graz.id}")) == [rows[0]]
     assert _list_ids(clerk, f"/admin/sms/?mandant={graz.id}", "message-results") == []
@@ -183,7 +183,7 @@ def test_the_mandant_filter_and_scope_are_the_lists(clerk, db, messages, wien, g
 def test_an_administrator_exports_every_mandant(admin_client, messages):
     rows = _csv(admin_client.get("/admin/sms/export.csv"))
     assert len(rows) - 1 == len(messages)
-    assert {row[9] for row in rows[1:]} == {"HV Wien", "HV Graz"}
+    assert {row[-1] for row in rows[1:]} == {"HV Wien", "HV Graz"}
 
 
 def test_without_permission_1669_no_export(app, make_user, wien, messages):
@@ -220,14 +220,23 @@ def test_csv_for_excel_in_german(app, clerk, db, wien, clerk_user):
         "Status",
         "Grund",
         "Versendet / Zugestellt",
+        "Versand am",
         "Erstellt von",
         "Mandant",
     ]
-    assert body.split(b"\r\n")[0].decode("utf-8-sig").count(";") == 9  # ; separates, not ,
+    assert body.split(b"\r\n")[0].decode("utf-8-sig").count(";") == 10  # ; separates, not ,
     assert row[1] == "01.07.2026 12:05"  # the UI's local time and format
     assert row[2] == "'+436641234567"  # E.164, guarded (starts with +)
     assert row[3] == "Grüße aus Wien; „Zählerstand“ bitte\nbis Freitag"  # quoted, umlauts kept
-    assert row[4:] == ["1", "Fehler", "Die Nummer ist eine Festnetznummer.", "", "Clerk", "HV Wien"]
+    assert row[4:] == [
+        "1",
+        "Fehler",
+        "Die Nummer ist eine Festnetznummer.",
+        "",
+        "",
+        "Clerk",
+        "HV Wien",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -330,7 +339,7 @@ def test_an_empty_list_exports_its_header_only_and_shows_no_link(clerk):
     assert len(_csv(clerk.get("/admin/sms/export.csv"))) == 1
     assert list(_xlsx(clerk.get("/admin/sms/export.xlsx")).worksheets[0].values) == [
         ("ID", "Erstellt", "Empfänger", "Text", "Teile", "Status", "Grund",
-         "Versendet / Zugestellt", "Erstellt von", "Mandant")
+         "Versendet / Zugestellt", "Versand am", "Erstellt von", "Mandant")
     ]  # fmt: skip
 
 

@@ -262,3 +262,17 @@ def test_the_uebersicht_names_the_planned_sms_apart(clerk, db, wien):
     assert fragment.status_code == 200
     tile = re.search(r'id="tile-waiting".*?</a>', fragment.text, re.S).group(0)
     assert "keine wartet" in tile and "dazu 1 geplant" in tile
+
+
+def test_the_export_has_the_versand_am(clerk, db, wien):
+    import csv
+    import io
+
+    message = _planned(db, wien)
+    response = clerk.get("/admin/sms/export.csv")
+    header, row = list(
+        csv.reader(io.StringIO(response.get_data().decode("utf-8-sig")), delimiter=";")
+    )
+    shown = message.send_at.astimezone(VIENNA).strftime("%d.%m.%Y %H:%M")
+    assert row[header.index("Versand am")] == shown
+    assert row[header.index("Status")] == "Geplant"

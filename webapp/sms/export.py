@@ -147,6 +147,7 @@ def message_export(
         Message.reason,
         Message.delivered_at,
         Message.sent_at,
+        Message.send_at,
         Message.created_by_id,
         Message.created_by_module,
         Message.mandant_id,
@@ -157,8 +158,8 @@ def message_export(
         users = _user_labels(session)
         mandanten = _mandant_names(session)
         for chunk in every_row(session, query.stmt, order, read, chunk_size=chunk_size):
-            users.load(row[10] for row in chunk)
-            mandanten.load(row[12] for row in chunk)
+            users.load(row[11] for row in chunk)
+            mandanten.load(row[13] for row in chunk)
             for (
                 message_id,
                 created_at,
@@ -170,6 +171,7 @@ def message_export(
                 reason,
                 delivered_at,
                 sent_at,
+                send_at,
                 created_by_id,
                 created_by_module,
                 mandant_id,
@@ -183,6 +185,7 @@ def message_export(
                     labels[status],
                     reason,
                     delivered_at or sent_at,
+                    send_at,
                     users.get(created_by_id) or created_by_module,
                     mandanten.get(mandant_id),
                 )
@@ -196,6 +199,7 @@ def message_export(
         Column(_("Status"), width=20),
         Column(_("Grund"), width=40),
         Column(_("Versendet / Zugestellt"), Kind.TIME, 20),
+        Column(_("Versand am"), Kind.TIME, 17),
         Column(_("Erstellt von"), width=20),
         Column(_("Mandant"), width=24),
     )
