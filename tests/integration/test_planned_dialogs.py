@@ -276,3 +276,12 @@ def test_the_export_has_the_versand_am(clerk, db, wien):
     shown = message.send_at.astimezone(VIENNA).strftime("%d.%m.%Y %H:%M")
     assert row[header.index("Versand am")] == shown
     assert row[header.index("Status")] == "Geplant"
+
+
+def test_a_cancelled_sms_can_be_sent_after_all_by_erneut_versenden(clerk, db, wien):
+    message = _planned(db, wien)
+    clerk.post(f"/admin/sms/{message.id}/cancel")
+    page = _text(clerk.post("/admin/sms/resend", data={"ids": [message.id]}, follow_redirects=True))
+    assert "1 SMS wurde kopiert" in page
+    copy = db.scalar(select(Message).where(Message.resent_from_id == message.id))
+    assert copy.status is MessageStatus.QUEUED and copy.send_at is None

@@ -53,7 +53,7 @@ class MessageStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # Abgebrochen: cancelled before a run claimed it (never sent)
 
 
-# A copy may be queued again from these (R13: in error or already sent).
+# A copy may be queued again from these (R13: in error or already sent, or never sent).
 RESENDABLE = frozenset(
     {
         MessageStatus.FAILED,
@@ -61,6 +61,7 @@ RESENDABLE = frozenset(
         MessageStatus.DELIVERED,
         MessageStatus.UNDELIVERED,
         MessageStatus.EXPIRED,
+        MessageStatus.CANCELLED,  # a planned SMS cancelled by mistake is sent after all
     }
 )
 
