@@ -147,6 +147,8 @@ class SendRun:
         self.tally = TransportTally()  # latency and outcomes for /metrics, added to Redis
         self.claimed: deque[Claimed] = deque()
         self.stranded: list[Claimed] = []  # every lane serving them failed: handed back
+        # lanes that failed, their channel's state not written yet (reason, when)
+        self.failed_lanes: list[tuple[Lane, str, datetime]] = []
         self.in_flight: dict[int, Claimed] = {}
         self.writes = Writes(self.run_key)
         self.starting: list[Claimed] = []  # attempt start written, not committed yet
@@ -268,36 +270,46 @@ class SendRun:
         now = utcnow()
         chosen: list[tuple[Claimed, Lane]] = []
         waiting: list[Claimed] = []  # no room on their lane now: others may pass them
-        while room > 0 and self.claimed:
-            candidate = self.claimed.popleft()
-            problem = self._number_problem(candidate)
-            if problem is None and not self.lanes.served_at_all(candidate):
-                problem = (
-                    _(
-                        "Kein Kanal darf an diese Nummer senden (Einstellungen – Kanäle, "
-                        "Nur an diese Nummern)."
-                    ),
-                    "no_channel",
-                )
-            if problem is not None:
-                self.writes.add_refused(candidate, *problem, now)
-                self.totals.failed += 1
-                self.done += 1
-                continue
-            if not self.lanes.candidates(candidate):
-                self.stranded.append(candidate)  # every lane serving it failed
-                continue
-            lane = self.lanes.place(candidate)
-            if lane is None:
-                waiting.append(candidate)
-                continue
-            if lane.window is None and not self._open(lane):
-                self.claimed.appendleft(candidate)  # placed anew on the lanes left
-                room = self._room()
-                continue
-            chosen.append((candidate, lane))
-            lane.reserved += 1
-            room -= 1
+        candidate: Claimed | None = None
+        try:
+            while room > 0 and self.claimed:
+                candidate = self.claimed.popleft()
+                problem = self._number_problem(candidate)
+                if problem is None and not self.lanes.served_at_all(candidate):
+                    problem = (
+                        _(
+                            "Kein Kanal darf an diese Nummer senden (Einstellungen – Kanäle, "
+                            "Nur an diese Nummern)."
+                        ),
+                        "no_channel",
+                    )
+                if problem is not None:
+                    self.writes.add_refused(candidate, *problem, now)
+                    self.totals.failed += 1
+                    self.done += 1
+                    continue
+                if not self.lanes.candidates(candidate):
+                    self.stranded.append(candidate)  # every lane serving it failed
+                    continue
+                lane = self.lanes.place(candidate)
+                if lane is None:
+                    waiting.append(candidate)
+                    continue
+                if lane.window is None and not self._open(lane):
+                    self.claimed.appendleft(candidate)  # placed anew on the lanes left
+                    room = self._room()
+                    continue
+                chosen.append((candidate, lane))
+                lane.reserved += 1
+                room -= 1
+        except DBAPIError:
+            # The database went away (a number check, opening a lane): nothing was handed
+            # over; all of them wait in `claimed` again (the outage handling goes on).
+            back = [c for c, _lane in chosen] + waiting + ([candidate] if candidate else [])
+            self.claimed.extendleft(reversed(back))
+            for lane in self.lanes:
+                lane.reserved = 0
+            raise
         self.claimed.extendleft(reversed(waiting))
         for lane in self.lanes:
             lane.reserved = 0
@@ -425,17 +437,14 @@ class SendRun:
         lane.failed = True
         lane.failure = reason
         lane.unavailable = error
-        channel = lane.channel
-        if channel is not None:
-            if error is not None and getattr(error, "pin_rejected", False):
-                mark_pin_rejected(self.ctx.job, channel)
-            mark_failed(channel, reason, utcnow())
+        if lane.channel is not None:
+            # written with the next commit (no database access here: it may be gone)
+            self.failed_lanes.append((lane, reason, utcnow()))
         if self.lanes.live():
-            position = channel.position if channel is not None else 1
             self.log_lines.append(
                 (
                     "warning",
-                    f"Kanal {position} gestört: {reason} Die SMS gehen über die anderen "
+                    f"Kanal {lane.position} gestört: {reason} Die SMS gehen über die anderen "
                     "eingeschalteten Kanäle.",
                 )
             )
@@ -456,10 +465,17 @@ class SendRun:
         # while the run's own connection writes.
         for level, line in self.log_lines:
             getattr(self.ctx.log, level)(line)
+        for lane, reason, at in self.failed_lanes:
+            assert lane.channel is not None
+            error = lane.unavailable
+            if error is not None and getattr(error, "pin_rejected", False):
+                mark_pin_rejected(self.ctx.job, lane.channel)
+            mark_failed(lane.channel, reason, at)
         self._write_progress()
         if self._session_busy():
             session.commit()
         self.log_lines.clear()
+        self.failed_lanes.clear()
         started: set[int] = set()
         if self.writes or start:
             assert self.hot is not None

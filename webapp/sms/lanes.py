@@ -40,11 +40,16 @@ class Lane:
     any_answer: bool = False
     settled: bool = False  # an SMS ended here (sent, failed, unclear)
     reserved: int = 0  # chosen for this lane in the hand-over under way, not submitted yet
+    # Plain copies of the channel's id and position: the run reads them between commits, and
+    # an ORM attribute expired by a commit would be loaded from the database (which may be
+    # gone just then, with an outcome in hand).
+    channel_id: int | None = field(init=False, default=None)
+    position: int = field(init=False, default=1)
 
-    @property
-    def channel_id(self) -> int | None:
-        """The channel recorded with each attempt on this lane."""
-        return self.channel.id if self.channel is not None else None
+    def __post_init__(self) -> None:
+        if self.channel is not None:
+            self.channel_id = self.channel.id
+            self.position = self.channel.position
 
     @property
     def size(self) -> int:
