@@ -160,6 +160,7 @@ def message_export(
         for chunk in every_row(session, query.stmt, order, read, chunk_size=chunk_size):
             users.load(row[11] for row in chunk)
             mandanten.load(row[13] for row in chunk)
+            _end_read(session)
             for (
                 message_id,
                 created_at,
@@ -239,6 +240,7 @@ def received_export(
         order = received_order(session, sort, flt, mandant_ids)
         for chunk in every_row(session, stmt, order, read, chunk_size=chunk_size):
             mandanten.load(row[8] for row in chunk)
+            _end_read(session)
             for (
                 received_id,
                 received_at,
@@ -285,6 +287,7 @@ def log_export(
     def rows() -> Iterator[Row]:
         levels = {level.value: level.label for level in EntryLevel}
         for chunk in every_row(session, stmt, LOG_ORDER, read, chunk_size=chunk_size):
+            _end_read(session)
             for created_at, level, run_id, message in chunk:
                 yield created_at, levels.get(level, level), run_id, message
 
@@ -296,6 +299,13 @@ def log_export(
     )
     stem = f"errorlog-{slug(job.name) or job.id}"
     return Export(_("Errorlog"), stem, columns, rows(), seconds=True)
+
+
+def _end_read(session: Session) -> None:
+    """End the read transaction once a chunk and its names are read, before its rows go out:
+    while a slow client takes them, the export holds no connection, and on PostgreSQL no
+    snapshot that keeps VACUUM from cleaning up (the next chunk's keyset query starts afresh)."""
+    session.rollback()
 
 
 def slug(name: str) -> str:
