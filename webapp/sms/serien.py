@@ -54,7 +54,7 @@ from webapp.models import (
 from webapp.models.base import utcnow
 from webapp.sms.encoding import SegmentInfo
 from webapp.sms.notifications import CREDITOR, INSPECTOR, RESIDENT, role_label
-from webapp.sms.numbers import ParsedNumber, check_number, format_display
+from webapp.sms.numbers import ParsedNumber, check_number
 from webapp.sms.outbox import (
     DEFAULT_MAX_SEGMENTS,
     QueueItem,
@@ -625,7 +625,3 @@ def known_placeholders() -> dict[str, str]:
 def role_choices() -> list[tuple[str, str]]:
     """The roles in Aufträge/Tickets the filter offers ("" = any)."""
     return [("", _("alle")), *((role, role_label(role)) for role in ROLES)]
-
-
-def display_number(e164: str | None) -> str:
-    return format_display(e164 or "")
