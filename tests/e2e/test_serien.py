@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from tests.e2e.support import MANDANT, assert_not_reloaded, follow, mark_page
 from webapp.extensions import db
 from webapp.models import Mandant, Message, MessageSource, MessageStatus, Person, Series
+from webapp.sms.serien import series_messages
 
 
 def _seed_residents(live_app, street: str) -> None:
@@ -32,9 +33,11 @@ def _seed_residents(live_app, street: str) -> None:
 
 def _series_sms(live_app, series_id: int | None = None) -> list[Message]:
     with live_app.app_context():
-        stmt = select(Message).where(Message.source == MessageSource.SERIES)
-        if series_id is not None:
-            stmt = stmt.where(Message.source_ref == str(series_id))
+        stmt = select(Message).where(
+            Message.source == MessageSource.SERIES
+            if series_id is None
+            else series_messages(series_id)
+        )
         found = list(db.session.scalars(stmt.order_by(Message.id)))
         db.session.remove()
         return found
@@ -105,7 +108,7 @@ def test_a_serie_from_review_to_rest_abbrechen(page: Page, login, live_app, tmp_
         assert db.session.get(Series, series_id).cancelled == 3
         waiting = db.session.scalar(
             select(func.count()).where(
-                Message.source_ref == str(series_id), Message.status == MessageStatus.QUEUED
+                series_messages(series_id), Message.status == MessageStatus.QUEUED
             )
         )
         db.session.remove()
