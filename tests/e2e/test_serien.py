@@ -61,7 +61,7 @@ def test_a_serie_from_review_to_rest_abbrechen(page: Page, login, live_app, tmp_
     follow(page.get_by_role("button", name="Neue Serien-SMS"))
     page.get_by_label("Empfänger aus", exact=True).select_option("personen")
     page.get_by_label("Adresse enthält").fill(street)
-    page.get_by_label("oder CSV-Datei hochladen").set_input_files(str(csv))
+    page.get_by_label("oder CSV- oder XLSX-Datei hochladen").set_input_files(str(csv))
     page.get_by_label("SMS-Text").fill("Wasserabsperrung morgen 8-12 Uhr, {mandant.name}")
     follow(page.get_by_role("button", name="Prüfen"))
 

@@ -26,7 +26,7 @@ from webapp.models.base import utcnow
 from webapp.permissions import Permission, requires
 from webapp.sms import serien
 from webapp.sms.planning import parse_send_at
-from webapp.sms.recipient_lists import RecipientList, decode, read_list
+from webapp.sms.recipient_lists import RecipientList, read_list, read_upload
 from webapp.sms.scope import get_visible
 from webapp.sms.settings import sms_service_refusal
 from webapp.validation import optional_id
@@ -48,7 +48,7 @@ class SeriesForm(FlaskForm):
     role = SelectField(_l("Rolle in Aufträgen/Tickets"), validate_choice=False)
     with_mobile = BooleanField(_l("nur mit Handynummer"), default=True)
     liste = TextAreaField(_l("Liste (CSV einfügen)"))
-    datei = FileField(_l("oder CSV-Datei hochladen"))
+    datei = FileField(_l("oder CSV- oder XLSX-Datei hochladen"))
     text = TextAreaField(_l("SMS-Text"))
     send_at = StringField(_l("Versand am"))
 
@@ -69,13 +69,12 @@ def _prepare(form: SeriesForm) -> SeriesForm:
 
 
 def _listing(form: SeriesForm) -> RecipientList | None:
-    """The list of the form: an uploaded file (its text then stands in the field, so a new
-    review keeps it), else the pasted text, else None."""
+    """The list of the form: an uploaded file, CSV or XLSX (its text, a workbook as CSV, then
+    stands in the field, so a new review keeps it), else the pasted text, else None."""
     upload = request.files.get(form.datei.name)
     if upload is not None and upload.filename:
-        data = upload.read()
-        form.liste.data = decode(data)[0]
-        return read_list(data)
+        listing, form.liste.data = read_upload(upload.read())
+        return listing
     pasted = form.liste.data or ""
     return read_list(pasted) if pasted.strip() else None
 
