@@ -4,6 +4,8 @@ A fresh database (migrated) with one Mandant, 10,000 Personen with mobile number
 of 10,000 rows (number, name, Wohnung; 200 numbers twice, 100 landlines). Each round times:
 
 - `read`: the CSV (bytes, UTF-8 with BOM) read by `recipient_lists.read_list`;
+- `read XLSX`: the same list as a workbook (numbers typed as numbers, 436640000001) read by
+  `recipient_lists.read_upload`, with the CSV text for the paste field;
 - `review list` / `review Personen`: `serien.review` of the list (text with
   `{spalte.name}`, `{spalte.wohnung}`) and of the Personen by filter (`{person.name}`);
   the list's review includes storing it as a draft (`serien.save_review`, commit): what the
@@ -21,6 +23,7 @@ review < 2 s, queue < 2 s.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import statistics
 import sys
@@ -33,10 +36,11 @@ from flask_migrate import upgrade
 from list_page import bench_app, bench_url
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
+from xlsxwriter import Workbook
 
 from webapp.extensions import db
 from webapp.models import Mandant, Message, Person, Series, User
-from webapp.sms.recipient_lists import read_list
+from webapp.sms.recipient_lists import read_list, read_upload
 from webapp.sms.serien import (
     ContactFilter,
     ContactKinds,
@@ -62,6 +66,25 @@ def csv_list(rows: int) -> bytes:
             number = f"0664 {i:07d}"
         lines.append(f'{number};"Bestandsnehmer {i}";Top {i % 40}')
     return ("\ufeff" + "\r\n".join(lines) + "\r\n").encode()
+
+
+def xlsx_list(rows: int) -> bytes:
+    """The list of `csv_list` as a workbook, the mobile numbers as numbers (as Excel stores
+    digits typed in): 436640000001 (no 0, no +)."""
+    out = io.BytesIO()
+    workbook = Workbook(out, {"in_memory": True})
+    sheet = workbook.add_worksheet("Liste")
+    sheet.write_row(0, 0, ["Handynummer", "Name", "Wohnung"])
+    for i in range(rows):
+        if i % 100 == 7:
+            number: str | int = "01 5551234"
+        elif i % 50 == 3:
+            number = 436640000000 + i - 1
+        else:
+            number = 436640000000 + i
+        sheet.write_row(i + 1, 0, [number, f"Bestandsnehmer {i}", f"Top {i % 40}"])
+    workbook.close()
+    return out.getvalue()
 
 
 def seed(rows: int) -> tuple[int, User]:
@@ -110,8 +133,11 @@ def main() -> None:
     with app.test_request_context():
         mandant_id, user = seed(args.rows)
         data = csv_list(args.rows)
+        workbook = xlsx_list(args.rows)
         for _round in range(args.rounds):
             t_read, listing = timed(lambda: read_list(data))
+            t_read_xlsx, (from_xlsx, _text) = timed(lambda: read_upload(workbook))
+            assert len(from_xlsx.rows) == len(listing.rows)
             series_input = SeriesInput(mandant_id, TEXT, listing=listing)
 
             def reviewed(inp=series_input):  # type: ignore[no-untyped-def]
@@ -135,6 +161,7 @@ def main() -> None:
             t_queue, _ = timed(queue)
             for key, value in (
                 ("read", t_read),
+                ("read XLSX", t_read_xlsx),
                 ("review list (and store the draft)", t_review),
                 ("review Personen", t_contacts),
                 ("queue (Senden)", t_queue),
