@@ -356,7 +356,7 @@ def test_openapi_document_is_public(client):
     assert response.status_code == 200
     document = response.get_json()
     assert document["openapi"].startswith("3.")
-    assert {"/sms", "/sms/{id}"} <= set(document["paths"])
+    assert {"/sms", "/sms/{id}", "/sms/{id}/cancel"} <= set(document["paths"])
 
 
 def test_api_needs_no_csrf_token(app, client, db, auth):
@@ -420,6 +420,7 @@ def test_every_api_route_is_token_guarded_and_answers_401_json_to_anonymous(app,
     assert {rule.rule for rule, _, _ in api_routes} >= {
         "/api/v1/sms",
         "/api/v1/sms/<int:message_id>",
+        "/api/v1/sms/<int:message_id>/cancel",
     }
     for rule, method, access in api_routes:
         if rule.endpoint == "api.openapi":

@@ -131,7 +131,7 @@ def test_without_redis_each_process_still_limits(app, client, tokens, app_config
 def test_the_document_names_429_with_retry_after_on_every_operation():
     document = openapi_document()
     operations = [op for path in document["paths"].values() for op in path.values()]
-    assert len(operations) == 3
+    assert len(operations) == 4
     for operation in operations:
         answer = operation["responses"]["429"]
         assert answer["content"]["application/json"]["schema"] == {

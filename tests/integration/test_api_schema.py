@@ -49,7 +49,7 @@ def test_the_api_keeps_to_its_openapi_document(app, bearer):
     ]
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=config)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 3
+    assert len(operations) == 4
     for operation, mode in itertools.product(operations, GenerationMode):
 
         @given(case=operation.as_strategy(generation_mode=mode).filter(_sent_as_generated))

@@ -82,6 +82,10 @@ ERROR = Object(
                 "remaining": Integer(
                     description="429 daily_sms_limit: SMS the token may still queue today"
                 ),
+                "status": Choice(
+                    values=STATUSES,
+                    description="409 not_cancellable: the status of the SMS that was not cancelled",
+                ),
             },
         )
     },
@@ -185,13 +189,34 @@ def openapi_document() -> dict[str, Any]:
             "404": _answer("No such SMS (or of another Mandant)"),
         },
     }
+    cancel = {
+        "operationId": "cancelSms",
+        "summary": "Cancel a planned SMS of the token's Mandant until a run claims it",
+        "description": (
+            "Planung aufheben, as in the dialogs: an SMS planned with `send_at` that no run "
+            "has claimed yet ends with status `cancelled` and is never sent. An SMS queued "
+            "without `send_at` is the next run's and is not cancelled (409). Idempotent: "
+            "cancelling a cancelled SMS answers 200 with the same body; no Idempotency-Key "
+            "needed. Needs `sms:send`."
+        ),
+        "parameters": _parameters("path", {"id": SMS_ID}, True),
+        "responses": {
+            "200": _answer("The SMS, now (or already) cancelled", MESSAGE),
+            **auth_errors,
+            "404": _answer("No such SMS (or of another Mandant)"),
+            "409": _answer(
+                "Not cancellable (code not_cancellable, `status` says its status): claimed "
+                "by a run, sent, failed, … or queued without send_at"
+            ),
+        },
+    }
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "SMS-Modul JSON-API",
             "version": "1.0.0",
             "description": (
-                "Queue SMS and read their status. Authenticate with "
+                "Queue SMS, read their status and cancel planned ones. Authenticate with "
                 "`Authorization: Bearer sms_…` (tokens under Administration → API-Zugänge). "
                 "Errors: `{error: {code, message_de, message_en}}`. Each token may make "
                 "a limited number of requests per minute and queue a limited number of SMS "
@@ -200,7 +225,11 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": {"/sms": {"post": send, "get": listing}, "/sms/{id}": {"get": one}},
+        "paths": {
+            "/sms": {"post": send, "get": listing},
+            "/sms/{id}": {"get": one},
+            "/sms/{id}/cancel": {"post": cancel},
+        },
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {component.name: component.schema() for component in COMPONENTS},

@@ -1,4 +1,5 @@
-"""The HTTP JSON API under /api/v1/ (SPEC E7, DESIGN.md): queue SMS and read their status.
+"""The HTTP JSON API under /api/v1/ (SPEC E7, DESIGN.md): queue SMS, read their status and
+cancel planned ones.
 
 Requests authenticate with `Authorization: Bearer sms_…` (tokens of /admin/api-tokens). The
 routes are `@public` for the login guard and check the token themselves; answers, errors
@@ -33,7 +34,9 @@ from webapp.api_tokens import find_token
 from webapp.errors import InputError, ServiceOff
 from webapp.extensions import csrf, db
 from webapp.models import ApiToken, Message, MessageSource, MessageStatus
+from webapp.models.base import utcnow
 from webapp.permissions import own_authentication, public
+from webapp.sms import planning
 from webapp.sms.outbox import QueueItem, queue_many
 from webapp.sms.search import MessageFilter, search_messages
 
@@ -185,13 +188,55 @@ def send() -> Response:
     return response
 
 
-@bp.route("/sms/<int:message_id>")
-@token_required("sms:read")
-def message(message_id: int) -> Response:
-    token: ApiToken = g.api_token
+def _visible_message(message_id: int, token: ApiToken) -> Message:
+    """The SMS `message_id` of the token's Mandant; ApiError 404 for a missing one and, alike,
+    for another Mandant's."""
     found = db.session.get(Message, message_id)  # the route takes only ids up to MAX_ID
     if found is None or found.mandant_id != token.mandant_id:
         raise api_error(404, "not_found", N_("Diese SMS gibt es nicht."))
+    return found
+
+
+@bp.route("/sms/<int:message_id>")
+@token_required("sms:read")
+def message(message_id: int) -> Response:
+    found = _visible_message(message_id, g.api_token)
+    answer = jsonify(message_json(found))
+    db.session.commit()
+    return answer
+
+
+@bp.route("/sms/<int:message_id>/cancel", methods=["POST"])
+@token_required("sms:send")
+def cancel(message_id: int) -> Response:
+    """Planung aufheben over the API: the dialogs' `planning.cancel_planned`, so only an SMS
+    planned with a send_at that no run has claimed yet ends as cancelled; a plain waiting SMS
+    is the next run's, as in the dialogs. Idempotent without an Idempotency-Key: a repeat
+    finds it cancelled and answers the same."""
+    token: ApiToken = g.api_token
+    found = _visible_message(message_id, token)
+    planning.cancel_planned(
+        db.session(),
+        message_id,
+        utcnow(),
+        mandant_ids={token.mandant_id},
+        by=f"api:{token.name}"[:40],  # as the module the API records for the SMS it queues
+    )
+    db.session.refresh(found)  # cancel_planned updated (and committed) behind the session
+    if found.status is not MessageStatus.CANCELLED:
+        error = api_error(
+            409,
+            "not_cancellable",
+            N_(
+                "SMS %(id)d kann nicht abgebrochen werden: ihr Status ist „%(current)s“. "
+                "Abbrechen lässt sich nur eine mit send_at geplante SMS, solange kein Lauf "
+                "sie übernommen hat."
+            ),
+            id=found.id,
+            current=str(found.status),
+        )
+        error.extra["status"] = str(found.status)
+        raise error
     answer = jsonify(message_json(found))
     db.session.commit()
     return answer
