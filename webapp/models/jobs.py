@@ -220,4 +220,9 @@ class JobLogEntry(Model):
     level: Mapped[str] = mapped_column(String(10))  # an EntryLevel value
     message: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_job_log_entry_job_id_id", "job_id", "id"),)
+    __table_args__ = (
+        Index("ix_job_log_entry_job_id_id", "job_id", "id"),
+        # Deleting a run (housekeeping) unlinks its entries: without it, a scan of the whole
+        # Errorlog per deleted run (also by the foreign key's ON DELETE SET NULL itself).
+        Index("ix_job_log_entry_run_id", "run_id"),
+    )
