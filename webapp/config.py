@@ -178,6 +178,16 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": False,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Housekeeping (webapp/jobs/housekeeping.py, once a day by "Service SMS" and
+        # `flask prune`): days kept of job runs, Errorlog entries and websms notificationIds;
+        # API_IDEMPOTENCY_DAYS is both how long the API promises a retry with the same
+        # Idempotency-Key gets the first answer and when the key is deleted. 0: for ever.
+        "JOB_RUN_KEEP_DAYS": int(os.environ.get("JOB_RUN_KEEP_DAYS", "90")),
+        "ERRORLOG_KEEP_DAYS": int(os.environ.get("ERRORLOG_KEEP_DAYS", "90")),
+        "API_IDEMPOTENCY_DAYS": int(os.environ.get("API_IDEMPOTENCY_DAYS", "7")),
+        "WEBHOOK_NOTIFICATION_KEEP_DAYS": int(
+            os.environ.get("WEBHOOK_NOTIFICATION_KEEP_DAYS", "30")
+        ),
         # The largest request body in bytes (also chunked ones, read up to this and refused):
         # the API's biggest batch (1,000 SMS of 1,530 characters) fits; anything larger is 413.
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(4 * 1024 * 1024))),
