@@ -138,6 +138,19 @@ def rebuild_overview_command() -> None:
     click.echo(f"Übersicht neu berechnet: {days} Tage.")
 
 
+@bp.cli.command("prune")
+def prune_command() -> None:
+    """Delete old job runs, Errorlog entries, idempotency keys and webhook notificationIds now
+    (the retention of JOB_RUN_KEEP_DAYS, ERRORLOG_KEEP_DAYS, API_IDEMPOTENCY_DAYS,
+    WEBHOOK_NOTIFICATION_KEEP_DAYS); "Service SMS" does the same once a day by itself."""
+    from webapp.jobs.housekeeping import prune
+    from webapp.models.base import utcnow
+
+    counts = prune(db.session(), utcnow())
+    for table, count in counts.items():
+        click.echo(f"{table}: {count} gelöscht")
+
+
 @bp.cli.command("run-job")
 @click.argument("job_id", type=int, default=0)
 def run_job_command(job_id: int) -> None:

@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
 from webapp.jobs.channels import mark_failed, mark_ok, run_channels
+from webapp.jobs.housekeeping import Retention, prune_if_due
 from webapp.jobs.mail import send_mail
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.settings import (
@@ -724,6 +725,7 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
         log.error(f"{refusal} Der Lauf versendet nichts; die wartenden SMS bleiben erhalten.")
         session.commit()
         keep_overview_current(session, app)
+        keep_tables_bounded(session, app, log)
         if transport is not None:
             transport.close()
         return totals
@@ -781,6 +783,7 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
     _log_end(session, job, log, totals, sender)
     session.commit()
     keep_overview_current(session, app)
+    keep_tables_bounded(session, app, log)
     if sender.unavailable is not None:
         raise sender.unavailable
     if sender.failure is not None:
@@ -799,6 +802,27 @@ def keep_overview_current(session: Session, app: Flask) -> None:
     except SQLAlchemyError as error:
         session.rollback()
         logger.warning("Übersicht: roll-up not recomputed (%s)", error)
+
+
+def keep_tables_bounded(session: Session, app: Flask, log: Any) -> None:
+    """Housekeeping once a day (`housekeeping.prune_if_due`: old runs, Errorlog entries,
+    idempotency keys, webhook notificationIds). A failure is a warning in the Errorlog and never
+    fails the run; the next run tries again."""
+    try:
+        counts = prune_if_due(session, utcnow(), Retention.from_config(app.config))
+    except Exception as error:  # whatever it is, the SMS of this run are settled already
+        session.rollback()
+        logger.exception("housekeeping failed")
+        log.warning(f"Aufräumen alter Läufe und Einträge fehlgeschlagen: {error!r}")
+        session.commit()
+        return
+    if counts and any(counts.values()):
+        log.info(
+            f"Aufgeräumt: {counts['job_run']} Läufe, {counts['job_log_entry']} Errorlog-Einträge, "
+            f"{counts['api_idempotency_key']} Idempotency-Keys, "
+            f"{counts['sms_webhook_notification']} Webhook-Benachrichtigungen."
+        )
+        session.commit()
 
 
 def report_unknown(app: Flask, job: Job, log: Any, ids: Sequence[int]) -> None:
