@@ -1,5 +1,7 @@
 """Idempotency-Key (SPEC E7): the first answer to a POST is stored with the token and the key,
-and a retry of the same request gets it again instead of queueing its SMS twice."""
+and a retry of the same request gets it again instead of queueing its SMS twice — for at least
+`API_IDEMPOTENCY_DAYS` (webapp/config.py), after which the housekeeping deletes the key
+(webapp/jobs/housekeeping.py, the same setting: promise and deletion cannot drift apart)."""
 
 from __future__ import annotations
 
