@@ -166,7 +166,8 @@ def test_small_batches_still_delete_everything_old(db, token):
     _run(db, service, _days(1, now))
     _entry(db, service, _days(1, now))
     db.commit()
-    counts = prune(db, now, DEFAULTS, batch=5)
+    beats = []
+    counts = prune(db, now, DEFAULTS, batch=5, beat=lambda: beats.append(1))
     assert counts == {
         "job_log_entry": 12,
         "job_run": 12,
@@ -174,6 +175,7 @@ def test_small_batches_still_delete_everything_old(db, token):
         "sms_webhook_notification": 12,
     }
     assert (_count(db, JobRun), _count(db, JobLogEntry)) == (1, 1)
+    assert len(beats) == 4 * 3  # a run's heartbeat before each commit: 5 + 5 + 2 per table
 
 
 def test_the_cli_prints_the_counts(app, db):

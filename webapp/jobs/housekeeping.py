@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -85,23 +85,35 @@ def _by_id() -> tuple[tuple[Any, InstrumentedAttribute[datetime], str], ...]:
 
 
 def prune(
-    session: Session, now: datetime, retention: Retention | None = None, batch: int = BATCH
+    session: Session,
+    now: datetime,
+    retention: Retention | None = None,
+    batch: int = BATCH,
+    beat: Callable[[], object] = lambda: None,
 ) -> dict[str, int]:
     """Delete what is older than its retention (see the module); the rows deleted per table.
-    Commits after each batch. `retention` None: the current app's settings."""
+    Commits after each batch; `beat()` before each commit (a run's heartbeat: the first prune
+    of a large installation may take longer than the run's lock). `retention` None: the
+    current app's settings."""
     retention = retention or Retention.from_config(current_app.config)
     # The Errorlog first: the runs deleted next then have fewer entries to unlink.
     return {
         "job_log_entry": _prune_oldest(
-            session, JobLogEntry, JobLogEntry.created_at, _cutoff(now, retention.errorlog), batch
+            session,
+            JobLogEntry,
+            JobLogEntry.created_at,
+            _cutoff(now, retention.errorlog),
+            batch,
+            beat,
         ),
-        "job_run": _prune_runs(session, _cutoff(now, retention.job_runs), batch),
+        "job_run": _prune_runs(session, _cutoff(now, retention.job_runs), batch, beat),
         "api_idempotency_key": _prune_oldest(
             session,
             ApiIdempotencyKey,
             ApiIdempotencyKey.created_at,
             _cutoff(now, retention.idempotency_keys),
             batch,
+            beat,
         ),
         "sms_webhook_notification": _prune_oldest(
             session,
@@ -109,6 +121,7 @@ def prune(
             WebhookNotification.received_at,
             _cutoff(now, retention.webhook_notifications),
             batch,
+            beat,
         ),
     }
 
@@ -133,12 +146,14 @@ def prune_due(session: Session, now: datetime, retention: Retention) -> bool:
     return False
 
 
-def prune_if_due(session: Session, now: datetime, retention: Retention) -> dict[str, int] | None:
+def prune_if_due(
+    session: Session, now: datetime, retention: Retention, beat: Callable[[], object] = lambda: None
+) -> dict[str, int] | None:
     """`prune` when `prune_due`, else None. Called by every run of "Service SMS": it prunes
     at most once a day (see `SLACK`), with nothing stored, across restarts and workers."""
     if not prune_due(session, now, retention):
         return None
-    counts = prune(session, now, retention)
+    counts = prune(session, now, retention, beat=beat)
     log.info("housekeeping: deleted %s", counts)
     return counts
 
@@ -158,7 +173,9 @@ def _deletable_runs(session: Session, cutoff: datetime) -> tuple[ColumnElement[b
     )
 
 
-def _prune_runs(session: Session, cutoff: datetime | None, batch: int) -> int:
+def _prune_runs(
+    session: Session, cutoff: datetime | None, batch: int, beat: Callable[[], object]
+) -> int:
     if cutoff is None:
         return 0
     deletable = _deletable_runs(session, cutoff)
@@ -181,6 +198,7 @@ def _prune_runs(session: Session, cutoff: datetime | None, batch: int) -> int:
         result = session.execute(
             delete(JobRun).where(JobRun.id.in_(ids)).execution_options(synchronize_session=False)
         )
+        beat()
         session.commit()
         deleted += cast(CursorResult[Any], result).rowcount
         if len(ids) < batch:
@@ -193,6 +211,7 @@ def _prune_oldest(
     at: InstrumentedAttribute[datetime],
     cutoff: datetime | None,
     batch: int,
+    beat: Callable[[], object],
 ) -> int:
     """Delete the leading rows by id whose time is before `cutoff`, `batch` at a time; stops at
     the first row that is not (ids grow with time)."""
@@ -209,6 +228,7 @@ def _prune_oldest(
             .where(model.id <= old[-1][0], at < cutoff)
             .execution_options(synchronize_session=False)
         )
+        beat()
         session.commit()
         deleted += cast(CursorResult[Any], result).rowcount
         if len(old) < len(rows) or len(rows) < batch:

@@ -725,7 +725,7 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
         log.error(f"{refusal} Der Lauf versendet nichts; die wartenden SMS bleiben erhalten.")
         session.commit()
         keep_overview_current(session, app)
-        keep_tables_bounded(session, app, log)
+        keep_tables_bounded(ctx)
         if transport is not None:
             transport.close()
         return totals
@@ -783,7 +783,7 @@ def run_service_sms(ctx: RunContext, transport: Transport | None = None) -> RunT
     _log_end(session, job, log, totals, sender)
     session.commit()
     keep_overview_current(session, app)
-    keep_tables_bounded(session, app, log)
+    keep_tables_bounded(ctx)
     if sender.unavailable is not None:
         raise sender.unavailable
     if sender.failure is not None:
@@ -804,12 +804,15 @@ def keep_overview_current(session: Session, app: Flask) -> None:
         logger.warning("Übersicht: roll-up not recomputed (%s)", error)
 
 
-def keep_tables_bounded(session: Session, app: Flask, log: Any) -> None:
+def keep_tables_bounded(ctx: RunContext) -> None:
     """Housekeeping once a day (`housekeeping.prune_if_due`: old runs, Errorlog entries,
-    idempotency keys, webhook notificationIds). A failure is a warning in the Errorlog and never
-    fails the run; the next run tries again."""
+    idempotency keys, webhook notificationIds), beating between its batches. A failure is a
+    warning in the Errorlog and never fails the run; the next run tries again."""
+    session, log = ctx.session, ctx.log
     try:
-        counts = prune_if_due(session, utcnow(), Retention.from_config(app.config))
+        counts = prune_if_due(
+            session, utcnow(), Retention.from_config(ctx.app.config), beat=ctx.heartbeat
+        )
     except Exception as error:  # whatever it is, the SMS of this run are settled already
         session.rollback()
         logger.exception("housekeeping failed")
