@@ -104,7 +104,7 @@ def main() -> None:
             ],
         )
         session.commit()
-        retention = Retention()
+        retention = Retention.from_config(app.config)
         started = time.perf_counter()
         figures["first_prune"] = prune(session, now, retention)
         figures["first_prune_seconds"] = round(time.perf_counter() - started, 1)

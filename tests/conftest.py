@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from tests.databases import DatabaseFactory
-from webapp import create_app
+from webapp import accounts, create_app
 from webapp.embedded_redis import EmbeddedRedis
 from webapp.extensions import db as _db
 from webapp.models import Mandant, Role, User
@@ -168,6 +168,23 @@ def admin(make_user: Callable[..., User]) -> User:
 @pytest.fixture
 def admin_client(client: FlaskClient, admin: User) -> FlaskClient:
     return login_as(client, admin)
+
+
+@pytest.fixture
+def wien(db: Session) -> Mandant:
+    """The Mandant "HV Wien" (a test file needing more of it, e.g. the SMS service switched
+    on, defines its own `wien`)."""
+    mandant = accounts.save_mandant(db, "HV Wien")
+    db.commit()
+    return mandant
+
+
+@pytest.fixture
+def graz(db: Session) -> Mandant:
+    """A second Mandant, "HV Graz": what one Mandant's users must not see."""
+    mandant = accounts.save_mandant(db, "HV Graz")
+    db.commit()
+    return mandant
 
 
 class MailSink:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.api.openapi import openapi_document
 from webapp.api_tokens import create_token
 from webapp.jobs.runlog import RunLog
@@ -26,20 +25,6 @@ from webapp.sms.leases import claim
 from webapp.sms.transports.websms import WebsmsSettings, WebsmsTransport
 
 GOOD = "+43 664 1234567"
-
-
-@pytest.fixture
-def wien(db):
-    found = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return found
-
-
-@pytest.fixture
-def graz(db):
-    found = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return found
 
 
 def _auth(db, mandant, name="erp", scopes=("sms:send", "sms:read")) -> dict[str, str]:

@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from tests.service_job import send_through_websms
 from tests.workers import start_worker
-from webapp import accounts
 from webapp.jobs.channels import ChannelInput, new_channel, save_channel_fields, set_enabled
 from webapp.jobs.queues import redis_connection
 from webapp.jobs.runlog import RunLog
@@ -34,13 +33,6 @@ TOKEN = "t0ken"
 @pytest.fixture
 def job(db):
     return db.scalar(select(Job).where(Job.job_type == "service_sms"))
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
 
 
 def _run(app, db, job):

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select
 
 from tests.service_job import send_through_websms
-from webapp import accounts
 from webapp.errors import InputError
 from webapp.jobs.channels import channel_states, parse_routes, serves
 from webapp.jobs.runlog import RunLog
@@ -24,13 +23,6 @@ from webapp.sms.outbox import queue_sms
 @pytest.fixture
 def job(db):
     return db.scalar(select(Job).where(Job.job_type == "service_sms"))
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
 
 
 def _run(app, db, job):

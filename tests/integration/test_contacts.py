@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.models import Company, Message, MessageSource, MessageStatus, MobilePrefix, Person
 from webapp.permissions import Permission
 from webapp.sms import contacts, search
@@ -16,20 +15,6 @@ from webapp.sms.numbers import parse_number
 from webapp.sms.settings import set_global
 
 HX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
-
-
-@pytest.fixture
-def graz(db):
-    mandant = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return mandant
 
 
 def _person(db, mandant, name="Maria Gruber", mobile="0664 1234567", **extra):

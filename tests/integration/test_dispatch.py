@@ -29,13 +29,6 @@ def sandbox():
 
 
 @pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
-
-
-@pytest.fixture
 def job(db):
     return db.scalar(select(Job).where(Job.job_type == "service_sms"))
 

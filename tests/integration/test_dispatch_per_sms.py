@@ -23,7 +23,6 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from tests.service_job import send_through_websms
-from webapp import accounts
 from webapp.extensions import db as _db
 from webapp.jobs import stopping
 from webapp.jobs.queues import redis_connection
@@ -59,13 +58,6 @@ def _fresh_stop_flag():
     stopping.reset()
     yield
     stopping.reset()
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
 
 
 @pytest.fixture

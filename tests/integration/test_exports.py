@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.blueprints.exports import download
 from webapp.extensions import db as _db
 from webapp.jobs.errorlog import LogFilter
@@ -47,20 +46,6 @@ HX = {"HX-Request": "true"}
 def small_chunks(monkeypatch):
     # A few rows per query, so that every export here crosses many chunk boundaries.
     monkeypatch.setattr(paging, "CHUNK_SIZE", 7)
-
-
-@pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
-
-
-@pytest.fixture
-def graz(db):
-    m = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return m
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ from webapp.models.base import utcnow
 from webapp.sms.dispatch import run_service_sms
 from webapp.sms.settings import set_global
 
-DEFAULTS = Retention()  # 90 days runs and Errorlog, 7 days keys, 30 days notificationIds
+# The defaults of webapp/config.py: 90 days runs and Errorlog, 7 days keys, 30 days notificationIds
+DEFAULTS = Retention(job_runs=90, errorlog=90, idempotency_keys=7, webhook_notifications=30)
 
 
 def _days(n: float, now: datetime) -> datetime:

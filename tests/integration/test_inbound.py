@@ -15,7 +15,6 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
-from webapp import accounts
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
 from webapp.jobs.secrets import decrypt_secrets, encrypt_secrets
@@ -39,13 +38,6 @@ from webapp.sms.outbox import queue_sms
 from webapp.sms.transports.websms import WebsmsSettings, WebsmsTransport
 
 SECRET = "geheim-webhook-123"
-
-
-@pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
 
 
 @pytest.fixture

@@ -35,13 +35,6 @@ def wien(db):
 
 
 @pytest.fixture
-def graz(db):
-    mandant = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return mandant
-
-
-@pytest.fixture
 def clerk_user(make_user, wien):
     return make_user("clerk", Permission.SMS_MESSAGES, Permission.SMS_SEND, mandanten=[wien])
 

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from tests.integration.test_dispatch_per_sms import TOKEN, RunInThread
 from tests.integration.test_fair_share import job  # noqa: F401 (fixture)
 from tests.service_job import send_through_websms
-from webapp import accounts
 from webapp.errors import InputError
 from webapp.jobs import stopping
 from webapp.models import Mandant, Message, MessageSource, MessageStatus, RunStatus
@@ -31,20 +30,6 @@ def _fresh_stop_flag():
     stopping.reset()
     yield
     stopping.reset()
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
-
-
-@pytest.fixture
-def graz(db):
-    mandant = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return mandant
 
 
 def _queue(db, mandant, count: int) -> list[int]:

@@ -18,20 +18,6 @@ HX_RESULTS = {"HX-Request": "true", "HX-Target": "message-results"}
 
 
 @pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
-
-
-@pytest.fixture
-def graz(db):
-    m = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return m
-
-
-@pytest.fixture
 def clerk(client, make_user, wien):
     return login_as(client, make_user("clerk", Permission.SMS_MESSAGES, mandanten=[wien]))
 

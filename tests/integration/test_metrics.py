@@ -13,7 +13,7 @@ from redis import Redis
 from sqlalchemy import event, func, insert, select
 
 from tests.service_job import send_through_websms
-from webapp import accounts, create_app
+from webapp import create_app
 from webapp.jobs.runner import execute_job
 from webapp.jobs.settings import set_webhook_secret
 from webapp.models import Job, JobRun, Message, MessageSource, MessageStatus, RunStatus
@@ -30,13 +30,6 @@ WEBHOOK_SECRET = "geheim-webhook-123"
 @pytest.fixture
 def app_config():
     return {"METRICS_TOKEN": TOKEN}
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
 
 
 @pytest.fixture

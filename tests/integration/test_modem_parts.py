@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
 from webapp.jobs.settings_tab import SettingsInput, save_settings
@@ -35,13 +34,6 @@ from webapp.sms.transports.modem import ModemSettings, ModemTransport, StatusRep
 
 NUMBER = "+436641234567"
 LONG = "Sehr geehrte Damen und Herren, " * 8  # 248 GSM characters: two parts
-
-
-@pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from webapp import accounts
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
 from webapp.jobs.settings_tab import SettingsInput, save_settings
@@ -25,13 +24,6 @@ NUMBER = "+436641234567"
 ROUTING_ONLY = dataclasses.replace(
     PROFILES["simcom"], cnmi_ranges=((0, 1, 2, 3), (0, 1, 2, 3), (0, 2), (0, 1), (0, 1))
 )
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
 
 
 @pytest.fixture

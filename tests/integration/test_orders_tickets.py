@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.models import Message, MessageSource, MessageStatus, SmsText, Ticket, WorkOrder
 from webapp.sms import contacts, notifications, orders, paging
 from webapp.sms.settings import set_global
@@ -22,20 +21,6 @@ def sms_service_on(db):
     """Global 1400: the SMS service is switched on (one test switches it off)."""
     set_global(db, 1400, "1", "test")
     db.commit()
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
-
-
-@pytest.fixture
-def graz(db):
-    mandant = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return mandant
 
 
 def _person(db, mandant, name, mobile=""):

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.jobs.runlog import RunLog
 from webapp.jobs.runner import RunContext
 from webapp.jobs.settings_tab import SettingsInput, save_settings
@@ -37,20 +36,6 @@ from webapp.sms.dispatch import run_service_sms
 from webapp.technical import with_details
 
 VIENNA = ZoneInfo("Europe/Vienna")
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
-
-
-@pytest.fixture
-def graz(db):
-    mandant = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return mandant
 
 
 @pytest.fixture

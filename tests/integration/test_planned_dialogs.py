@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.models import Message, MessageSource, MessageStatus
 from webapp.models.base import utcnow
 from webapp.permissions import Permission
@@ -22,20 +21,6 @@ from webapp.sms.leases import claim
 from webapp.sms.outbox import queue_sms
 
 VIENNA = ZoneInfo("Europe/Vienna")
-
-
-@pytest.fixture
-def wien(db):
-    found = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return found
-
-
-@pytest.fixture
-def graz(db):
-    found = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return found
 
 
 @pytest.fixture

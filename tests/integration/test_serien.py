@@ -7,7 +7,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 
-from webapp import accounts
 from webapp.errors import InputError, ServiceOff
 from webapp.models import (
     Company,
@@ -37,21 +36,6 @@ from webapp.sms.serien import (
     save_review,
 )
 from webapp.sms.settings import set_global
-
-
-@pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
-
-
-@pytest.fixture
-def graz(db):
-    m = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return m
-
 
 # --- the list ------------------------------------------------------------------------------------
 

@@ -10,23 +10,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.models import Message, MessageStatus, Person, Series
 from webapp.permissions import Permission
-
-
-@pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
-
-
-@pytest.fixture
-def graz(db):
-    m = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return m
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.errors import InputError
 from webapp.models import Message, Series
 from webapp.permissions import Permission
@@ -156,13 +155,6 @@ def test_empty_cells_far_right_count_against_the_cells_read(monkeypatch):
 
 
 # --- the dialog ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
 
 
 @pytest.fixture

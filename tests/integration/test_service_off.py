@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.api_tokens import create_token
 from webapp.errors import ServiceOff
 from webapp.jobs.runlog import RunLog
@@ -34,13 +33,6 @@ from webapp.sms.settings import set_global
 from webapp.sms.transports.websms import WebsmsSettings, WebsmsTransport
 
 NUMBER = "0664 1234567"
-
-
-@pytest.fixture
-def wien(db):
-    mandant = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return mandant
 
 
 def _off(db) -> None:

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import login_as
-from webapp import accounts
 from webapp.models import Message, MessageSource, MessageStatus, UnclearDecision
 from webapp.models.base import utcnow
 from webapp.permissions import Permission
@@ -19,20 +18,6 @@ from webapp.sms import unclear
 from webapp.sms.inbound import record_report
 from webapp.sms.outbox import queue_sms
 from webapp.sms.settings import set_global
-
-
-@pytest.fixture
-def wien(db):
-    m = accounts.save_mandant(db, "HV Wien")
-    db.commit()
-    return m
-
-
-@pytest.fixture
-def graz(db):
-    m = accounts.save_mandant(db, "HV Graz")
-    db.commit()
-    return m
 
 
 @pytest.fixture

@@ -122,7 +122,7 @@ def _queue(items: list[QueueItem], token: ApiToken) -> idempotency.Answer:
             items,
             mandant_id=token.mandant_id,
             source=MessageSource.API,
-            created_by_module=f"api:{token.name}"[:40],
+            created_by_module=_module(token),
         )
     except ServiceOff:
         raise api_error(
@@ -188,6 +188,11 @@ def send() -> Response:
     return response
 
 
+def _module(token: ApiToken) -> str:
+    """Who acted, as the SMS records it: the API and the token's name ("api:erp")."""
+    return f"api:{token.name}"[:40]
+
+
 def _visible_message(message_id: int, token: ApiToken) -> Message:
     """The SMS `message_id` of the token's Mandant; ApiError 404 for a missing one and, alike,
     for another Mandant's."""
@@ -220,7 +225,7 @@ def cancel(message_id: int) -> Response:
         message_id,
         utcnow(),
         mandant_ids={token.mandant_id},
-        by=f"api:{token.name}"[:40],  # as the module the API records for the SMS it queues
+        by=_module(token),
     )
     db.session.refresh(found)  # cancel_planned updated (and committed) behind the session
     if found.status is not MessageStatus.CANCELLED:

@@ -49,24 +49,22 @@ SLACK = timedelta(days=1)
 
 @dataclass(frozen=True)
 class Retention:
-    """Days each table keeps its rows (0: for ever); the defaults are those of webapp/config.py."""
+    """Days each table keeps its rows (0: for ever); the settings and their defaults are in
+    webapp/config.py."""
 
-    job_runs: int = 90
-    errorlog: int = 90
-    idempotency_keys: int = 7
-    webhook_notifications: int = 30
+    job_runs: int
+    errorlog: int
+    idempotency_keys: int
+    webhook_notifications: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Retention:
-        """The retention of the app's settings (missing ones: the defaults)."""
-        default = cls()
+        """The retention of the app's settings."""
         return cls(
-            job_runs=int(config.get("JOB_RUN_KEEP_DAYS", default.job_runs)),
-            errorlog=int(config.get("ERRORLOG_KEEP_DAYS", default.errorlog)),
-            idempotency_keys=int(config.get("API_IDEMPOTENCY_DAYS", default.idempotency_keys)),
-            webhook_notifications=int(
-                config.get("WEBHOOK_NOTIFICATION_KEEP_DAYS", default.webhook_notifications)
-            ),
+            job_runs=int(config["JOB_RUN_KEEP_DAYS"]),
+            errorlog=int(config["ERRORLOG_KEEP_DAYS"]),
+            idempotency_keys=int(config["API_IDEMPOTENCY_DAYS"]),
+            webhook_notifications=int(config["WEBHOOK_NOTIFICATION_KEEP_DAYS"]),
         )
 
 
